@@ -1,0 +1,47 @@
+"""Command line: ``python -m landscape train PROFILE RUN`` and ``python -m landscape describe PROFILE``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from landscape import config, paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="landscape", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train one run of a profile (resumes a killed run)")
+    train.add_argument("profile", choices=config.available())
+    train.add_argument("run")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    describe = sub.add_parser("describe", help="print a profile's model size, data and runs")
+    describe.add_argument("profile", choices=config.available())
+    args = parser.parse_args(argv)
+    try:
+        cfg = config.load_profile(args.profile)
+    except config.ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.command == "train":
+        from landscape.train import train_run
+
+        train_run(cfg, args.run, paths.run_file(cfg.name, args.run), progress=not args.quiet)
+    else:
+        from landscape.data import load_dataset
+        from landscape.models import build_model, count_parameters
+
+        data = load_dataset(cfg.data)
+        model = build_model(cfg.model, data.input_shape, len(data.classes))
+        print(f"profile {cfg.name}: {cfg.profile.description}")
+        print(f"  data   {data.name} {data.input_shape}: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test")
+        print(f"  model  ResNet width {model.width}: {count_parameters(model)} parameters")
+        print(f"  train  {cfg.train.iterations} iterations, batch {cfg.train.batch_size}, checkpoints {list(cfg.train.checkpoints)}")
+        for run in cfg.runs:
+            print(f"  run    {run.name}: {run.schedule}, lr {run.lr} — {run.description}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""Profiles: frozen dataclasses loaded from TOML, validated at load time, hashed per section.
+
+A profile is one file in ``configs/`` (``smoke``, ``cpu``, ``paper``). Every key is
+declared here with its type and allowed values; an unknown key, a wrong type or an
+impossible value fails at load time with a :class:`ConfigError` that names the file,
+the key and what is allowed. Each section has a stable hash (:func:`section_hash`)
+so that the build graph reruns exactly the tasks whose inputs changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+DATASETS = ("digits", "fashion_mnist", "cifar10")
+# Examples available per dataset: (official train pool, official test pool).
+# digits has no official split, so its whole set is one pool.
+DATASET_POOLS = {"digits": (1797, 0), "fashion_mnist": (60000, 10000), "cifar10": (50000, 10000)}
+SCHEDULES = ("step", "constant", "anneal")
+
+
+class ConfigError(ValueError):
+    """A profile file is invalid; the message names the file, the key and the fix."""
+
+    def __init__(self, path: Path | str, key: str, problem: str) -> None:
+        self.path, self.key, self.problem = str(path), key, problem
+        super().__init__(f"{path}: key '{key}': {problem}")
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """Where and how the profile runs."""
+
+    description: str
+    device: str = "cpu"  # cpu | cuda | auto (cuda when available)
+    threads: int = 2  # torch intra-op threads on the CPU; fixed so results are bitwise stable
+    hessian_dtype: str = "float64"  # float64, or float32 products with a float64 eigh
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset, which split sizes, and how images are resized."""
+
+    name: str
+    n_train: int
+    n_val: int
+    n_test: int
+    image_size: int
+    root: str = ""  # folder holding the dataset files; "" means the dataset's default place
+    download: bool = False  # CIFAR-10 / Fashion-MNIST only: let torchvision download into root
+    val_source: str = "train"  # take validation examples from the official "train" or "test" pool
+    split_seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A ResNet sized by its width to a target parameter count."""
+
+    target_params: int
+    stages: int = 2
+    blocks_per_stage: int = 1
+    norm: str = "group"  # group (per-example GroupNorm) | none
+    groups: int = 2  # at most this many groups per GroupNorm layer
+    init_seed: int = 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run: its learning-rate schedule (DESIGN rows T1, T2, T3)."""
+
+    name: str
+    schedule: str  # step | constant | anneal
+    lr: float
+    milestones: tuple[float, ...] = ()  # step: fractions of the run at which lr *= gamma
+    gamma: float = 0.1  # step: factor per milestone
+    final_lr: float = 0.0  # anneal: learning rate at the last iteration
+    hold: float = 0.0  # anneal: fraction of the run at constant lr before the geometric decay
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What every run shares: optimiser, batches, evaluation, checkpoints."""
+
+    iterations: int
+    batch_size: int
+    momentum: float
+    weight_decay: float
+    eval_every: int
+    checkpoints: tuple[int, ...]
+    batch_seed: int = 0
+    flush_every: int = 100  # iterates kept in memory before they are written and a resume point saved
+    eval_batch_size: int = 1000
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole profile."""
+
+    name: str
+    path: str
+    profile: ProfileConfig
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    runs: tuple[RunConfig, ...] = field(default_factory=tuple)
+
+    def run(self, name: str) -> RunConfig:
+        """The run called ``name``."""
+        for run in self.runs:
+            if run.name == name:
+                return run
+        raise KeyError(f"{self.path}: no run '{name}' (runs: {', '.join(r.name for r in self.runs)})")
+
+    @property
+    def main_run(self) -> RunConfig:
+        """The first run listed is the study's main run (T1)."""
+        return self.runs[0]
+
+
+def _type_name(tp: object) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
+
+
+def _coerce(value: object, tp: object, where: str, path: Path) -> object:
+    """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        (inner, _ellipsis) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(path, where, f"expected a list of {_type_name(inner)}, got {value!r}")
+        return tuple(_coerce(v, inner, f"{where}[{i}]", path) for i, v in enumerate(value))
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, bool) or not isinstance(value, tp):  # type: ignore[arg-type]
+        raise ConfigError(path, where, f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _build(cls: type, table: object, section: str, path: Path, **extra: object) -> object:
+    """Make dataclass ``cls`` from a TOML table, rejecting unknown and missing keys."""
+    if not isinstance(table, dict):
+        raise ConfigError(path, section, f"expected a table [{section}], got {table!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    allowed = [n for n in fields if n not in extra]
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(path, f"{section}.{key}", f"unknown key; allowed keys: {', '.join(allowed)}")
+    values = dict(extra)
+    for name in allowed:
+        f = fields[name]
+        if name in table:
+            values[name] = _coerce(table[name], hints[name], f"{section}.{name}", path)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(path, f"{section}.{name}", f"missing; add `{name} = ...` to [{section}]")
+    return cls(**values)
+
+
+def _require(ok: bool, path: Path, key: str, problem: str) -> None:
+    if not ok:
+        raise ConfigError(path, key, problem)
+
+
+def _one_of(value: str, options: tuple[str, ...], path: Path, key: str) -> None:
+    _require(value in options, path, key, f"got {value!r}; allowed values: {', '.join(options)}")
+
+
+def _validate(cfg: Config, path: Path) -> None:
+    """Checks that span keys: impossible values fail here, not hours into a run."""
+    p, d, m, t = cfg.profile, cfg.data, cfg.model, cfg.train
+    _one_of(p.device, ("cpu", "cuda", "auto"), path, "profile.device")
+    _one_of(p.hessian_dtype, ("float64", "float32"), path, "profile.hessian_dtype")
+    _require(p.threads >= 1, path, "profile.threads", f"got {p.threads}; must be >= 1")
+
+    _one_of(d.name, DATASETS, path, "data.name")
+    _one_of(d.val_source, ("train", "test"), path, "data.val_source")
+    for key in ("n_train", "n_val", "n_test", "image_size"):
+        _require(getattr(d, key) >= 1, path, f"data.{key}", f"got {getattr(d, key)}; must be >= 1")
+    train_pool, test_pool = DATASET_POOLS[d.name]
+    if test_pool == 0:
+        need, have = d.n_train + d.n_val + d.n_test, train_pool
+        _require(need <= have, path, "data.n_train", f"n_train + n_val + n_test = {need} but {d.name} has {have} examples")
+    else:
+        from_train = d.n_train + (d.n_val if d.val_source == "train" else 0)
+        from_test = d.n_test + (d.n_val if d.val_source == "test" else 0)
+        _require(from_train <= train_pool, path, "data.n_val" if d.val_source == "train" else "data.n_train",
+                 f"{from_train} examples asked of {d.name}'s training pool of {train_pool}")
+        _require(from_test <= test_pool, path, "data.n_val" if d.val_source == "test" else "data.n_test",
+                 f"{from_test} examples asked of {d.name}'s test pool of {test_pool}")
+
+    _one_of(m.norm, ("group", "none"), path, "model.norm")
+    for key in ("target_params", "stages", "blocks_per_stage", "groups"):
+        _require(getattr(m, key) >= 1, path, f"model.{key}", f"got {getattr(m, key)}; must be >= 1")
+
+    _require(t.iterations >= 1, path, "train.iterations", f"got {t.iterations}; must be >= 1")
+    _require(1 <= t.batch_size <= d.n_train, path, "train.batch_size",
+             f"got {t.batch_size}; must be between 1 and data.n_train = {d.n_train}")
+    _require(0.0 <= t.momentum < 1.0, path, "train.momentum", f"got {t.momentum}; allowed: 0 <= momentum < 1")
+    _require(t.weight_decay >= 0.0, path, "train.weight_decay", f"got {t.weight_decay}; must be >= 0")
+    for key in ("eval_every", "flush_every", "eval_batch_size"):
+        _require(getattr(t, key) >= 1, path, f"train.{key}", f"got {getattr(t, key)}; must be >= 1")
+    _require(len(t.checkpoints) >= 1, path, "train.checkpoints", "give at least one iteration")
+    for c in t.checkpoints:
+        _require(0 <= c <= t.iterations, path, "train.checkpoints",
+                 f"checkpoint {c} is outside the run; allowed: 0 ... train.iterations = {t.iterations}")
+    _require(list(t.checkpoints) == sorted(set(t.checkpoints)), path, "train.checkpoints",
+             f"got {list(t.checkpoints)}; list distinct iterations in increasing order")
+
+    _require(len(cfg.runs) >= 1, path, "runs", "define at least one run, e.g. [runs.main]")
+    for run in cfg.runs:
+        key = f"runs.{run.name}"
+        _require(re.fullmatch(r"[a-z][a-z0-9_]*", run.name) is not None, path, key,
+                 "run names are lower-case letters, digits and '_', starting with a letter")
+        _one_of(run.schedule, SCHEDULES, path, f"{key}.schedule")
+        _require(run.lr > 0.0, path, f"{key}.lr", f"got {run.lr}; the learning rate must be > 0")
+        _require(all(0.0 < f < 1.0 for f in run.milestones), path, f"{key}.milestones",
+                 f"got {list(run.milestones)}; milestones are fractions of the run, strictly between 0 and 1")
+        _require(0.0 < run.gamma <= 1.0, path, f"{key}.gamma", f"got {run.gamma}; allowed: 0 < gamma <= 1")
+        _require(0.0 <= run.hold < 1.0, path, f"{key}.hold", f"got {run.hold}; allowed: 0 <= hold < 1")
+        if run.schedule == "anneal":
+            _require(0.0 < run.final_lr <= run.lr, path, f"{key}.final_lr",
+                     f"got {run.final_lr}; an annealed run needs 0 < final_lr <= lr = {run.lr}")
+
+
+def load(path: str | Path) -> Config:
+    """Load and validate a profile file.
+
+    Raises:
+        ConfigError: naming the file, the key and the allowed values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(path, "-", f"no such profile file; profiles: {', '.join(available())}")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(path, "-", f"not valid TOML: {err}") from None
+    sections = {"profile", "data", "model", "train", "runs"}
+    for key in raw:
+        _require(key in sections, path, key, f"unknown section; allowed sections: {', '.join(sorted(sections))}")
+    for key in sections:
+        _require(key in raw, path, key, f"missing section [{key}]")
+    runs_table = raw["runs"]
+    _require(isinstance(runs_table, dict), path, "runs", "expected tables [runs.<name>]")
+    cfg = Config(
+        name=path.stem,
+        path=str(path),
+        profile=_build(ProfileConfig, raw["profile"], "profile", path),
+        data=_build(DataConfig, raw["data"], "data", path),
+        model=_build(ModelConfig, raw["model"], "model", path),
+        train=_build(TrainConfig, raw["train"], "train", path),
+        runs=tuple(_build(RunConfig, table, f"runs.{name}", path, name=name) for name, table in runs_table.items()),
+    )
+    _validate(cfg, path)
+    return cfg
+
+
+def load_profile(name: str) -> Config:
+    """Load ``configs/<name>.toml``."""
+    return load(CONFIG_DIR / f"{name}.toml")
+
+
+def available() -> list[str]:
+    """Names of the profiles in ``configs/``."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+
+
+def as_dict(obj: object) -> object:
+    """A JSON-ready view of a config object."""
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj  # type: ignore[arg-type]
+
+
+def section_hash(*parts: object) -> str:
+    """Stable short hash of config sections: equal inputs give equal hashes across runs."""
+    blob = json.dumps([as_dict(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def run_inputs(cfg: Config, run: str) -> tuple[object, ...]:
+    """Everything a training run's iterates depend on (the ``root`` path does not change data)."""
+    data = dataclasses.replace(cfg.data, root="", download=False)
+    return (cfg.profile.device, cfg.profile.threads, data, cfg.model, cfg.train, cfg.run(run))

@@ -1,0 +1,210 @@
+"""Datasets behind one interface, deterministic splits, and saved batch orders.
+
+Three datasets, one :class:`Dataset` of normalised tensors:
+
+- ``digits``: scikit-learn's 1,797 handwritten digits (8x8, ships with scikit-learn);
+- ``fashion_mnist``: the real Fashion-MNIST from Debian's ``dataset-fashion-mnist``
+  (``/usr/share/datasets/fashion-mnist``), a folder you name, or torchvision's download;
+- ``cifar10``: the python-pickle batches (``cifar-10-batches-py``) from a folder you
+  supply, or torchvision's download into it when ``data.download = true``.
+
+Splits are drawn from ``data.split_seed`` and batch orders from ``train.batch_seed``;
+both are saved with every run so that any run can be replayed exactly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from landscape.config import DataConfig
+
+FASHION_DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
+CIFAR_DEFAULT_ROOT = Path("data/cifar10")
+FASHION_CLASSES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+class DatasetMissing(FileNotFoundError):
+    """The dataset's files are not where the profile says; the message says how to get them."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images ``x`` (n, C, H, W) float32, normalised; labels ``y`` (n,) int64; ``index`` into the source pool."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    index: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train / validation / test splits of one dataset."""
+
+    name: str
+    classes: tuple[str, ...]
+    train: Split
+    val: Split
+    test: Split
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one image."""
+        return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
+
+    def to(self, device: torch.device | str) -> Dataset:
+        """The same splits on ``device``."""
+        move = lambda s: Split(s.x.to(device), s.y.to(device), s.index)  # noqa: E731
+        return Dataset(self.name, self.classes, move(self.train), move(self.val), move(self.test))
+
+
+# --- raw pools: (train_x, train_y, test_x, test_y), x as float32 (n, C, H, W) in [0, 1] -------------
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[:, None]
+    return x, digits.target.astype(np.int64), x[:0], digits.target[:0].astype(np.int64)
+
+
+def _read_idx(path: Path, header: int) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        return np.frombuffer(fh.read()[header:], dtype=np.uint8)
+
+
+def _find(root: Path, stem: str) -> Path | None:
+    for candidate in (root / f"{stem}.gz", root / stem, root / "FashionMNIST" / "raw" / stem):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _fashion_mnist(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    root = Path(cfg.root) if cfg.root else FASHION_DEFAULT_ROOT
+    stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    if any(_find(root, s) is None for s in stems) and cfg.download:
+        import torchvision
+
+        torchvision.datasets.FashionMNIST(str(root), train=True, download=True)
+        torchvision.datasets.FashionMNIST(str(root), train=False, download=True)
+    paths = [_find(root, s) for s in stems]
+    if any(p is None for p in paths):
+        missing = [s for s, p in zip(stems, paths) if p is None]
+        raise DatasetMissing(
+            f"Fashion-MNIST not found in {root} (missing {', '.join(missing)}[.gz]). Get it with "
+            f"`apt-get install dataset-fashion-mnist` (Debian, installs {FASHION_DEFAULT_ROOT}), or put the four "
+            "IDX files in a folder and set data.root to it, or set data.download = true in the profile."
+        )
+    train_x, train_y, test_x, test_y = (_read_idx(p, 16 if "images" in p.name else 8) for p in paths)  # type: ignore[arg-type]
+    as_images = lambda a: (a.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0)  # noqa: E731
+    return as_images(train_x), train_y.astype(np.int64), as_images(test_x), test_y.astype(np.int64)
+
+
+def _read_cifar_batches(folder: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for name in names:
+        path = folder / name
+        with open(path, "rb") as fh:
+            batch = pickle.load(fh, encoding="bytes")
+        data, labels = np.asarray(batch[b"data"], dtype=np.uint8), np.asarray(batch[b"labels"], dtype=np.int64)
+        if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data) or labels.min() < 0 or labels.max() > 9:
+            raise ValueError(f"{path}: not a CIFAR-10 batch (data {data.shape}, {len(labels)} labels in 0..9 expected)")
+        xs.append(data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0)
+        ys.append(labels)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _cifar10(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    root = Path(cfg.root) if cfg.root else CIFAR_DEFAULT_ROOT
+    folder = root / "cifar-10-batches-py"
+    train_names, test_names = [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]
+    if not folder.is_dir() and cfg.download:
+        import torchvision
+
+        torchvision.datasets.CIFAR10(str(root), train=True, download=True)
+    missing = [n for n in train_names + test_names if not (folder / n).is_file()]
+    if missing:
+        raise DatasetMissing(
+            f"CIFAR-10 not found: {folder} lacks {', '.join(missing)}. Download the python version "
+            "(cifar-10-python.tar.gz, https://www.cs.toronto.edu/~kriz/cifar.html) and unpack it in "
+            f"{root}, or set data.root to the folder holding cifar-10-batches-py, or set data.download = true "
+            "in the profile to let torchvision fetch it."
+        )
+    return (*_read_cifar_batches(folder, train_names), *_read_cifar_batches(folder, test_names))
+
+
+def _resize(x: np.ndarray, size: int) -> np.ndarray:
+    """Area-average down to ``size`` x ``size`` (exact block means when the size divides)."""
+    if x.shape[-1] == size:
+        return x
+    if size > x.shape[-1]:
+        raise ValueError(f"data.image_size = {size} is larger than the images ({x.shape[-1]}); only downsampling is supported")
+    return F.interpolate(torch.from_numpy(x), size=(size, size), mode="area").numpy()
+
+
+def _split_pools(cfg: DataConfig, n_train_pool: int, n_test_pool: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool]:
+    """Indices of train / val / test, and whether val and test come from the test pool."""
+    rng = np.random.default_rng(cfg.split_seed)
+    train_perm = rng.permutation(n_train_pool)
+    test_perm = rng.permutation(n_test_pool)
+    if n_test_pool == 0:  # one pool: train, then val, then test
+        a, b = cfg.n_train, cfg.n_train + cfg.n_val
+        return train_perm[:a], train_perm[a:b], train_perm[b : b + cfg.n_test], False, False
+    if cfg.val_source == "train":
+        a = cfg.n_train
+        return train_perm[:a], train_perm[a : a + cfg.n_val], test_perm[: cfg.n_test], False, True
+    return train_perm[: cfg.n_train], test_perm[: cfg.n_val], test_perm[cfg.n_val : cfg.n_val + cfg.n_test], True, True
+
+
+def load_dataset(cfg: DataConfig) -> Dataset:
+    """Load the profile's dataset, split it deterministically and normalise it by the training split."""
+    loaders = {"digits": lambda: _digits(), "fashion_mnist": lambda: _fashion_mnist(cfg), "cifar10": lambda: _cifar10(cfg)}
+    train_x, train_y, test_x, test_y = loaders[cfg.name]()
+    need = cfg.n_train + cfg.n_val + cfg.n_test
+    if len(train_x) + len(test_x) < need:
+        raise ValueError(f"{cfg.name}: the files hold {len(train_x) + len(test_x)} examples, the profile asks for {need}")
+    train_idx, val_idx, test_idx, val_from_test, test_from_test = _split_pools(cfg, len(train_x), len(test_x))
+    def pick(from_test: bool, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (test_x[idx], test_y[idx]) if from_test else (train_x[idx], train_y[idx])
+
+    parts = {"train": pick(False, train_idx), "val": pick(val_from_test, val_idx), "test": pick(test_from_test, test_idx)}
+    resized = {k: (_resize(x, cfg.image_size), y) for k, (x, y) in parts.items()}
+    mean = resized["train"][0].mean(axis=(0, 2, 3), keepdims=True)
+    std = resized["train"][0].std(axis=(0, 2, 3), keepdims=True) + 1e-8
+    index = {"train": train_idx, "val": val_idx, "test": test_idx}
+    splits = {
+        k: Split(torch.from_numpy(((x - mean) / std).astype(np.float32)), torch.from_numpy(y.astype(np.int64)), index[k])
+        for k, (x, y) in resized.items()
+    }
+    classes = {"digits": tuple(str(i) for i in range(10)), "fashion_mnist": FASHION_CLASSES, "cifar10": CIFAR_CLASSES}
+    return Dataset(cfg.name, classes[cfg.name], splits["train"], splits["val"], splits["test"])
+
+
+def batch_order(n_examples: int, batch_size: int, iterations: int, seed: int, replacement: bool = False) -> np.ndarray:
+    """Indices of every batch of a run, shape (iterations, batch_size), int32.
+
+    Without replacement (the common practice, used by the main runs) each epoch is a fresh
+    permutation cut into ``n_examples // batch_size`` batches (the remainder is dropped).
+    With replacement (the i.i.d. setting of the Bayesian experiments) every index is drawn
+    uniformly and independently.
+    """
+    rng = np.random.default_rng(seed)
+    if replacement:
+        return rng.integers(0, n_examples, size=(iterations, batch_size), dtype=np.int64).astype(np.int32)
+    per_epoch = n_examples // batch_size
+    epochs = -(-iterations // per_epoch)
+    batches = [rng.permutation(n_examples)[: per_epoch * batch_size].reshape(per_epoch, batch_size) for _ in range(epochs)]
+    return np.concatenate(batches)[:iterations].astype(np.int32)

@@ -1,0 +1,37 @@
+"""Where every artifact of a profile lives (DESIGN §1, §4): one function per kind of file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from landscape.store import REPO_ROOT
+
+
+def build_dir(profile: str) -> Path:
+    """``build/<profile>/``: every generated artifact of the profile."""
+    return REPO_ROOT / "build" / profile
+
+
+def run_file(profile: str, run: str) -> Path:
+    """The iterate log of one training run."""
+    return build_dir(profile) / "runs" / f"{run}.h5"
+
+
+def result_file(profile: str, analysis: str, suffix: str = ".json") -> Path:
+    """What one analysis measured."""
+    return build_dir(profile) / "results" / f"{analysis}{suffix}"
+
+
+def figure_file(profile: str, figure: str) -> Path:
+    """A figure's PDF: ``figures/<profile>/<figure>.pdf`` (its provenance sits beside it as .json)."""
+    return REPO_ROOT / "figures" / profile / f"{figure}.pdf"
+
+
+def values_file(profile: str) -> Path:
+    """Every number the paper and poster quote, gathered by the report."""
+    return build_dir(profile) / "values.json"
+
+
+def document_dir(profile: str, document: str) -> Path:
+    """Where a document (``paper`` or ``poster``) is rendered and compiled."""
+    return build_dir(profile) / document
