@@ -1,0 +1,1 @@
+"""One module per figure; each reads result files only and never recomputes."""

@@ -1,0 +1,230 @@
+"""The paper and poster: gather every quoted number from result files, render Jinja, compile LaTeX.
+
+Templates use LaTeX-safe delimiters (``((( value )))``, ``((* block *))``, ``((= comment =))``)
+and ``StrictUndefined``: a number the template names but no result provides fails the
+build, and so does a NaN. Every string is LaTeX-escaped on output unless it is a
+:class:`Latex` fragment. The context is also written to ``build/<profile>/values.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from landscape import paths
+from landscape.config import Config, as_dict
+from landscape.store import REPO_ROOT, atomic_path, git_state, read_json, write_json
+
+TEMPLATES = {"paper": REPO_ROOT / "paper" / "paper.tex.j2", "poster": REPO_ROOT / "poster" / "poster.tex.j2"}
+FIGURES = ("training",)
+
+
+class Latex(str):
+    """A string that is already LaTeX and must not be escaped."""
+
+
+class LatexError(RuntimeError):
+    """latexmk failed; the message holds the offending lines of the log and of the source."""
+
+
+class ReportValueError(ValueError):
+    """A value in the report context is missing or not a finite number."""
+
+
+_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def escape_latex(text: str) -> str:
+    """Escape LaTeX's special characters in plain text."""
+    return "".join(_ESCAPES.get(ch, ch) for ch in text)
+
+
+def _finalize(value: Any) -> str:
+    if isinstance(value, Latex):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ReportValueError(f"a template prints the non-finite number {value}; the result behind it is broken")
+    if isinstance(value, (dict, list)):
+        raise ReportValueError("a template prints a whole table or list; print one of its values")
+    return escape_latex(str(value))
+
+
+def _finite(value: Any) -> float:
+    value = float(value)
+    if not math.isfinite(value):
+        raise ReportValueError(f"non-finite value {value} in the report context")
+    return value
+
+
+def fmt_num(value: Any, digits: int = 3) -> Latex:
+    """``value`` to ``digits`` significant digits, valid in text and math (``\\ensuremath{1.23\\times10^{-4}}``)."""
+    value = _finite(value)
+    if value == 0:
+        return Latex(r"\ensuremath{0}")
+    exponent = math.floor(math.log10(abs(value)))
+    if -3 <= exponent < 5:
+        decimals = max(digits - 1 - exponent, 0)
+        return Latex(r"\ensuremath{" + f"{value:,.{decimals}f}".replace(",", "{,}") + "}")
+    mantissa = value / 10**exponent
+    return Latex(r"\ensuremath{" + f"{mantissa:.{digits - 1}f}\\times10^{{{exponent}}}" + "}")
+
+
+def fmt_pct(value: Any, decimals: int = 1) -> Latex:
+    """A fraction as a percentage: 0.8123 -> ``81.2\\%``."""
+    return Latex(f"{100 * _finite(value):.{decimals}f}\\%")
+
+
+def fmt_int(value: Any) -> Latex:
+    """An integer with thin-space thousands separators: 98524 -> ``98{,}524``."""
+    return Latex(f"{int(_finite(value)):,}".replace(",", "{,}"))
+
+
+def fmt_seconds(value: Any) -> Latex:
+    """A duration in s, min or h."""
+    seconds = _finite(value)
+    if seconds < 120:
+        return Latex(f"{seconds:.1f}\\,s")
+    if seconds < 7200:
+        return Latex(f"{seconds / 60:.1f}\\,min")
+    return Latex(f"{seconds / 3600:.1f}\\,h")
+
+
+def environment(folder: Path) -> jinja2.Environment:
+    """Jinja environment with LaTeX-safe delimiters, StrictUndefined, escaping and number filters."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(folder), str(REPO_ROOT / "paper")]),
+        block_start_string="((*", block_end_string="*))",
+        variable_start_string="(((", variable_end_string=")))",
+        comment_start_string="((=", comment_end_string="=))",
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined, finalize=_finalize, autoescape=False,
+    )
+    env.filters.update(num=fmt_num, pct=fmt_pct, int=fmt_int, seconds=fmt_seconds, latex=Latex,
+                       tt=lambda s: Latex(r"\texttt{" + escape_latex(str(s)) + "}"))
+    return env
+
+
+def render(template: Path, context: dict[str, Any], target: Path) -> Path:
+    """Render ``template`` with ``context`` into ``target`` (atomically)."""
+    text = environment(template.parent).get_template(template.name).render(**context)
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+    return target
+
+
+def _figure_entry(profile: str, name: str, document: str) -> dict[str, Any]:
+    pdf = paths.figure_file(profile, name)
+    if not pdf.is_file():
+        raise FileNotFoundError(f"{pdf}: figure missing; build it with `doit profile={profile} figure:{name}`")
+    prov = read_json(pdf.with_suffix(".json"), ("task", "config_hash", "git_commit", "script"))
+    rel = os.path.relpath(pdf, paths.document_dir(profile, document))
+    commit = prov["git_commit"]
+    return {"path": rel, "task": prov["task"], "config_hash": prov["config_hash"], "script": prov["script"],
+            "commit": commit[:10], "dirty": bool(prov["git_dirty"]), "created_at": prov["created_at"]}
+
+
+def collect(cfg: Config) -> dict[str, Any]:
+    """Every value the templates may quote, read from result files of the profile."""
+    training = read_json(paths.result_file(cfg.name, "training"), ("runs", "summary", "provenance"))
+    commit, dirty = git_state()
+    return {
+        "title": "The Quadratic Approximation to NN Loss Landscapes: explorations and implications",
+        "profile": {"name": cfg.name, **as_dict(cfg.profile)},
+        "data": as_dict(cfg.data),
+        "model": as_dict(cfg.model),
+        "train": as_dict(cfg.train),
+        "runs": [{"name": r.name, **as_dict(r)} for r in cfg.runs],
+        "main_run": cfg.main_run.name,
+        "training": training,
+        "build": {"commit": commit[:10], "dirty": dirty, "versions": training["provenance"]["versions"]},
+    }
+
+
+def check_values(value: Any, where: str = "context") -> None:
+    """Fail on any NaN or infinity anywhere in the context."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_values(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_values(item, f"{where}[{index}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ReportValueError(f"{where} = {value}: a result is not a finite number; rebuild the task that wrote it")
+    elif isinstance(value, str) and value in ("nan", "inf", "-inf"):
+        raise ReportValueError(f"{where} = {value}: a result is not a finite number; rebuild the task that wrote it")
+
+
+def write_values(cfg: Config, target: Path) -> Path:
+    """Gather the context, check it, and write it to ``values.json``."""
+    context = collect(cfg)
+    check_values(context)
+    write_json(target, context)
+    return target
+
+
+def _log_errors(log: Path, tex: Path, limit: int = 20) -> str:
+    """The error lines of a LaTeX log with the source lines they point to."""
+    if not log.is_file():
+        return "(no log written)"
+    lines = log.read_text(errors="replace").splitlines()
+    source = tex.read_text().splitlines() if tex.is_file() else []
+    found = []
+    for i, line in enumerate(lines):
+        match = re.match(r"^(?:\./)?([^:\s]+\.tex):(\d+): (.*)$", line)
+        if match or line.startswith("!"):
+            context = " ".join(lines[i + 1 : i + 3]).strip()
+            entry = f"  {line}  {context}"
+            if match and match.group(1) == tex.name and 0 < int(match.group(2)) <= len(source):
+                entry += f"\n    {tex.name}:{match.group(2)}: {source[int(match.group(2)) - 1].strip()}"
+            found.append(entry)
+    return "\n".join(found[:limit]) or "\n".join(lines[-limit:])
+
+
+def source_date_epoch() -> str:
+    """The commit's date as SOURCE_DATE_EPOCH, so two builds of a commit give the same PDF bytes."""
+    try:
+        out = subprocess.run(["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%ct"], capture_output=True,
+                             text=True, check=True, timeout=10).stdout.strip()
+        return out or "0"
+    except (OSError, subprocess.SubprocessError):
+        return "0"
+
+
+def compile_pdf(tex: Path, target: Path) -> Path:
+    """Compile ``tex`` with latexmk (always from scratch) and copy the PDF to ``target``.
+
+    Raises:
+        LatexError: with the failing lines of the log, when latexmk exits non-zero.
+    """
+    if shutil.which("latexmk") is None:
+        raise LatexError("latexmk not found: run `sudo scripts/setup.sh` (Debian) or install a TeX distribution with latexmk")
+    env = {**os.environ, "SOURCE_DATE_EPOCH": source_date_epoch(), "FORCE_SOURCE_DATE": "1"}
+    cmd = ["latexmk", "-pdf", "-g", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", tex.name]
+    proc = subprocess.run(cmd, cwd=tex.parent, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        errors = _log_errors(tex.with_suffix(".log"), tex)
+        raise LatexError(f"latexmk failed on {tex} (exit {proc.returncode}):\n{errors}")
+    with atomic_path(target) as tmp:
+        shutil.copyfile(tex.with_suffix(".pdf"), tmp)
+    return target
+
+
+def build_document(cfg: Config, document: str, target: Path) -> Path:
+    """Render ``paper`` or ``poster`` from ``values.json`` and the figures, then compile it to ``target``."""
+    context = read_json(paths.values_file(cfg.name))
+    folder = paths.document_dir(cfg.name, document)
+    context["figures"] = {name: _figure_entry(cfg.name, name, document) for name in FIGURES}
+    context["figure_dir"] = os.path.relpath(paths.figure_file(cfg.name, "x").parent, folder) + "/"
+    tex = render(TEMPLATES[document], context, folder / f"{document}.tex")
+    bib = REPO_ROOT / "paper" / "refs.bib"
+    if bib.is_file():
+        shutil.copyfile(bib, folder / "refs.bib")
+    return compile_pdf(tex, target)
