@@ -188,7 +188,8 @@ def _validate(cfg: Config, path: Path) -> None:
     train_pool, test_pool = DATASET_POOLS[d.name]
     if test_pool == 0:
         need, have = d.n_train + d.n_val + d.n_test, train_pool
-        _require(need <= have, path, "data.n_train", f"n_train + n_val + n_test = {need} but {d.name} has {have} examples")
+        key = "data.n_train" if d.n_train > have else ("data.n_val" if d.n_train + d.n_val > have else "data.n_test")
+        _require(need <= have, path, key, f"n_train + n_val + n_test = {need} but {d.name} has {have} examples")
     else:
         from_train = d.n_train + (d.n_val if d.val_source == "train" else 0)
         from_test = d.n_test + (d.n_val if d.val_source == "test" else 0)

@@ -1,0 +1,92 @@
+"""Profiles load, and every kind of bad input fails at load time naming the file and the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from landscape import config
+from landscape.config import ConfigError
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
+def test_shipped_profiles_load(name):
+    cfg = config.load_profile(name)
+    assert cfg.name == name
+    assert cfg.main_run.name == "main"
+    assert cfg.train.checkpoints[-1] == cfg.train.iterations
+
+
+def test_paper_profile_keeps_the_study_checkpoints():
+    assert config.load_profile("paper").train.checkpoints == (0, 2000, 20000, 48800)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("train", "learning_rate", 0.1, "unknown key"),
+        ("train", "iterations", "many", "expected int"),
+        ("train", "momentum", True, "expected float"),
+        ("train", "checkpoints", [0, 10, 100000], "outside the run"),
+        ("train", "checkpoints", [10, 0], "increasing order"),
+        ("train", "batch_size", 0, "between 1 and data.n_train"),
+        ("train", "momentum", 1.0, "momentum < 1"),
+        ("data", "n_val", 5000, "examples"),
+        ("data", "name", "imagenet", "allowed values: digits, fashion_mnist, cifar10"),
+        ("model", "norm", "batch", "allowed values: group, none"),
+        ("profile", "device", "tpu", "allowed values: cpu, cuda, auto"),
+    ],
+)
+def test_bad_values_name_file_and_key(smoke_doc, write_profile, section, key, value, message):
+    smoke_doc[section][key] = value
+    path = write_profile(smoke_doc)
+    with pytest.raises(ConfigError) as err:
+        config.load(path)
+    assert str(path) in str(err.value)
+    assert key in err.value.key
+    assert message in str(err.value)
+
+
+def test_negative_learning_rate(smoke_doc, write_profile):
+    smoke_doc["runs"]["main"]["lr"] = -0.1
+    with pytest.raises(ConfigError, match=r"runs\.main\.lr.*must be > 0"):
+        config.load(write_profile(smoke_doc))
+
+
+def test_anneal_needs_final_lr_below_lr(smoke_doc, write_profile):
+    smoke_doc["runs"]["anneal_low"]["final_lr"] = 1.0
+    with pytest.raises(ConfigError, match="final_lr"):
+        config.load(write_profile(smoke_doc))
+
+
+def test_missing_key_and_section(smoke_doc, write_profile):
+    del smoke_doc["train"]["iterations"]
+    with pytest.raises(ConfigError, match=r"train\.iterations.*missing"):
+        config.load(write_profile(smoke_doc))
+    del smoke_doc["model"]
+    with pytest.raises(ConfigError, match=r"missing section \[model\]"):
+        config.load(write_profile(smoke_doc, "other"))
+
+
+def test_unknown_section_and_bad_toml(write_profile, smoke_doc, tmp_path):
+    smoke_doc["extra"] = {"a": 1}
+    with pytest.raises(ConfigError, match="unknown section"):
+        config.load(write_profile(smoke_doc))
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[train\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.load(broken)
+
+
+def test_missing_profile_lists_the_available_ones():
+    with pytest.raises(ConfigError, match="smoke"):
+        config.load_profile("nope")
+
+
+def test_section_hash_is_stable_and_sensitive(smoke_doc, write_profile):
+    a = config.load(write_profile(smoke_doc, "a"))
+    b = config.load(write_profile(smoke_doc, "b"))
+    assert config.section_hash(*config.run_inputs(a, "main")) == config.section_hash(*config.run_inputs(b, "main"))
+    smoke_doc["runs"]["const_a"]["lr"] = 0.02
+    c = config.load(write_profile(smoke_doc, "c"))
+    assert config.section_hash(*config.run_inputs(a, "main")) == config.section_hash(*config.run_inputs(c, "main"))
+    assert config.section_hash(*config.run_inputs(a, "const_a")) != config.section_hash(*config.run_inputs(c, "const_a"))

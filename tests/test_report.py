@@ -1,0 +1,54 @@
+"""The report: missing or non-finite values fail the build, text is escaped, LaTeX errors are shown."""
+
+from __future__ import annotations
+
+import shutil
+
+import jinja2
+import pytest
+
+from landscape import report
+from landscape.report import Latex, ReportValueError
+
+
+def _render(tmp_path, text, **context):
+    template = tmp_path / "t.tex.j2"
+    template.write_text(text)
+    return report.render(template, context, tmp_path / "t.tex").read_text()
+
+
+def test_missing_value_fails_the_build(tmp_path):
+    with pytest.raises(jinja2.UndefinedError, match="accuracy"):
+        _render(tmp_path, r"acc ((( results.accuracy | pct )))", results={})
+    assert not (tmp_path / "t.tex").exists()
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "nan"])
+def test_non_finite_value_fails(tmp_path, value):
+    with pytest.raises(ReportValueError):
+        report.check_values({"training": {"summary": {"acc": value}}})
+    if isinstance(value, float):
+        with pytest.raises(ReportValueError):
+            _render(tmp_path, "((( x )))", x=value)
+
+
+def test_values_are_escaped_and_formatted(tmp_path):
+    out = _render(tmp_path, "((( name ))) ((( x | num ))) ((( p | pct ))) ((( n | int ))) ((( raw )))",
+                  name="const_a 50% #1", x=0.000123456, p=0.8123, n=98524, raw=Latex(r"\emph{ok}"))
+    assert out == r"const\_a 50\% \#1 \ensuremath{1.23\times10^{-4}} 81.2\% 98{,}524 \emph{ok}"
+
+
+def test_number_formats():
+    assert report.fmt_num(0.5) == r"\ensuremath{0.500}"
+    assert report.fmt_num(1234.5, 2) == r"\ensuremath{1{,}234}"
+    assert report.fmt_seconds(90) == r"90.0\,s" and report.fmt_seconds(600) == r"10.0\,min"
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="latexmk is not installed (scripts/setup.sh installs it)")
+def test_latex_error_shows_the_offending_line(tmp_path):
+    tex = tmp_path / "bad.tex"
+    tex.write_text("\\documentclass{article}\n\\begin{document}\nfine\n\\undefinedmacro\n\\end{document}\n")
+    with pytest.raises(report.LatexError) as err:
+        report.compile_pdf(tex, tmp_path / "bad.pdf")
+    assert "bad.tex:4" in str(err.value) and "undefinedmacro" in str(err.value)
+    assert not (tmp_path / "bad.pdf").exists()

@@ -1,0 +1,117 @@
+"""Training: schedules, and a run killed mid-way resumes to bitwise-identical iterates."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from landscape import config
+from landscape.config import RunConfig
+from landscape.data import load_dataset
+from landscape.models import build_model
+from landscape.params import data_loss_at
+from landscape.train import eval_steps, lr_schedule, train_run
+
+TRAIN_SCRIPT = "import sys; from pathlib import Path; from landscape import config, train; " \
+               "train.train_run(config.load(sys.argv[1]), 'main', Path(sys.argv[2]), progress=False)"
+
+
+def test_step_schedule():
+    lrs = lr_schedule(RunConfig("m", "step", 0.1, milestones=(0.5, 0.75), gamma=0.1), 8)
+    np.testing.assert_allclose(lrs, [0.1] * 4 + [0.01] * 2 + [0.001] * 2)
+
+
+def test_anneal_runs_end_at_the_same_rate():
+    a = lr_schedule(RunConfig("a", "anneal", 0.1, final_lr=0.001, hold=0.25), 100)
+    b = lr_schedule(RunConfig("b", "anneal", 0.01, final_lr=0.001, hold=0.25), 100)
+    assert a[0] == 0.1 and b[0] == 0.01 and a[24] == 0.1
+    assert np.isclose(a[-1], 0.001) and np.isclose(b[-1], 0.001)
+    assert np.all(np.diff(a) <= 0)
+
+
+def test_constant_schedule_and_eval_steps():
+    assert np.all(lr_schedule(RunConfig("c", "constant", 0.03), 10) == 0.03)
+    assert eval_steps(25, 10).tolist() == [0, 10, 20, 25]
+
+
+def _tiny(smoke_doc, iterations=1500, flush_every=50):
+    smoke_doc["train"].update(iterations=iterations, flush_every=flush_every, eval_every=100,
+                              checkpoints=[0, iterations])
+    smoke_doc["runs"] = {"main": smoke_doc["runs"]["main"]}
+    return smoke_doc
+
+
+def test_run_file_layout(smoke_doc, write_profile, tmp_path):
+    cfg = config.load(write_profile(_tiny(smoke_doc, iterations=60, flush_every=25)))
+    path = train_run(cfg, "main", tmp_path / "main.h5", progress=False)
+    assert not (tmp_path / "main.h5.partial").exists()
+    with h5py.File(path) as fh:
+        P = fh.attrs["parameter_count"]
+        assert fh["params"].shape == (61, P) and fh["batch_indices"].shape == (60, 32)
+        assert np.all(np.isfinite(fh["train_loss"][:])) and np.all(np.isfinite(fh["eval/test_acc"][:]))
+        assert fh["eval/step"][:].tolist() == [0, 60]
+        assert fh.attrs["profile"] == "test" and fh.attrs["task"] == "train:main"
+        for key in ("git_commit", "git_dirty", "versions", "created_at", "config_hash"):
+            assert key in fh.attrs
+        theta0, theta1, batch, lr = fh["params"][0], fh["params"][1], fh["batch_indices"][0], fh["lr"][0]
+    # Replaying the first step from the log (saved batch, saved rate, zero momentum) gives the logged iterate,
+    # up to float32 rounding of a differently ordered update (~1e-8); a wrong batch or rate moves it by ~1e-3.
+    data = load_dataset(cfg.data)
+    model = build_model(cfg.model, data.input_shape, 10)
+    theta = torch.from_numpy(theta0).requires_grad_(True)
+    loss = data_loss_at(model, theta, data.train.x[batch], data.train.y[batch])
+    (grad,) = torch.autograd.grad(loss, theta)
+    replay = theta.detach() - lr * (grad + cfg.train.weight_decay * theta.detach())
+    np.testing.assert_allclose(replay.numpy(), theta1, rtol=0, atol=1e-6)
+
+
+def test_killed_run_resumes_bitwise_identical(smoke_doc, write_profile, tmp_path):
+    profile = write_profile(_tiny(smoke_doc))
+    cfg = config.load(profile)
+    reference = train_run(cfg, "main", tmp_path / "reference.h5", progress=False)
+
+    target = tmp_path / "killed.h5"
+    partial = tmp_path / "killed.h5.partial"
+    proc = subprocess.Popen([sys.executable, "-c", TRAIN_SCRIPT, str(profile), str(target)])
+    # Kill after a few resume points have been written, wherever the run happens to be.
+    deadline, mtimes = time.time() + 120, set()
+    while time.time() < deadline and len(mtimes) < 4 and proc.poll() is None:
+        if partial.exists():
+            mtimes.add(partial.stat().st_mtime_ns)
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not target.exists(), "the run finished before it could be killed; make the test run longer"
+    with h5py.File(partial) as fh:
+        resumed_from = int(fh["resume"].attrs["step"])
+    assert 0 < resumed_from < cfg.train.iterations
+
+    train_run(cfg, "main", target, progress=False)
+    with h5py.File(reference) as ref, h5py.File(target) as got:
+        for key in ("params", "train_loss", "lr", "batch_indices", "eval/val_loss", "resume/momentum"):
+            assert np.array_equal(ref[key][:], got[key][:], equal_nan=True), key
+
+
+@pytest.mark.parametrize("corrupt", [True, False])
+def test_unusable_partial_restarts_from_zero(smoke_doc, write_profile, tmp_path, corrupt):
+    cfg = config.load(write_profile(_tiny(smoke_doc, iterations=40, flush_every=20)))
+    reference = train_run(cfg, "main", tmp_path / "reference.h5", progress=False)
+    partial = tmp_path / "again.h5.partial"
+    if corrupt:
+        partial.write_bytes(b"not an hdf5 file")
+    else:
+        with h5py.File(partial, "w") as fh:
+            fh.attrs["config_hash"] = "from another configuration"
+    with pytest.warns(UserWarning) if corrupt else contextlib.nullcontext():
+        train_run(cfg, "main", tmp_path / "again.h5", progress=False)
+    with h5py.File(reference) as ref, h5py.File(tmp_path / "again.h5") as got:
+        assert np.array_equal(ref["params"][:], got["params"][:])
