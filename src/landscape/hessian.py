@@ -1,0 +1,145 @@
+"""Hessians of the full-dataset objective: batched HVPs, dense assembly, eigendecompositions, Lanczos.
+
+Usable on any ``nn.Module`` whose loss is a sum over examples. The objective is DESIGN §3's
+
+.. math:: L(\\theta) = \\frac{1}{N}\\sum_{n=1}^{N}\\ell_n(\\theta) + \\frac{\\mathrm{wd}}{2}\\lVert\\theta\\rVert^2,
+          \\qquad H = \\nabla^2 L = \\frac{1}{N}\\sum_n \\nabla^2\\ell_n + \\mathrm{wd}\\, I ,
+
+evaluated over fixed data chunks (no augmentation, no shuffling) and normalised by the
+number of examples. A block of ``k`` Hessian-vector products costs one pass over the data:
+forward-over-reverse (``jvp`` of ``grad``) vectorised over the ``k`` tangents with ``vmap``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, jvp, vmap
+
+from landscape.params import unflatten
+
+
+@dataclass
+class Objective:
+    """The mean cross-entropy over ``(x, y)`` plus ``(wd/2)|theta|^2``, as a function of the flat ``theta``.
+
+    Args:
+        model: the network; only its structure is used (parameters come from ``theta``).
+        x, y: the examples that define the objective (the whole training set, or one batch).
+        weight_decay: ``wd``.
+        chunk_size: examples per pass of the vectorised HVP; bounds memory, not the result.
+    """
+
+    model: nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    weight_decay: float
+    chunk_size: int = 250
+
+    @property
+    def n(self) -> int:
+        """Number of examples N."""
+        return len(self.y)
+
+    def _chunks(self) -> list[slice]:
+        return [slice(s, min(s + self.chunk_size, self.n)) for s in range(0, self.n, self.chunk_size)]
+
+    def _sum_loss(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logits = functional_call(self.model, unflatten(self.model, theta), (x,))
+        return F.cross_entropy(logits, y, reduction="sum")
+
+    def loss(self, theta: torch.Tensor) -> float:
+        """L(theta), accumulated in float64."""
+        with torch.no_grad():
+            total = sum(self._sum_loss(theta, self.x[c], self.y[c]).double() for c in self._chunks())
+        return float(total) / self.n + 0.5 * self.weight_decay * float(theta.double().pow(2).sum())
+
+    def gradient(self, theta: torch.Tensor) -> torch.Tensor:
+        """∇L(theta), accumulated in float64."""
+        total = torch.zeros(theta.numel(), dtype=torch.float64, device=theta.device)
+        for c in self._chunks():
+            total += grad(self._sum_loss)(theta, self.x[c], self.y[c]).double()
+        return total / self.n + self.weight_decay * theta.double()
+
+    def hvp(self, theta: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+        """H(theta) @ v for every row v of ``vectors`` (k, P), in one pass over the data.
+
+        Products are computed in ``theta``'s dtype and accumulated over chunks in float64.
+        """
+        single = vectors.ndim == 1
+        tangents = (vectors[None] if single else vectors).to(theta.dtype)
+        total = torch.zeros(tangents.shape, dtype=torch.float64, device=theta.device)
+        for c in self._chunks():
+            x, y = self.x[c], self.y[c]
+            gradient = lambda t: grad(self._sum_loss)(t, x, y)  # noqa: E731
+            product = lambda v: jvp(gradient, (theta,), (v,))[1]  # noqa: E731
+            total += vmap(product)(tangents).double()
+        result = total / self.n + self.weight_decay * tangents.double()
+        return result[0] if single else result
+
+
+def dense_hessian(objective: Objective, theta: torch.Tensor, block_size: int = 32,
+                  on_block: Callable[[int, np.ndarray], None] | None = None, start: int = 0,
+                  progress: Callable[[int], None] | None = None) -> np.ndarray | None:
+    """The P x P Hessian, assembled from batched HVPs with unit vectors, ``block_size`` columns at a time.
+
+    Column block ``j:j+k`` is ``H @ E[:, j:j+k]``. When ``on_block(first_column, block)`` is given,
+    each block (P x k, float64) is handed to it (to stream to disk) and nothing is returned;
+    ``start`` skips the columns already done (resume). Otherwise the symmetrised matrix is returned.
+    """
+    P = theta.numel()
+    dense = None if on_block else np.empty((P, P), dtype=np.float64)
+    for first in range(start, P, block_size):
+        count = min(block_size, P - first)
+        basis = torch.zeros(count, P, dtype=theta.dtype, device=theta.device)
+        basis[torch.arange(count), torch.arange(first, first + count)] = 1.0
+        block = objective.hvp(theta, basis).T.cpu().numpy()
+        if on_block:
+            on_block(first, block)
+        else:
+            dense[:, first : first + count] = block
+        if progress:
+            progress(count)
+    return None if dense is None else symmetrise(dense)
+
+
+def symmetrise(matrix: np.ndarray) -> np.ndarray:
+    """(A + Aᵀ)/2: removes the round-off asymmetry of column-wise assembly before ``eigh``."""
+    return 0.5 * (matrix + matrix.T)
+
+
+def eigendecomposition(hessian: np.ndarray | torch.Tensor, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues in ascending order and eigenvectors as columns, by float64 ``eigh``."""
+    matrix = torch.as_tensor(np.asarray(hessian), dtype=torch.float64, device=device)
+    eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
+    return eigenvalues.cpu().numpy(), eigenvectors.cpu().numpy()
+
+
+def lanczos(objective: Objective, theta: torch.Tensor, k: int, which: str = "LA", tol: float = 1e-10,
+            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` extreme eigenpairs by Lanczos (scipy ``eigsh``) on the HVP operator, without forming H.
+
+    Args:
+        which: ``"LA"`` largest algebraic (top-k) or ``"SA"`` smallest algebraic (bottom-k).
+
+    Returns:
+        Eigenvalues ascending (k,) and eigenvectors as columns (P, k).
+    """
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    P = theta.numel()
+
+    def matvec(v: np.ndarray) -> np.ndarray:
+        vector = torch.as_tensor(np.asarray(v).reshape(-1), dtype=theta.dtype, device=theta.device)
+        return objective.hvp(theta, vector).cpu().numpy()
+
+    operator = LinearOperator((P, P), matvec=matvec, dtype=np.float64)
+    start = np.random.default_rng(seed).standard_normal(P)
+    eigenvalues, eigenvectors = eigsh(operator, k=k, which=which, tol=tol, v0=start)
+    order = np.argsort(eigenvalues)
+    return eigenvalues[order], eigenvectors[:, order]
