@@ -2,8 +2,8 @@
 
     doit                      paper and poster of the default profile (cpu)
     doit profile=smoke        the same for another profile (smoke, cpu, paper)
-    doit list                 every task with a one-line description
-    doit profile=smoke figure:training   one figure (and what it needs)
+    doit list --all           every task with a one-line description
+    doit profile=smoke figure:spectrum   one figure (and what it needs)
 
 Each profile has its own outputs (build/<profile>/, figures/<profile>/) and its own doit state.
 A task reruns when its code files change (file_dep) or when the hash of the configuration
@@ -18,6 +18,7 @@ from doit.tools import config_changed
 
 sys.path.insert(0, str(Path(__file__).parent / "src"))
 from landscape import config, paths, tasks  # noqa: E402
+from landscape.config import section_hash  # noqa: E402
 
 PROFILE = get_var("profile", "cpu")
 try:
@@ -32,13 +33,49 @@ DOIT_CONFIG = {
     "dep_file": str(BUILD / ".doit.db"),
     "backend": "sqlite3",
     "verbosity": 2,
-    "action_string_formatting": "new",
 }
 
 SRC = Path("src/landscape")
+CORE = [SRC / f for f in ("config.py", "data.py", "models.py", "params.py", "store.py", "train.py")]
+HESSIAN_CODE = [*CORE, SRC / "hessian.py", SRC / "checkpoint.py"]
+MAIN = CFG.main_run.name
 RUNS = {r.name: paths.run_file(PROFILE, r.name) for r in CFG.runs}
-TRAIN_CODE = [SRC / f for f in ("config.py", "data.py", "models.py", "params.py", "store.py", "train.py")]
-ALL_RUNS_HASH = config.section_hash(*(config.section_hash(*config.run_inputs(CFG, r)) for r in RUNS))
+RUN_HASH = {r.name: section_hash(*config.run_inputs(CFG, r.name)) for r in CFG.runs}
+HESSIAN_SETTINGS = (CFG.hessian.dtype, CFG.hessian.block_size, CFG.hessian.chunk_size)
+POINT_HASH = {(r, s): section_hash(RUN_HASH[r], HESSIAN_SETTINGS, s) for r, s in CFG.hessian_points()}
+HESSIANS = {(r, s): paths.hessian_file(PROFILE, r, s) for r, s in CFG.hessian_points()}
+MAIN_HESSIANS = [HESSIANS[(MAIN, s)] for s in CFG.train.checkpoints]
+BATCH_STEP = CFG.batch_spectrum_steps()[-1]
+
+
+def _hash(*parts):
+    return section_hash(*parts)
+
+
+# Each analysis: (doc, inputs, config hash, action, extra code). Results go to build/<profile>/results/.
+ANALYSES = {
+    "training": ("final metrics, sizes and wall times of every run (T1–T3)", list(RUNS.values()),
+                 _hash(*RUN_HASH.values()), tasks.analysis_training, []),
+    "spectrum": ("A3: spectra through training — outliers, negative eigenvalues, stability ratio",
+                 list(HESSIANS.values()), _hash(*POINT_HASH.values(), CFG.train.momentum), tasks.analysis_spectrum,
+                 [SRC / "spectra.py"]),
+    "batch_spectrum": ("H2: mini-batch Hessian spectra against the full one, by batch size",
+                       [paths.batch_spectrum_file(PROFILE, BATCH_STEP)], _hash(POINT_HASH[(MAIN, BATCH_STEP)], CFG.hessian),
+                       tasks.analysis_batch_spectrum, [SRC / "spectra.py"]),
+    "overlap": ("A4: eigenvector overlaps between the main run's checkpoints", MAIN_HESSIANS,
+                _hash(*(POINT_HASH[(MAIN, s)] for s in CFG.train.checkpoints)), tasks.analysis_overlap,
+                [SRC / "spectra.py"]),
+}
+FIGURES = {
+    "training": "training loss, test accuracy and learning rate of every run",
+    "spectrum": "eigenvalues by rank, density, and λ_max η/2(1+β) through training",
+    "batch_spectrum": "top eigenvalues of mini-batch Hessians by batch size, against the full Hessian",
+    "overlap": "eigenvector overlaps between checkpoints: row maxima, top-k subspaces, top block",
+}
+
+
+def _result(name):
+    return paths.result_file(PROFILE, name, ".json" if name == "training" else ".h5")
 
 
 def task_train():
@@ -48,51 +85,85 @@ def task_train():
             "name": run.name,
             "doc": f"train run '{run.name}': {run.description or run.schedule}",
             "actions": [(tasks.train, [PROFILE, run.name])],
-            "file_dep": TRAIN_CODE,
+            "file_dep": CORE,
             "targets": [RUNS[run.name]],
-            "uptodate": [config_changed(config.section_hash(*config.run_inputs(CFG, run.name)))],
+            "uptodate": [config_changed(RUN_HASH[run.name])],
+            "clean": True,
+        }
+
+
+def task_hessian():
+    """H1: full-dataset Hessian and eigendecomposition at a checkpoint (resumable column blocks)."""
+    for (run, step), target in HESSIANS.items():
+        yield {
+            "name": f"{run}@{step}",
+            "doc": f"dense Hessian of the full objective at iterate {step} of '{run}'",
+            "actions": [(tasks.hessian, [PROFILE, run, step, POINT_HASH[(run, step)]])],
+            "file_dep": [RUNS[run], *HESSIAN_CODE],
+            "targets": [target],
+            "uptodate": [config_changed(POINT_HASH[(run, step)])],
+            "clean": True,
+        }
+
+
+def task_spectrum_batch():
+    """H2: spectra of mini-batch Hessians at a main-run checkpoint, per batch size."""
+    for step in CFG.batch_spectrum_steps():
+        config_hash = _hash(POINT_HASH[(MAIN, step)], CFG.hessian)
+        yield {
+            "name": str(step),
+            "doc": f"mini-batch Hessian spectra at iterate {step}, batch sizes {list(CFG.hessian.batch_sizes)}",
+            "actions": [(tasks.spectrum_batch, [PROFILE, step, config_hash])],
+            "file_dep": [RUNS[MAIN], HESSIANS[(MAIN, step)], *HESSIAN_CODE, SRC / "analyses" / "batch_spectrum.py",
+                         SRC / "spectra.py"],
+            "targets": [paths.batch_spectrum_file(PROFILE, step)],
+            "uptodate": [config_changed(config_hash)],
             "clean": True,
         }
 
 
 def task_analysis():
-    """Analyses of DESIGN §5: each writes build/<profile>/results/<name>.json."""
-    yield {
-        "name": "training",
-        "doc": "final metrics, sizes and wall times of every run (T1–T3)",
-        "actions": [(tasks.analysis_training, [PROFILE, ALL_RUNS_HASH])],
-        "file_dep": [*RUNS.values(), SRC / "analyses" / "training.py", SRC / "store.py"],
-        "targets": [paths.result_file(PROFILE, "training")],
-        "clean": True,
-    }
+    """Analyses of DESIGN §5: each writes build/<profile>/results/<name>.json|h5."""
+    for name, (doc, inputs, config_hash, action, code) in ANALYSES.items():
+        yield {
+            "name": name,
+            "doc": doc,
+            "actions": [(action, [PROFILE, config_hash])],
+            "file_dep": [*inputs, SRC / "analyses" / f"{name}.py", SRC / "store.py", *code],
+            "targets": [_result(name)],
+            "uptodate": [config_changed(config_hash)],
+            "clean": True,
+        }
 
 
 def task_figure():
-    """Figures: each reads result files only and writes figures/<profile>/<name>.pdf."""
-    target = paths.figure_file(PROFILE, "training")
-    yield {
-        "name": "training",
-        "doc": "training loss, test accuracy and learning rate of every run",
-        "actions": [(tasks.figure_training, [PROFILE, ALL_RUNS_HASH])],
-        "file_dep": [*RUNS.values(), SRC / "figures" / "training.py", SRC / "figures" / "style.py"],
-        "targets": [target, target.with_suffix(".json")],
-        "clean": True,
-    }
+    """Figures: each reads result files only and writes figures/<profile>/<name>.pdf (+ provenance .json)."""
+    for name, doc in FIGURES.items():
+        target = paths.figure_file(PROFILE, name)
+        inputs = list(RUNS.values()) if name == "training" else [_result(name)]
+        yield {
+            "name": name,
+            "doc": doc,
+            "actions": [(tasks.figure, [PROFILE, name, ANALYSES[name][2]])],
+            "file_dep": [*inputs, SRC / "figures" / f"{name}.py", SRC / "figures" / "style.py"],
+            "targets": [target, target.with_suffix(".json")],
+            "clean": True,
+        }
 
 
 def task_values():
     """Gather every number the paper and poster quote into build/<profile>/values.json."""
     return {
         "actions": [(tasks.values, [PROFILE])],
-        "file_dep": [paths.result_file(PROFILE, "training"), SRC / "report.py"],
+        "file_dep": [*(_result(name) for name in ANALYSES), SRC / "report.py"],
         "targets": [paths.values_file(PROFILE)],
-        "uptodate": [config_changed(config.section_hash(CFG))],
+        "uptodate": [config_changed(section_hash(CFG))],
         "clean": True,
     }
 
 
-def _document(name: str, template: Path) -> dict:
-    figures = [paths.figure_file(PROFILE, "training")]
+def _document(name, template):
+    figures = [paths.figure_file(PROFILE, f) for f in FIGURES]
     return {
         "actions": [(tasks.document, [PROFILE, name])],
         "file_dep": [paths.values_file(PROFILE), template, Path("paper/refs.bib"), SRC / "report.py",

@@ -90,3 +90,19 @@ def test_section_hash_is_stable_and_sensitive(smoke_doc, write_profile):
     c = config.load(write_profile(smoke_doc, "c"))
     assert config.section_hash(*config.run_inputs(a, "main")) == config.section_hash(*config.run_inputs(c, "main"))
     assert config.section_hash(*config.run_inputs(a, "const_a")) != config.section_hash(*config.run_inputs(c, "const_a"))
+
+
+def test_hessian_section_is_validated(smoke_doc, write_profile):
+    smoke_doc["hessian"]["batch_steps"] = [7]
+    with pytest.raises(ConfigError, match=r"hessian\.batch_steps.*not a checkpoint"):
+        config.load(write_profile(smoke_doc))
+    smoke_doc["hessian"]["batch_steps"] = []
+    smoke_doc["hessian"]["dtype"] = "float16"
+    with pytest.raises(ConfigError, match="allowed values: float64, float32"):
+        config.load(write_profile(smoke_doc, "other"))
+
+
+def test_hessian_points_are_main_checkpoints_and_run_ends():
+    cfg = config.load_profile("cpu")
+    assert cfg.hessian_points()[:4] == [("main", 0), ("main", 246), ("main", 2459), ("main", 6000)]
+    assert [r for r, _ in cfg.hessian_points()[4:]] == [r.name for r in cfg.runs[1:]]

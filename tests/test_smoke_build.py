@@ -48,7 +48,7 @@ def project(tmp_path_factory) -> Path:
 def built(project) -> Path:
     executed, elapsed = _doit(project, "profile=smoke")
     print(f"smoke build from scratch: {elapsed:.1f} s, {len(executed)} tasks")
-    assert {"paper", "poster", "train:main", "figure:training"} <= set(executed)
+    assert {"paper", "poster", "train:main", "hessian:main@600", "spectrum_batch:600", "figure:overlap"} <= set(executed)
     return project
 
 
@@ -56,11 +56,13 @@ def test_paper_and_poster_show_the_training_figure_and_table(built):
     paper, poster = built / "build/smoke/paper.pdf", built / "build/smoke/poster.pdf"
     text = _text(paper)
     for expected in ("The Quadratic Approximation", "Training runs", "Table 1", "Figure 1", "Reproducibility",
-                     "const_a", "anneal_high", "learning rate"):
+                     "const_a", "anneal_high", "learning rate", "Exact Hessians (H1)", "Mini-batch Hessians (H2)",
+                     "The spectrum through training (A3)", "Are the eigenvectors stable? (A4)", "Figure 4"):
         assert expected in text, expected
     assert "??" not in text
     poster_text = _text(poster)
-    assert "Final metrics" in poster_text and "anneal_low" in poster_text and "test accuracy" in poster_text
+    for expected in ("Final metrics", "anneal_low", "test accuracy", "The spectrum through training", "Are eigenvectors stable?"):
+        assert expected in poster_text, expected
     info = subprocess.run(["pdfinfo", str(poster)], capture_output=True, text=True, check=True).stdout
     assert re.search(r"Pages:\s+1\n", info) and "(A0)" in info
     values = (built / "build/smoke/values.json").read_text()
@@ -81,7 +83,8 @@ def test_config_change_reruns_exactly_its_dependents(built):
         executed, _ = _doit(built, "profile=smoke")
     finally:
         config.write_text(original)
-    assert set(executed) == {"train:const_a", "analysis:training", "figure:training", "values", "paper", "poster"}
+    assert set(executed) == {"train:const_a", "hessian:const_a@600", "analysis:training", "analysis:spectrum",
+                             "figure:training", "figure:spectrum", "values", "paper", "poster"}
     _doit(built, "profile=smoke")  # back to the original configuration
 
 

@@ -46,6 +46,7 @@ def test_constant_schedule_and_eval_steps():
 def _tiny(smoke_doc, iterations=1500, flush_every=50):
     smoke_doc["train"].update(iterations=iterations, flush_every=flush_every, eval_every=100,
                               checkpoints=[0, iterations])
+    smoke_doc["hessian"]["batch_steps"] = []
     smoke_doc["runs"] = {"main": smoke_doc["runs"]["main"]}
     return smoke_doc
 

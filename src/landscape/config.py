@@ -42,7 +42,6 @@ class ProfileConfig:
     description: str
     device: str = "cpu"  # cpu | cuda | auto (cuda when available)
     threads: int = 2  # torch intra-op threads on the CPU; fixed so results are bitwise stable
-    hessian_dtype: str = "float64"  # float64, or float32 products with a float64 eigh
 
 
 @dataclass(frozen=True)
@@ -102,6 +101,19 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class HessianConfig:
+    """How dense Hessians are assembled, and which mini-batch spectra are taken (H1, H2)."""
+
+    dtype: str = "float64"  # float64, or float32 products accumulated in float64, with a float64 eigh
+    block_size: int = 32  # Hessian columns per batched pass over the data
+    chunk_size: int = 125  # examples per vectorised chunk of that pass (memory and cache, not results)
+    batch_sizes: tuple[int, ...] = (32, 128)  # H2: mini-batch sizes whose Hessian spectra are taken
+    batches_per_size: int = 8  # H2: independent batches per size
+    batch_steps: tuple[int, ...] = ()  # H2: main-run checkpoints at which they are taken (default: all)
+    batch_seed: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole profile."""
 
@@ -111,6 +123,7 @@ class Config:
     data: DataConfig
     model: ModelConfig
     train: TrainConfig
+    hessian: HessianConfig
     runs: tuple[RunConfig, ...] = field(default_factory=tuple)
 
     def run(self, name: str) -> RunConfig:
@@ -124,6 +137,15 @@ class Config:
     def main_run(self) -> RunConfig:
         """The first run listed is the study's main run (T1)."""
         return self.runs[0]
+
+    def hessian_points(self) -> list[tuple[str, int]]:
+        """(run, step) of every full-dataset Hessian: the main run's checkpoints, the end of each other run."""
+        points = [(self.main_run.name, step) for step in self.train.checkpoints]
+        return points + [(run.name, self.train.iterations) for run in self.runs[1:]]
+
+    def batch_spectrum_steps(self) -> tuple[int, ...]:
+        """Main-run checkpoints at which mini-batch Hessian spectra are taken (H2)."""
+        return self.hessian.batch_steps or self.train.checkpoints
 
 
 def _type_name(tp: object) -> str:
@@ -176,9 +198,8 @@ def _one_of(value: str, options: tuple[str, ...], path: Path, key: str) -> None:
 
 def _validate(cfg: Config, path: Path) -> None:
     """Checks that span keys: impossible values fail here, not hours into a run."""
-    p, d, m, t = cfg.profile, cfg.data, cfg.model, cfg.train
+    p, d, m, t, h = cfg.profile, cfg.data, cfg.model, cfg.train, cfg.hessian
     _one_of(p.device, ("cpu", "cuda", "auto"), path, "profile.device")
-    _one_of(p.hessian_dtype, ("float64", "float32"), path, "profile.hessian_dtype")
     _require(p.threads >= 1, path, "profile.threads", f"got {p.threads}; must be >= 1")
 
     _one_of(d.name, DATASETS, path, "data.name")
@@ -216,6 +237,15 @@ def _validate(cfg: Config, path: Path) -> None:
     _require(list(t.checkpoints) == sorted(set(t.checkpoints)), path, "train.checkpoints",
              f"got {list(t.checkpoints)}; list distinct iterations in increasing order")
 
+    _one_of(h.dtype, ("float64", "float32"), path, "hessian.dtype")
+    for key in ("block_size", "chunk_size", "batches_per_size"):
+        _require(getattr(h, key) >= 1, path, f"hessian.{key}", f"got {getattr(h, key)}; must be >= 1")
+    for size in h.batch_sizes:
+        _require(1 <= size <= d.n_train, path, "hessian.batch_sizes", f"batch size {size} is outside 1 ... data.n_train = {d.n_train}")
+    for step in h.batch_steps:
+        _require(step in t.checkpoints, path, "hessian.batch_steps",
+                 f"{step} is not a checkpoint; allowed: the values of train.checkpoints {list(t.checkpoints)}")
+
     _require(len(cfg.runs) >= 1, path, "runs", "define at least one run, e.g. [runs.main]")
     for run in cfg.runs:
         key = f"runs.{run.name}"
@@ -245,7 +275,7 @@ def load(path: str | Path) -> Config:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, "-", f"not valid TOML: {err}") from None
-    sections = {"profile", "data", "model", "train", "runs"}
+    sections = {"profile", "data", "model", "train", "hessian", "runs"}
     for key in raw:
         _require(key in sections, path, key, f"unknown section; allowed sections: {', '.join(sorted(sections))}")
     for key in sections:
@@ -259,6 +289,7 @@ def load(path: str | Path) -> Config:
         data=_build(DataConfig, raw["data"], "data", path),
         model=_build(ModelConfig, raw["model"], "model", path),
         train=_build(TrainConfig, raw["train"], "train", path),
+        hessian=_build(HessianConfig, raw["hessian"], "hessian", path),
         runs=tuple(_build(RunConfig, table, f"runs.{name}", path, name=name) for name, table in runs_table.items()),
     )
     _validate(cfg, path)

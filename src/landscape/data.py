@@ -29,6 +29,7 @@ FASHION_DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
 CIFAR_DEFAULT_ROOT = Path("data/cifar10")
 FASHION_CLASSES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CLASSES = {"digits": tuple(str(i) for i in range(10)), "fashion_mnist": FASHION_CLASSES, "cifar10": CIFAR_CLASSES}
 
 
 class DatasetMissing(FileNotFoundError):
@@ -189,8 +190,7 @@ def load_dataset(cfg: DataConfig) -> Dataset:
         k: Split(torch.from_numpy(((x - mean) / std).astype(np.float32)), torch.from_numpy(y.astype(np.int64)), index[k])
         for k, (x, y) in resized.items()
     }
-    classes = {"digits": tuple(str(i) for i in range(10)), "fashion_mnist": FASHION_CLASSES, "cifar10": CIFAR_CLASSES}
-    return Dataset(cfg.name, classes[cfg.name], splits["train"], splits["val"], splits["test"])
+    return Dataset(cfg.name, CLASSES[cfg.name], splits["train"], splits["val"], splits["test"])
 
 
 def batch_order(n_examples: int, batch_size: int, iterations: int, seed: int, replacement: bool = False) -> np.ndarray:

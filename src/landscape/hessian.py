@@ -12,16 +12,23 @@ forward-over-reverse (``jvp`` of ``grad``) vectorised over the ``k`` tangents wi
 
 from __future__ import annotations
 
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
+from tqdm import tqdm
 
 from landscape.params import unflatten
+from landscape.store import atomic_h5
 
 
 @dataclass
@@ -143,3 +150,70 @@ def lanczos(objective: Objective, theta: torch.Tensor, k: int, which: str = "LA"
     eigenvalues, eigenvectors = eigsh(operator, k=k, which=which, tol=tol, v0=start)
     order = np.argsort(eigenvalues)
     return eigenvalues[order], eigenvectors[:, order]
+
+
+def _columns_done(partial: Path, config_hash: str, P: int) -> int:
+    """Columns already assembled in a partial file from the same configuration (0 if unusable)."""
+    try:
+        with h5py.File(partial, "r") as fh:
+            if fh.attrs.get("config_hash") != config_hash or fh["hessian"].shape != (P, P):
+                return 0
+            return int(fh.attrs["columns_done"])
+    except (OSError, KeyError) as err:
+        warnings.warn(f"{partial}: cannot resume ({err}); assembling the Hessian from column 0", stacklevel=2)
+        return 0
+
+
+def write_hessian(objective: Objective, theta: torch.Tensor, target: Path, meta: dict[str, Any],
+                  block_size: int = 32, progress: bool = True, label: str = "hessian") -> Path:
+    """Assemble the dense Hessian into ``target`` (HDF5), resumably, with its eigendecomposition.
+
+    Column blocks are streamed into ``<target>.partial`` with a ``columns_done`` mark after each
+    block, so a killed computation resumes at the next block and gives the identical matrix.
+    When all columns are in, a new file is written atomically with the symmetrised ``hessian``,
+    ``eigenvalues`` (ascending), ``eigenvectors`` (columns), ``gradient``, ``loss`` and the
+    relative ``asymmetry`` of the raw assembly (a check of the HVPs), then the partial is removed.
+    """
+    P = theta.numel()
+    partial = target.with_name(target.name + ".partial")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    start = _columns_done(partial, meta["config_hash"], P) if partial.exists() else 0
+    if start == 0:
+        with h5py.File(partial, "w") as fh:
+            fh.create_dataset("hessian", shape=(P, P), dtype="f8", chunks=(P, min(block_size, P)))
+            fh.attrs["config_hash"] = meta["config_hash"]
+            fh.attrs["columns_done"] = 0
+            fh.attrs["seconds"] = 0.0
+    started = time.perf_counter()
+    with h5py.File(partial, "r") as fh:
+        seconds_before = float(fh.attrs["seconds"])
+
+    def store_block(first: int, block: np.ndarray) -> None:
+        with h5py.File(partial, "r+") as fh:
+            fh["hessian"][:, first : first + block.shape[1]] = block
+            fh.flush()
+            fh.attrs["columns_done"] = first + block.shape[1]
+            fh.attrs["seconds"] = seconds_before + time.perf_counter() - started
+            fh.flush()
+
+    with tqdm(total=P, initial=start, desc=label, unit="col", disable=not progress, dynamic_ncols=True) as bar:
+        dense_hessian(objective, theta, block_size, on_block=store_block, start=start, progress=bar.update)
+    with h5py.File(partial, "r") as fh:
+        raw, seconds = fh["hessian"][:], float(fh.attrs["seconds"])
+    asymmetry = float(np.abs(raw - raw.T).max() / max(np.abs(raw).max(), np.finfo(float).tiny))
+    hessian = symmetrise(raw)
+    del raw
+    eigenvalues, eigenvectors = eigendecomposition(hessian, theta.device)
+    with atomic_h5(target, meta) as fh:
+        fh.create_dataset("hessian", data=hessian)
+        fh.create_dataset("eigenvalues", data=eigenvalues)
+        fh.create_dataset("eigenvectors", data=eigenvectors)
+        fh.create_dataset("gradient", data=objective.gradient(theta).cpu().numpy())
+        fh.create_dataset("theta", data=theta.double().cpu().numpy())
+        fh.attrs["loss"] = objective.loss(theta)
+        fh.attrs["asymmetry"] = asymmetry
+        fh.attrs["assembly_seconds"] = seconds
+        fh.attrs["n_examples"] = objective.n
+        fh.attrs["dtype"] = str(theta.dtype).replace("torch.", "")
+    partial.unlink()
+    return target

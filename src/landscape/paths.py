@@ -35,3 +35,13 @@ def values_file(profile: str) -> Path:
 def document_dir(profile: str, document: str) -> Path:
     """Where a document (``paper`` or ``poster``) is rendered and compiled."""
     return build_dir(profile) / document
+
+
+def hessian_file(profile: str, run: str, step: int) -> Path:
+    """The full-dataset Hessian (with eigendecomposition) at iterate ``step`` of ``run``."""
+    return build_dir(profile) / "hessians" / f"{run}@{step}.h5"
+
+
+def batch_spectrum_file(profile: str, step: int) -> Path:
+    """Mini-batch Hessian spectra at iterate ``step`` of the main run (H2)."""
+    return build_dir(profile) / "hessians" / f"batch@{step}.h5"

@@ -20,10 +20,12 @@ import jinja2
 
 from landscape import paths
 from landscape.config import Config, as_dict
-from landscape.store import REPO_ROOT, atomic_path, git_state, read_json, write_json
+from landscape.store import REPO_ROOT, atomic_path, git_state, read_json, read_summary, write_json
 
 TEMPLATES = {"paper": REPO_ROOT / "paper" / "paper.tex.j2", "poster": REPO_ROOT / "poster" / "poster.tex.j2"}
-FIGURES = ("training",)
+# Analyses whose summaries the documents quote (results/<name><suffix>), and the figures they show.
+RESULTS = {"training": ".json", "spectrum": ".h5", "batch_spectrum": ".h5", "overlap": ".h5"}
+FIGURES = ("training", "spectrum", "batch_spectrum", "overlap")
 
 
 class Latex(str):
@@ -135,7 +137,10 @@ def collect(cfg: Config) -> dict[str, Any]:
     """Every value the templates may quote, read from result files of the profile."""
     training = read_json(paths.result_file(cfg.name, "training"), ("runs", "summary", "provenance"))
     commit, dirty = git_state()
+    summaries = {name: read_summary(paths.result_file(cfg.name, name, suffix))
+                 for name, suffix in RESULTS.items() if suffix == ".h5"}
     return {
+        **summaries,
         "title": "The Quadratic Approximation to NN Loss Landscapes: explorations and implications",
         "profile": {"name": cfg.name, **as_dict(cfg.profile)},
         "data": as_dict(cfg.data),
@@ -143,6 +148,7 @@ def collect(cfg: Config) -> dict[str, Any]:
         "train": as_dict(cfg.train),
         "runs": [{"name": r.name, **as_dict(r)} for r in cfg.runs],
         "main_run": cfg.main_run.name,
+        "hessian": as_dict(cfg.hessian),
         "training": training,
         "build": {"commit": commit[:10], "dirty": dirty, "versions": training["provenance"]["versions"]},
     }

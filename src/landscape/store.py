@@ -116,6 +116,26 @@ def read_h5(path: str | Path, required: Sequence[str] = ()) -> h5py.File:
     return fh
 
 
+def write_results(target: str | Path, arrays: dict[str, Any], summary: dict[str, Any],
+                  provenance: dict[str, Any]) -> Path:
+    """An analysis's results file (HDF5): one dataset per array, the quoted numbers as JSON in ``summary``."""
+    with atomic_h5(target, provenance) as fh:
+        for key, value in arrays.items():
+            fh.create_dataset(key, data=np.asarray(value))
+        fh.attrs["summary"] = json.dumps(_jsonable(summary), sort_keys=True)
+    return Path(target)
+
+
+def read_summary(path: str | Path) -> dict[str, Any]:
+    """The ``summary`` (numbers the paper quotes) of a results file, with its provenance."""
+    with read_h5(path) as fh:
+        if "summary" not in fh.attrs:
+            raise SchemaError(f"{path}: attribute 'summary' missing; rebuild the analysis with `doit`")
+        summary = json.loads(fh.attrs["summary"])
+        summary["provenance"] = {k: (v.item() if hasattr(v, "item") else v) for k, v in fh.attrs.items() if k != "summary"}
+    return summary
+
+
 def set_provenance(obj: h5py.File | h5py.Group, provenance: dict[str, Any]) -> None:
     """Store provenance as attributes (nested values as JSON strings)."""
     for key, value in provenance.items():

@@ -51,14 +51,101 @@ def analysis_training(profile: str, config_hash: str) -> None:
 
 
 @_plain_errors
-def figure_training(profile: str, config_hash: str) -> None:
-    """Draw the training curves."""
-    from landscape.figures import training
+def hessian(profile: str, run: str, step: int, config_hash: str) -> None:
+    """Assemble the full-dataset Hessian at iterate ``step`` of ``run``, with its eigendecomposition."""
+    from landscape.checkpoint import load_point
+    from landscape.hessian import write_hessian
     from landscape.store import provenance
 
     cfg = config.load_profile(profile)
-    runs = {r.name: paths.run_file(profile, r.name) for r in cfg.runs}
-    training.make(runs, paths.figure_file(profile, "training"), provenance(profile, config_hash, "figure:training"))
+    point = load_point(cfg, paths.run_file(profile, run), step)
+    meta = provenance(profile, config_hash, f"hessian:{run}@{step}")
+    meta.update(run=run, step=step, lr=point.lr)
+    write_hessian(point.objective(cfg.hessian.chunk_size), point.theta, paths.hessian_file(profile, run, step), meta,
+                  cfg.hessian.block_size, label=f"hessian:{run}@{step}")
+
+
+@_plain_errors
+def spectrum_batch(profile: str, step: int, config_hash: str) -> None:
+    """Spectra of mini-batch Hessians at iterate ``step`` of the main run (H2)."""
+    from landscape.analyses import batch_spectrum
+    from landscape.checkpoint import load_point
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    main, h = cfg.main_run.name, cfg.hessian
+    point = load_point(cfg, paths.run_file(profile, main), step)
+    batch_spectrum.compute(point, paths.hessian_file(profile, main, step), h.batch_sizes, h.batches_per_size,
+                           h.batch_seed + step, h.block_size, h.chunk_size, paths.batch_spectrum_file(profile, step),
+                           provenance(profile, config_hash, f"spectrum_batch:{step}"))
+
+
+def _classes(cfg: config.Config) -> int:
+    from landscape.data import CLASSES
+
+    return len(CLASSES[cfg.data.name])
+
+
+def _lr_at(profile: str, run: str, step: int) -> float:
+    from landscape.store import read_h5
+
+    with read_h5(paths.run_file(profile, run), ("lr",)) as fh:
+        return float(fh["lr"][min(step, fh["lr"].shape[0] - 1)])
+
+
+@_plain_errors
+def analysis_spectrum(profile: str, config_hash: str) -> None:
+    """A3: spectra of every Hessian point."""
+    from landscape.analyses import spectrum
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    points = {f"{r}@{s}": paths.hessian_file(profile, r, s) for r, s in cfg.hessian_points()}
+    lrs = {f"{r}@{s}": _lr_at(profile, r, s) for r, s in cfg.hessian_points()}
+    main = [f"{cfg.main_run.name}@{s}" for s in cfg.train.checkpoints]
+    spectrum.run(points, lrs, cfg.train.momentum, _classes(cfg), main, paths.result_file(profile, "spectrum", ".h5"),
+                 provenance(profile, config_hash, "analysis:spectrum"))
+
+
+@_plain_errors
+def analysis_batch_spectrum(profile: str, config_hash: str) -> None:
+    """H2: summary of the mini-batch spectra at the last batch-spectrum checkpoint."""
+    from landscape.analyses import batch_spectrum
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    step = cfg.batch_spectrum_steps()[-1]
+    batch_spectrum.run(paths.batch_spectrum_file(profile, step), _classes(cfg), paths.result_file(profile, "batch_spectrum", ".h5"),
+                       {**provenance(profile, config_hash, "analysis:batch_spectrum"), "step": step})
+
+
+@_plain_errors
+def analysis_overlap(profile: str, config_hash: str) -> None:
+    """A4: eigenvector overlaps between the main run's checkpoints."""
+    from landscape.analyses import overlap
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    points = {f"{cfg.main_run.name}@{s}": paths.hessian_file(profile, cfg.main_run.name, s) for s in cfg.train.checkpoints}
+    overlap.run(points, _classes(cfg), paths.result_file(profile, "overlap", ".h5"), provenance(profile, config_hash, "analysis:overlap"))
+
+
+def figure_inputs(profile: str, name: str) -> object:
+    """What a figure reads: the run files for ``training``, otherwise the analysis's results file."""
+    if name == "training":
+        return {r.name: paths.run_file(profile, r.name) for r in config.load_profile(profile).runs}
+    return paths.result_file(profile, name, ".h5")
+
+
+@_plain_errors
+def figure(profile: str, name: str, config_hash: str) -> None:
+    """Draw figure ``name`` from its inputs."""
+    import importlib
+
+    from landscape.store import provenance
+
+    module = importlib.import_module(f"landscape.figures.{name}")
+    module.make(figure_inputs(profile, name), paths.figure_file(profile, name), provenance(profile, config_hash, f"figure:{name}"))
 
 
 @_plain_errors

@@ -1,0 +1,50 @@
+"""Figure: the Hessian spectrum through training — eigenvalues by rank, density, and the stability ratio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landscape.figures import style
+from landscape.store import read_h5, read_summary
+
+SCRIPT = "src/landscape/figures/spectrum.py"
+
+
+def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
+    """Three panels: |λ| against rank (both signs), density of log|λ| by sign, λ_max η / 2(1+β) per checkpoint."""
+    summary = read_summary(results)
+    main = summary["main_points"]
+    fig, axes = style.figure(ncols=3)
+    rank_ax, density_ax, stability_ax = axes[0]
+    with read_h5(results) as fh:
+        spectra = {label: fh[f"eigenvalues/{label}"][:] for label in summary["points"]}
+    for label, colour in zip(main, style.PALETTE):
+        values = spectra[label]
+        positive, negative = np.sort(values[values > 0])[::-1], np.sort(-values[values < 0])[::-1]
+        step = label.split("@")[1]
+        rank_ax.loglog(np.arange(1, len(positive) + 1), positive, color=colour, label=f"it. {step}")
+        rank_ax.loglog(np.arange(1, len(negative) + 1), negative, "--", color=colour)
+    rank_ax.set(xlabel="rank", ylabel=r"$|\lambda|$ (solid $>0$, dashed $<0$)")
+    rank_ax.legend(frameon=False)
+    magnitudes = np.log10(np.abs(np.concatenate([spectra[main[0]], spectra[main[-1]]])) + 1e-300)
+    edges = np.linspace(max(magnitudes.min(), -8.0), magnitudes.max() + 0.05, 40)
+    for label, colour in ((main[0], style.PALETTE[0]), (main[-1], style.PALETTE[len(main) - 1])):
+        values, name = spectra[label], f"it. {label.split('@')[1]}"
+        density_ax.hist(np.log10(values[values > 0]), bins=edges, histtype="step", color=colour, label=f"{name}, $\\lambda>0$")
+        density_ax.hist(np.log10(-values[values < 0]), bins=edges, histtype="step", ls="--", color=colour,
+                        label=f"{name}, $\\lambda<0$")
+    density_ax.set(yscale="log", xlabel=r"$\log_{10}|\lambda|$", ylabel="count")
+    density_ax.legend(frameon=False, fontsize=6)
+    steps = [int(label.split("@")[1]) for label in main]
+    ratios = [summary["points"][label]["stability_ratio"] for label in main]
+    stability_ax.plot(steps, ratios, "o-", label="main run")
+    for label, point in summary["points"].items():
+        if label not in main:
+            stability_ax.plot(int(label.split("@")[1]), point["stability_ratio"], "s", label=label.split("@")[0].replace("_", " "))
+    stability_ax.axhline(1.0, color="black", lw=0.8, ls=":")
+    stability_ax.set(xlabel="iteration", ylabel=r"$\lambda_{\max}\,\eta / 2(1+\beta)$", yscale="log")
+    stability_ax.legend(frameon=False, fontsize=6)
+    return style.save(fig, target, provenance, SCRIPT)
