@@ -36,8 +36,11 @@ DOIT_CONFIG = {
 }
 
 SRC = Path("src/landscape")
-CORE = [SRC / f for f in ("config.py", "data.py", "models.py", "params.py", "store.py", "train.py")]
+# The science of training; config.py and store.py are left out on purpose: their effect on a run
+# is captured by the configuration hash, and an edit to the parser or the I/O should not retrain.
+CORE = [SRC / f for f in ("data.py", "models.py", "params.py", "train.py")]
 HESSIAN_CODE = [*CORE, SRC / "hessian.py", SRC / "checkpoint.py"]
+LINE_CODE = [*HESSIAN_CODE, SRC / "linesearch.py"]
 MAIN = CFG.main_run.name
 RUNS = {r.name: paths.run_file(PROFILE, r.name) for r in CFG.runs}
 RUN_HASH = {r.name: section_hash(*config.run_inputs(CFG, r.name)) for r in CFG.runs}
@@ -46,6 +49,8 @@ POINT_HASH = {(r, s): section_hash(RUN_HASH[r], HESSIAN_SETTINGS, s) for r, s in
 HESSIANS = {(r, s): paths.hessian_file(PROFILE, r, s) for r, s in CFG.hessian_points()}
 MAIN_HESSIANS = [HESSIANS[(MAIN, s)] for s in CFG.train.checkpoints]
 BATCH_STEP = CFG.batch_spectrum_steps()[-1]
+END = (MAIN, CFG.train.iterations)
+LANDSCAPE_HASH = section_hash(POINT_HASH[END], CFG.landscape)
 
 
 def _hash(*parts):
@@ -65,12 +70,29 @@ ANALYSES = {
     "overlap": ("A4: eigenvector overlaps between the main run's checkpoints", MAIN_HESSIANS,
                 _hash(*(POINT_HASH[(MAIN, s)] for s in CFG.train.checkpoints)), tasks.analysis_overlap,
                 [SRC / "spectra.py"]),
+    "linesearch": ("A1: full-data line searches along eigendirections against the quadratic model",
+                   [RUNS[MAIN], *MAIN_HESSIANS], _hash(*(POINT_HASH[(MAIN, s)] for s in CFG.train.checkpoints), CFG.landscape),
+                   tasks.analysis_linesearch, LINE_CODE),
+    "batch_noise": ("A2: mini-batch line searches: scatter of minima and curvatures against the eigenvalue",
+                    [RUNS[MAIN], HESSIANS[END], paths.result_file(PROFILE, "linesearch", ".h5")], LANDSCAPE_HASH,
+                    tasks.analysis_batch_noise, LINE_CODE),
+    "random_dirs": ("A7: random-direction line searches against the independent-quadratic prediction",
+                    [RUNS[MAIN], HESSIANS[END]], LANDSCAPE_HASH, tasks.analysis_random_dirs, LINE_CODE),
+    "profile_fits": ("A8: quadratic, quartic or log-cosh: the form of each eigendirection profile",
+                     [paths.result_file(PROFILE, "linesearch", ".h5")], LANDSCAPE_HASH, tasks.analysis_profile_fits, []),
+    "fine_structure": ("A9: very dense line searches near the end point, float64 against float32",
+                       [RUNS[MAIN], HESSIANS[END]], LANDSCAPE_HASH, tasks.analysis_fine_structure, LINE_CODE),
 }
 FIGURES = {
     "training": "training loss, test accuracy and learning rate of every run",
     "spectrum": "eigenvalues by rank, density, and λ_max η/2(1+β) through training",
     "batch_spectrum": "top eigenvalues of mini-batch Hessians by batch size, against the full Hessian",
     "overlap": "eigenvector overlaps between checkpoints: row maxima, top-k subspaces, top block",
+    "linesearch": "eigendirection profiles against ½λt², deviation and fitted curvature against λ",
+    "batch_noise": "spread of mini-batch minima and mini-batch curvature against λ",
+    "random_dirs": "random-direction profiles against the independent-quadratic prediction",
+    "profile_fits": "chosen functional form per band, quartic term and log-cosh scale against λ",
+    "fine_structure": "residual roughness of dense line searches against the range, float64 and float32",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from torch import nn
 from landscape.config import Config
 from landscape.data import Dataset, load_dataset
 from landscape.hessian import Objective
+from landscape.linesearch import LineLoss
 from landscape.models import build_model
 from landscape.store import read_h5
 from landscape.train import configure_determinism
@@ -34,6 +36,16 @@ class Point:
         if indices is not None:
             x, y = x[indices], y[indices]
         return Objective(self.model, x, y, self.weight_decay, chunk_size)
+
+    def line(self, chunk_size: int, points_per_pass: int, indices: torch.Tensor | None = None,
+             dtype: torch.dtype | None = None) -> LineLoss:
+        """Line searches of the training objective (or of the batch ``indices``), optionally in another dtype."""
+        dtype = dtype or self.theta.dtype
+        x, y = self.data.train.x, self.data.train.y
+        if indices is not None:
+            x, y = x[indices], y[indices]
+        model = copy.deepcopy(self.model).to(dtype)
+        return LineLoss(model, x.to(dtype), y, self.weight_decay, chunk_size, points_per_pass)
 
 
 def load_point(cfg: Config, run_file: Path, step: int) -> Point:

@@ -114,6 +114,23 @@ class HessianConfig:
 
 
 @dataclass(frozen=True)
+class LandscapeConfig:
+    """Line searches through the landscape (A1, A2, A7, A8, A9)."""
+
+    directions: int = 24  # eigendirections searched, spread over the spectrum (top, bulk, near zero, negative)
+    points: int = 41  # grid points per line (odd, symmetric around 0)
+    loss_increase: float = 0.5  # each line spans the t at which the quadratic model rises by this much
+    batch_sizes: tuple[int, ...] = (32, 128)  # A2: mini-batch sizes of the noisy line searches
+    batches: int = 16  # A2: batches per size
+    random_directions: int = 6  # A7: random directions per kind (isotropic, and within each eigenband)
+    fine_points: int = 2001  # A9: points per dense line
+    fine_decades: int = 6  # A9: ranges shrinking by factors of ten
+    fine_directions: int = 3  # A9: directions searched densely (top eigenvector, a bulk one, a random one)
+    points_per_pass: int = 64  # grid points evaluated together (memory, not results)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole profile."""
 
@@ -124,6 +141,7 @@ class Config:
     model: ModelConfig
     train: TrainConfig
     hessian: HessianConfig
+    landscape: LandscapeConfig
     runs: tuple[RunConfig, ...] = field(default_factory=tuple)
 
     def run(self, name: str) -> RunConfig:
@@ -245,6 +263,15 @@ def _validate(cfg: Config, path: Path) -> None:
     for step in h.batch_steps:
         _require(step in t.checkpoints, path, "hessian.batch_steps",
                  f"{step} is not a checkpoint; allowed: the values of train.checkpoints {list(t.checkpoints)}")
+    ls = cfg.landscape
+    for key in ("directions", "batches", "random_directions", "fine_directions", "fine_decades", "points_per_pass"):
+        _require(getattr(ls, key) >= 1, path, f"landscape.{key}", f"got {getattr(ls, key)}; must be >= 1")
+    for key in ("points", "fine_points"):
+        _require(getattr(ls, key) >= 5 and getattr(ls, key) % 2 == 1, path, f"landscape.{key}",
+                 f"got {getattr(ls, key)}; use an odd number >= 5 (a symmetric grid through t = 0)")
+    _require(ls.loss_increase > 0, path, "landscape.loss_increase", f"got {ls.loss_increase}; must be > 0")
+    for size in ls.batch_sizes:
+        _require(1 <= size <= d.n_train, path, "landscape.batch_sizes", f"batch size {size} is outside 1 ... data.n_train = {d.n_train}")
 
     _require(len(cfg.runs) >= 1, path, "runs", "define at least one run, e.g. [runs.main]")
     for run in cfg.runs:
@@ -275,7 +302,7 @@ def load(path: str | Path) -> Config:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, "-", f"not valid TOML: {err}") from None
-    sections = {"profile", "data", "model", "train", "hessian", "runs"}
+    sections = {"profile", "data", "model", "train", "hessian", "landscape", "runs"}
     for key in raw:
         _require(key in sections, path, key, f"unknown section; allowed sections: {', '.join(sorted(sections))}")
     for key in sections:
@@ -290,6 +317,7 @@ def load(path: str | Path) -> Config:
         model=_build(ModelConfig, raw["model"], "model", path),
         train=_build(TrainConfig, raw["train"], "train", path),
         hessian=_build(HessianConfig, raw["hessian"], "hessian", path),
+        landscape=_build(LandscapeConfig, raw["landscape"], "landscape", path),
         runs=tuple(_build(RunConfig, table, f"runs.{name}", path, name=name) for name, table in runs_table.items()),
     )
     _validate(cfg, path)

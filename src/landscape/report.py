@@ -24,8 +24,10 @@ from landscape.store import REPO_ROOT, atomic_path, git_state, read_json, read_s
 
 TEMPLATES = {"paper": REPO_ROOT / "paper" / "paper.tex.j2", "poster": REPO_ROOT / "poster" / "poster.tex.j2"}
 # Analyses whose summaries the documents quote (results/<name><suffix>), and the figures they show.
-RESULTS = {"training": ".json", "spectrum": ".h5", "batch_spectrum": ".h5", "overlap": ".h5"}
-FIGURES = ("training", "spectrum", "batch_spectrum", "overlap")
+RESULTS = {"training": ".json", "spectrum": ".h5", "batch_spectrum": ".h5", "overlap": ".h5", "linesearch": ".h5",
+           "batch_noise": ".h5", "random_dirs": ".h5", "profile_fits": ".h5", "fine_structure": ".h5"}
+FIGURES = ("training", "spectrum", "batch_spectrum", "overlap", "linesearch", "batch_noise", "random_dirs",
+           "profile_fits", "fine_structure")
 
 
 class Latex(str):
@@ -149,6 +151,7 @@ def collect(cfg: Config) -> dict[str, Any]:
         "runs": [{"name": r.name, **as_dict(r)} for r in cfg.runs],
         "main_run": cfg.main_run.name,
         "hessian": as_dict(cfg.hessian),
+        "landscape": as_dict(cfg.landscape),
         "training": training,
         "build": {"commit": commit[:10], "dirty": dirty, "versions": training["provenance"]["versions"]},
     }

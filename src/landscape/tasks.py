@@ -17,13 +17,16 @@ from landscape import config, paths
 def _plain_errors(action: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the errors a user can fix (bad config, missing data or LaTeX) into a clear failure without a traceback."""
     def wrapper(*args: Any) -> Any:
+        from jinja2 import UndefinedError
+
         from landscape.data import DatasetMissing
         from landscape.report import LatexError, ReportValueError
         from landscape.store import SchemaError
 
         try:
             action(*args)
-        except (config.ConfigError, DatasetMissing, LatexError, ReportValueError, SchemaError, FileNotFoundError) as err:
+        except (config.ConfigError, DatasetMissing, LatexError, ReportValueError, SchemaError, FileNotFoundError,
+                UndefinedError) as err:
             return TaskFailed(f"{type(err).__name__}: {err}")
         return None
 
@@ -128,6 +131,89 @@ def analysis_overlap(profile: str, config_hash: str) -> None:
     cfg = config.load_profile(profile)
     points = {f"{cfg.main_run.name}@{s}": paths.hessian_file(profile, cfg.main_run.name, s) for s in cfg.train.checkpoints}
     overlap.run(points, _classes(cfg), paths.result_file(profile, "overlap", ".h5"), provenance(profile, config_hash, "analysis:overlap"))
+
+
+def _final_point(cfg: config.Config):
+    from landscape.checkpoint import load_point
+
+    main, end = cfg.main_run.name, cfg.train.iterations
+    return load_point(cfg, paths.run_file(cfg.name, main), end), paths.hessian_file(cfg.name, main, end)
+
+
+@_plain_errors
+def analysis_linesearch(profile: str, config_hash: str) -> None:
+    """A1: line searches along eigendirections at every main-run checkpoint."""
+    from landscape.analyses import linesearch
+    from landscape.checkpoint import load_point
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    main = cfg.main_run.name
+    points = {}
+    for step in cfg.train.checkpoints:
+        point = load_point(cfg, paths.run_file(profile, main), step)
+        points[f"{main}@{step}"] = (point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass), point.theta,
+                                    paths.hessian_file(profile, main, step))
+    linesearch.run(points, cfg.landscape, paths.result_file(profile, "linesearch", ".h5"),
+                   provenance(profile, config_hash, "analysis:linesearch"))
+
+
+@_plain_errors
+def analysis_batch_noise(profile: str, config_hash: str) -> None:
+    """A2: mini-batch line searches along A1's final directions."""
+    import torch
+
+    from landscape.analyses import batch_noise
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    point, hessian_file = _final_point(cfg)
+    label = f"{cfg.main_run.name}@{cfg.train.iterations}"
+    def batch_line(indices):
+        return point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass, torch.as_tensor(indices))
+
+    batch_noise.run(batch_line, len(point.data.train), point.theta, hessian_file,
+                    paths.result_file(profile, "linesearch", ".h5"), label, cfg.landscape,
+                    paths.result_file(profile, "batch_noise", ".h5"), provenance(profile, config_hash, "analysis:batch_noise"))
+
+
+@_plain_errors
+def analysis_random_dirs(profile: str, config_hash: str) -> None:
+    """A7: random-direction line searches against the independent-quadratic prediction."""
+    from landscape.analyses import random_dirs
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    point, hessian_file = _final_point(cfg)
+    random_dirs.run(point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass), point.theta, hessian_file,
+                    _classes(cfg), cfg.landscape, paths.result_file(profile, "random_dirs", ".h5"),
+                    provenance(profile, config_hash, "analysis:random_dirs"))
+
+
+@_plain_errors
+def analysis_profile_fits(profile: str, config_hash: str) -> None:
+    """A8: functional forms of the final eigendirection profiles."""
+    from landscape.analyses import profile_fits
+    from landscape.store import provenance
+
+    profile_fits.run(paths.result_file(profile, "linesearch", ".h5"), paths.result_file(profile, "profile_fits", ".h5"),
+                     provenance(profile, config_hash, "analysis:profile_fits"))
+
+
+@_plain_errors
+def analysis_fine_structure(profile: str, config_hash: str) -> None:
+    """A9: dense line searches near the end point in float64 and float32."""
+    from landscape.analyses import fine_structure
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    point, hessian_file = _final_point(cfg)
+    import torch
+
+    lines = {name: (point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass, dtype=dtype), point.theta.to(dtype))
+             for name, dtype in (("float64", torch.float64), ("float32", torch.float32))}
+    fine_structure.run(lines, hessian_file, cfg.landscape, paths.result_file(profile, "fine_structure", ".h5"),
+                       provenance(profile, config_hash, "analysis:fine_structure"))
 
 
 def figure_inputs(profile: str, name: str) -> object:

@@ -1,0 +1,95 @@
+"""A2: line searches on mini-batch losses — how minimum location and curvature scatter with the batch.
+
+Along the eigendirections of A1 (at the end of the main run, on A1's grids), the loss of each of
+``batches`` mini-batches per batch size is searched; a quadratic fitted to the central half of
+each profile gives that batch's minimum location t* = -c1 / (2 c2) and curvature 2 c2. The spread
+of t* across batches, against the eigenvalue, is the form of the stochasticity per direction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import stats
+
+from landscape.config import LandscapeConfig
+from landscape.linesearch import LineFunction, fit_polynomial
+from landscape.store import read_h5, write_results
+
+
+def minimum_and_curvature(ts: np.ndarray, losses: np.ndarray) -> tuple[float, float]:
+    """Location and curvature of the quadratic fitted to the central half of a profile (NaN location if not convex)."""
+    central = np.abs(ts) <= np.abs(ts).max() / 2
+    c0, c1, c2 = fit_polynomial(ts[central], losses[central], 2)
+    return (float(-c1 / (2 * c2)) if c2 > 0 else float("nan")), float(2 * c2)
+
+
+def spread_of_minima(minima: np.ndarray) -> np.ndarray:
+    """Standard deviation over batches (axis 1) of the finite minimum locations; NaN with fewer than two."""
+    finite = np.isfinite(minima)
+    out = np.full(len(minima), np.nan)
+    for d in np.flatnonzero(finite.sum(axis=1) >= 2):
+        out[d] = np.std(minima[d, finite[d]], ddof=1)
+    return out
+
+
+def log_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Slope of log y against log x over the finite, positive pairs (NaN if fewer than 3)."""
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if keep.sum() < 3:
+        return float("nan")
+    return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
+
+
+def run(batch_line: Callable[[np.ndarray], LineFunction], n_examples: int, theta: torch.Tensor, hessian_file: Path,
+        linesearch_results: Path, label: str, settings: LandscapeConfig, out: Path, provenance: dict[str, Any]) -> Path:
+    """Mini-batch line searches from ``theta`` along A1's directions at ``label`` (whose Hessian is ``hessian_file``).
+
+    ``batch_line(indices)`` gives the line function of the mini-batch objective of those examples.
+    """
+    with read_h5(linesearch_results, (f"{label}/index", f"{label}/ts")) as fh:
+        indices, grids = fh[f"{label}/index"][:], fh[f"{label}/ts"][:]
+        eigenvalues, bands = fh[f"{label}/eigenvalue"][:], fh[f"{label}/band"][:].astype(str)
+    with read_h5(hessian_file, ("eigenvectors",)) as fh:
+        vectors = fh["eigenvectors"][:, np.sort(indices)][:, np.argsort(np.argsort(indices))]
+    rng = np.random.default_rng(settings.seed)
+    n = n_examples
+    sizes = settings.batch_sizes
+    minima = np.full((len(indices), len(sizes), settings.batches), np.nan)
+    curvatures = np.full_like(minima, np.nan)
+    batches = [np.stack([rng.choice(n, size, replace=False) for _ in range(settings.batches)]) for size in sizes]
+    for s, size in enumerate(sizes):
+        for b, batch in enumerate(batches[s]):
+            line = batch_line(batch)
+            for d in range(len(indices)):
+                direction = torch.as_tensor(vectors[:, d], device=theta.device)
+                minima[d, s, b], curvatures[d, s, b] = minimum_and_curvature(grids[d], line.along(theta, direction, grids[d]))
+    positive = eigenvalues > 0
+    per_size = {}
+    spreads = np.stack([spread_of_minima(minima[:, s]) for s in range(len(sizes))], axis=1)
+    for s, size in enumerate(sizes):
+        spread = spreads[:, s]
+        rho = stats.spearmanr(eigenvalues[positive], spread[positive]).statistic if positive.sum() >= 3 else float("nan")
+        per_size[str(size)] = {
+            "spearman_spread_vs_eigenvalue": float(rho),
+            "variance_slope": log_slope(eigenvalues[positive], spread[positive] ** 2),
+            "median_curvature_ratio_top": float(np.nanmedian(curvatures[bands == "top", s] / eigenvalues[bands == "top", None])),
+            "median_spread_top": float(np.nanmedian(spread[bands == "top"])),
+            "median_spread_bulk": float(np.nanmedian(spread[bands == "bulk"])),
+        }
+    largest = per_size[str(sizes[-1])]
+    summary = {
+        "label": label,
+        "sizes": list(sizes),
+        "batches": settings.batches,
+        "per_size": per_size,
+        "spread_falls_with_eigenvalue": all(v["spearman_spread_vs_eigenvalue"] < 0 for v in per_size.values()),
+        "variance_slope_largest_batch": largest["variance_slope"],
+    }
+    arrays = {"eigenvalue": eigenvalues, "band": bands.astype("S"), "minima": minima, "curvatures": curvatures, "spread": spreads,
+              "sizes": np.asarray(sizes)}
+    return write_results(out, arrays, summary, provenance)

@@ -1,0 +1,144 @@
+"""Hessians against independent references: dense torch.func.hessian in float64, eigh, kill-and-resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from torch.func import hessian as reference_hessian
+
+from landscape.hessian import Objective, dense_hessian, eigendecomposition, lanczos, write_hessian
+from landscape.models import ResNet
+from landscape.params import flatten, objective_at
+
+WEIGHT_DECAY = 1e-2
+
+
+def _problem(norm: str, n: int = 24, seed: int = 0, dtype=torch.float64):
+    torch.manual_seed(seed)
+    model = ResNet(1, 3, 2, 2, 1, norm=norm).to(dtype)
+    x = torch.randn(n, 1, 6, 6, dtype=dtype)
+    y = torch.randint(0, 3, (n,))
+    return model, x, y, flatten(model)
+
+
+def _reference(model, x, y, theta):
+    return reference_hessian(lambda t: objective_at(model, t, x, y, WEIGHT_DECAY))(theta).numpy()
+
+
+def _relative(a, b):
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize("norm", ["group", "none"])
+@pytest.mark.parametrize(("chunk", "block"), [(7, 5), (24, 64)])
+def test_dense_hessian_matches_torch_func_hessian(norm, chunk, block):
+    model, x, y, theta = _problem(norm)
+    objective = Objective(model, x, y, WEIGHT_DECAY, chunk_size=chunk)
+    # float64 throughout: both sides differ only by summation order, ~1e-15 relative; 1e-10 leaves room.
+    assert _relative(dense_hessian(objective, theta, block_size=block), _reference(model, x, y, theta)) < 1e-10
+
+
+def test_hvp_over_the_dataset_equals_hessian_times_vector():
+    model, x, y, theta = _problem("group")
+    H = _reference(model, x, y, theta)
+    vectors = torch.randn(3, theta.numel(), dtype=torch.float64)
+    products = Objective(model, x, y, WEIGHT_DECAY, chunk_size=5).hvp(theta, vectors).numpy()
+    assert _relative(products, vectors.numpy() @ H) < 1e-10
+    single = Objective(model, x, y, WEIGHT_DECAY).hvp(theta, vectors[0]).numpy()
+    assert _relative(single, H @ vectors[0].numpy()) < 1e-10
+
+
+def test_loss_and_gradient_match_autograd():
+    model, x, y, theta = _problem("group")
+    objective = Objective(model, x, y, WEIGHT_DECAY, chunk_size=5)
+    t = theta.clone().requires_grad_(True)
+    loss = objective_at(model, t, x, y, WEIGHT_DECAY)
+    (gradient,) = torch.autograd.grad(loss, t)
+    assert abs(objective.loss(theta) - loss.item()) < 1e-12
+    assert _relative(objective.gradient(theta).numpy(), gradient.numpy()) < 1e-12
+
+
+def test_minibatch_hessian_is_the_hessian_of_the_batch_objective():
+    model, x, y, theta = _problem("group", n=40)
+    batch = torch.tensor([3, 17, 5, 29, 11])
+    H = dense_hessian(Objective(model, x[batch], y[batch], WEIGHT_DECAY), theta)
+    assert _relative(H, _reference(model, x[batch], y[batch], theta)) < 1e-10
+
+
+def test_eigendecomposition_is_orthonormal_and_ascending():
+    model, x, y, theta = _problem("group")
+    H = dense_hessian(Objective(model, x, y, WEIGHT_DECAY), theta)
+    values, vectors = eigendecomposition(H)
+    assert np.all(np.diff(values) >= 0)
+    assert np.abs(vectors.T @ vectors - np.eye(len(values))).max() < 1e-10
+    assert _relative(vectors @ np.diag(values) @ vectors.T, H) < 1e-10
+
+
+@pytest.mark.parametrize("which", ["LA", "SA"])
+def test_lanczos_matches_the_dense_eigenvalues(which):
+    model, x, y, theta = _problem("group")
+    objective = Objective(model, x, y, WEIGHT_DECAY)
+    values, _ = eigendecomposition(dense_hessian(objective, theta))
+    top, vectors = lanczos(objective, theta, k=5, which=which)
+    expected = values[-5:] if which == "LA" else values[:5]
+    assert np.abs(top - expected).max() / np.abs(values).max() < 1e-6
+    H_v = objective.hvp(theta, torch.from_numpy(vectors.T.copy())).numpy().T
+    assert np.abs(H_v - vectors * top).max() / np.abs(values).max() < 1e-6
+
+
+def test_float32_products_agree_with_float64():
+    model64, x, y, theta64 = _problem("group")
+    exact = dense_hessian(Objective(model64, x, y, WEIGHT_DECAY), theta64)
+    model32 = model64.to(torch.float32)
+    approx = dense_hessian(Objective(model32, x.float(), y, WEIGHT_DECAY), theta64.float())
+    # float32 products (unit round-off 6e-8) summed over a few dozen terms in float64: ~1e-6 relative.
+    assert _relative(approx, exact) < 1e-5
+
+
+KILL_SCRIPT = """
+import sys, time, torch
+from pathlib import Path
+from landscape.hessian import Objective, write_hessian
+from landscape.models import ResNet
+from landscape.params import flatten
+torch.manual_seed(0)
+model = ResNet(1, 10, 3, 2, 1).double()
+x, y = torch.randn(96, 1, 8, 8, dtype=torch.float64), torch.randint(0, 10, (96,))
+write_hessian(Objective(model, x, y, 1e-3, 32), flatten(model), Path(sys.argv[1]), {"config_hash": "h"},
+              block_size=int(sys.argv[2]), progress=False)
+"""
+
+
+def test_killed_hessian_resumes_to_the_identical_matrix(tmp_path):
+    target, reference = tmp_path / "killed.h5", tmp_path / "reference.h5"
+    partial = tmp_path / "killed.h5.partial"
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(target), "8"])
+    deadline, done = time.time() + 120, 0
+    while time.time() < deadline and proc.poll() is None and done < 100:
+        try:
+            with h5py.File(partial, "r", locking=False) as fh:
+                done = int(fh.attrs["columns_done"])
+        except (OSError, KeyError):
+            pass
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not target.exists(), "the Hessian finished before it could be killed"
+    with h5py.File(partial, "r") as fh:
+        assert 0 < int(fh.attrs["columns_done"]) < fh["hessian"].shape[1], "the kill should land mid-way"
+    subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(target), "8"], check=True)
+    subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(reference), "8"], check=True)
+    assert not partial.exists()
+    with h5py.File(target) as got, h5py.File(reference) as ref:
+        for key in ("hessian", "eigenvalues", "eigenvectors", "gradient"):
+            assert np.array_equal(got[key][:], ref[key][:]), key
+        assert np.array_equal(got["hessian"][:], got["hessian"][:].T)
+        assert got.attrs["asymmetry"] < 1e-12

@@ -1,0 +1,73 @@
+"""Spectrum measurements and the A3/A4/H2 analyses on synthetic spectra with known answers."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from landscape.analyses import batch_spectrum, overlap, spectrum
+from landscape.spectra import outlier_count, random_basis, row_max_overlap, stability_ratio, subspace_overlap
+from landscape.store import read_summary
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_outlier_count_finds_planted_outliers(k):
+    rng = np.random.default_rng(k)
+    bulk = rng.exponential(0.01, 500) * rng.choice([-1, 1], 500, p=[0.2, 0.8])
+    outliers = np.geomspace(50, 5, k)
+    count, separation = outlier_count(np.concatenate([bulk, outliers]), search=30)
+    assert count == k and separation > 10
+
+
+def test_stability_ratio_is_one_at_the_heavy_ball_limit():
+    assert stability_ratio(lambda_max=2 * 1.9 / 0.1, lr=0.1, momentum=0.9) == pytest.approx(1.0)
+
+
+def test_overlaps_of_equal_and_random_bases():
+    basis = random_basis(200, seed=0)
+    assert np.abs(basis.T @ basis - np.eye(200)).max() < 1e-10
+    assert np.allclose(row_max_overlap(basis, basis), 1.0)
+    assert subspace_overlap(basis, basis, 10) == pytest.approx(1.0)
+    other = random_basis(200, seed=1)
+    # Random bases: the top-10 subspaces overlap by k/P = 0.05 on average (sd ~0.015 here).
+    assert subspace_overlap(basis, other, 10) < 0.15
+    assert row_max_overlap(basis, other).mean() < 0.35
+
+
+def _hessian_file(path, eigenvalues, eigenvectors):
+    with h5py.File(path, "w") as fh:
+        fh["eigenvalues"], fh["eigenvectors"], fh["gradient"] = eigenvalues, eigenvectors, np.zeros(len(eigenvalues))
+        fh.attrs.update(loss=0.5, asymmetry=1e-16, assembly_seconds=1.0, dtype="float64")
+    return path
+
+
+def test_spectrum_and_overlap_analyses_on_a_known_spectrum(tmp_path):
+    P, rng = 120, np.random.default_rng(0)
+    values = np.sort(np.concatenate([rng.normal(0, 0.01, P - 3), [5.0, 10.0, 20.0]]))
+    basis = random_basis(P, seed=3)
+    points = {f"main@{s}": _hessian_file(tmp_path / f"h{s}.h5", values * (1 + s / 10), basis) for s in (0, 5, 10)}
+    spectrum.run(points, {p: 0.1 for p in points}, 0.9, 3, list(points), tmp_path / "spectrum.h5", {"task": "t"})
+    summary = read_summary(tmp_path / "spectrum.h5")
+    assert summary["final_outliers"] == 3 and summary["outliers_match_classes"]
+    assert summary["points"]["main@10"]["lambda_max"] == pytest.approx(40.0)
+    assert summary["points"]["main@10"]["stability_ratio"] == pytest.approx(40 * 0.1 / 3.8)
+    assert summary["lambda_max_growth"] == pytest.approx(2.0)
+    overlap.run(points, 3, tmp_path / "overlap.h5", {"task": "t"})
+    result = read_summary(tmp_path / "overlap.h5")
+    assert result["pairs"]["main@5->main@10"]["top"] == pytest.approx(1.0)
+    assert result["pairs"]["main@5->main@10"]["top_subspace"] == pytest.approx(1.0)
+
+
+def test_batch_spectrum_summary_checks_the_trace(tmp_path):
+    full = np.array([-0.1, 0.5, 1.0, 4.0])
+    rng = np.random.default_rng(0)
+    with h5py.File(tmp_path / "batch.h5", "w") as fh:
+        fh["sizes"] = [2, 8]
+        fh["full_eigenvalues"] = full
+        fh["eigenvalues"] = np.sort(full + rng.normal(0, 0.05, (2, 30, 4)), axis=-1)
+        fh["top_overlap"] = np.full((2, 30), 0.9)
+    batch_spectrum.run(tmp_path / "batch.h5", 2, tmp_path / "summary.h5", {"task": "t"}, top=3)
+    summary = read_summary(tmp_path / "summary.h5")
+    assert summary["trace_unbiased"]
+    assert summary["per_size"]["2"]["lambda_max_ratio"] == pytest.approx(1.0, abs=0.05)
