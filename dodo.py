@@ -82,6 +82,15 @@ ANALYSES = {
                      [paths.result_file(PROFILE, "linesearch", ".h5")], LANDSCAPE_HASH, tasks.analysis_profile_fits, []),
     "fine_structure": ("A9: very dense line searches near the end point, float64 against float32",
                        [RUNS[MAIN], HESSIANS[END]], LANDSCAPE_HASH, tasks.analysis_fine_structure, LINE_CODE),
+    "trajectory": ("A5: the main run in the eigenbasis: start distance, settling, stationary variance, FDR",
+                   [RUNS[MAIN], *MAIN_HESSIANS[1:]], _hash(*(POINT_HASH[(MAIN, s)] for s in CFG.train.checkpoints)),
+                   tasks.analysis_trajectory, [*HESSIAN_CODE, SRC / "trajectory.py"]),
+    "lr_compare": ("A6: end points of every run against the high-LR annealed run, by eigenband",
+                   [paths.result_file(PROFILE, "training"), *RUNS.values(),
+                    *(HESSIANS[(r, CFG.train.iterations)] for r in RUNS)], _hash(*POINT_HASH.values()),
+                   tasks.analysis_lr_compare, []),
+    "example_grads": ("A10: per-example gradients in the final eigenbasis: cosines, concentration, noise vs curvature",
+                      [RUNS[MAIN], HESSIANS[END]], POINT_HASH[END], tasks.analysis_example_grads, HESSIAN_CODE),
 }
 FIGURES = {
     "training": "training loss, test accuracy and learning rate of every run",
@@ -93,6 +102,9 @@ FIGURES = {
     "random_dirs": "random-direction profiles against the independent-quadratic prediction",
     "profile_fits": "chosen functional form per band, quartic term and log-cosh scale against λ",
     "fine_structure": "residual roughness of dense line searches against the range, float64 and float32",
+    "trajectory": "trajectories in the eigenbasis, settle iteration and stationary variance against λ",
+    "lr_compare": "final losses against the initial learning rate, and the loss gap by eigenband",
+    "example_grads": "per-example gradient cosines by band, concentration across examples, noise against curvature",
 }
 
 

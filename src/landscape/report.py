@@ -25,9 +25,10 @@ from landscape.store import REPO_ROOT, atomic_path, git_state, read_json, read_s
 TEMPLATES = {"paper": REPO_ROOT / "paper" / "paper.tex.j2", "poster": REPO_ROOT / "poster" / "poster.tex.j2"}
 # Analyses whose summaries the documents quote (results/<name><suffix>), and the figures they show.
 RESULTS = {"training": ".json", "spectrum": ".h5", "batch_spectrum": ".h5", "overlap": ".h5", "linesearch": ".h5",
-           "batch_noise": ".h5", "random_dirs": ".h5", "profile_fits": ".h5", "fine_structure": ".h5"}
+           "batch_noise": ".h5", "random_dirs": ".h5", "profile_fits": ".h5", "fine_structure": ".h5",
+           "trajectory": ".h5", "lr_compare": ".h5", "example_grads": ".h5"}
 FIGURES = ("training", "spectrum", "batch_spectrum", "overlap", "linesearch", "batch_noise", "random_dirs",
-           "profile_fits", "fine_structure")
+           "profile_fits", "fine_structure", "trajectory", "lr_compare", "example_grads")
 
 
 class Latex(str):

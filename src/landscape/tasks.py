@@ -216,6 +216,48 @@ def analysis_fine_structure(profile: str, config_hash: str) -> None:
                        provenance(profile, config_hash, "analysis:fine_structure"))
 
 
+@_plain_errors
+def analysis_trajectory(profile: str, config_hash: str) -> None:
+    """A5: the main run's trajectory in the eigenbases of its Hessians."""
+    from landscape.analyses import trajectory
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    point, _ = _final_point(cfg)
+    main = cfg.main_run.name
+    bases = {f"{main}@{s}": paths.hessian_file(profile, main, s) for s in cfg.train.checkpoints[1:]}
+    trajectory.run(point, paths.run_file(profile, main), bases, _classes(cfg), cfg.train.momentum,
+                   paths.result_file(profile, "trajectory", ".h5"), provenance(profile, config_hash, "analysis:trajectory"))
+
+
+@_plain_errors
+def analysis_lr_compare(profile: str, config_hash: str) -> None:
+    """A6: every run's end point against the annealed run from the highest learning rate."""
+    from landscape.analyses import lr_compare
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    others = cfg.runs[1:]
+    reference = max((r for r in others if r.schedule == "anneal"), key=lambda r: r.lr, default=cfg.main_run).name
+    end = cfg.train.iterations
+    lr_compare.run(paths.result_file(profile, "training"), {r.name: paths.run_file(profile, r.name) for r in cfg.runs},
+                   {r.name: paths.hessian_file(profile, r.name, end) for r in cfg.runs}, reference,
+                   paths.result_file(profile, "lr_compare", ".h5"), provenance(profile, config_hash, "analysis:lr_compare"))
+
+
+@_plain_errors
+def analysis_example_grads(profile: str, config_hash: str) -> None:
+    """A10: per-example gradients at the end point in the final eigenbasis."""
+    from landscape.analyses import example_grads
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    point, hessian_file = _final_point(cfg)
+    example_grads.run(point.model, point.theta, point.data.train.x, point.data.train.y, point.weight_decay, hessian_file,
+                      _classes(cfg), cfg.hessian.chunk_size, paths.result_file(profile, "example_grads", ".h5"),
+                      provenance(profile, config_hash, "analysis:example_grads"))
+
+
 def figure_inputs(profile: str, name: str) -> object:
     """What a figure reads: the run files for ``training``, otherwise the analysis's results file."""
     if name == "training":

@@ -1,0 +1,93 @@
+"""A10: per-example gradients in the eigenbasis — one example or many behind each direction?
+
+At the end of the main run every example's gradient g_n = ∇ℓ_n (vmap over examples, streamed in
+chunks) is decomposed in the final Hessian's eigenbasis, a_{ni} = v_iᵀ g_n. Streamed statistics
+per direction: the distribution of |cos(g_n, v_i)| (a histogram per eigenband), the share of
+Σ_n a_{ni}² carried by the top 1% of examples, the participation ratio (Σ_n a²)² / Σ_n a⁴ / N
+(1 if all examples contribute equally, 1/N if one does), and the gradient-noise variance
+c_i = v_iᵀ C v_i with C the per-example gradient covariance, set against λ_i (is C ≈ H?).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, grad, vmap
+
+from landscape.params import unflatten
+from landscape.store import read_h5, write_results
+
+COS_BINS = np.linspace(0.0, 1.0, 51)
+TOP_SHARE = 0.01  # the top 1% of examples
+
+
+def per_example_gradients(model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """∇_θ ℓ(x_n, y_n; θ) for every example of the chunk, shape (n, P) (cross-entropy only, no weight decay)."""
+    def loss(t: torch.Tensor, xn: torch.Tensor, yn: torch.Tensor) -> torch.Tensor:
+        logits = functional_call(model, unflatten(model, t), (xn[None],))
+        return F.cross_entropy(logits, yn[None])
+
+    return vmap(grad(loss), in_dims=(None, 0, 0))(theta, x, y)
+
+
+def band_of(P: int, classes: int) -> np.ndarray:
+    """Band label per eigen-index (ascending eigenvalues): 0 bottom quarter, 1 bulk, 2 top ``classes``."""
+    labels = np.ones(P, dtype=int)
+    labels[: P // 4] = 0
+    labels[P - classes :] = 2
+    return labels
+
+
+def run(model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, weight_decay: float,
+        hessian_file: Path, classes: int, chunk: int, out: Path, provenance: dict[str, Any]) -> Path:
+    """Streamed per-example statistics in the eigenbasis of ``hessian_file``."""
+    with read_h5(hessian_file, ("eigenvalues", "eigenvectors", "gradient")) as fh:
+        eigenvalues, eigenvectors, full_gradient = fh["eigenvalues"][:], fh["eigenvectors"][:], fh["gradient"][:]
+    N, P = len(y), len(eigenvalues)
+    basis = torch.as_tensor(eigenvectors, dtype=torch.float64, device=theta.device)
+    keep = max(int(np.ceil(TOP_SHARE * N)), 1)
+    sums = {k: np.zeros(P) for k in ("a", "a2", "a4")}
+    largest = np.zeros((0, P))
+    bands = band_of(P, classes)
+    histograms = np.zeros((3, len(COS_BINS) - 1))
+    gradient_sum = np.zeros(P)
+    for start in range(0, N, chunk):
+        g = per_example_gradients(model, theta, x[start : start + chunk], y[start : start + chunk]).double()
+        gradient_sum += g.sum(dim=0).cpu().numpy()
+        a = (g @ basis).cpu().numpy()
+        norms = np.linalg.norm(g.cpu().numpy(), axis=1, keepdims=True)
+        cosines = np.abs(a) / np.maximum(norms, 1e-300)
+        for band in range(3):
+            histograms[band] += np.histogram(cosines[:, bands == band], bins=COS_BINS)[0]
+        sums["a"] += a.sum(axis=0)
+        sums["a2"] += (a**2).sum(axis=0)
+        sums["a4"] += (a**4).sum(axis=0)
+        largest = -np.sort(-np.concatenate([largest, a**2]), axis=0)[:keep]
+    mean_gradient = gradient_sum / N + weight_decay * theta.double().cpu().numpy()
+    noise = sums["a2"] / N - (sums["a"] / N) ** 2
+    top_share = largest.sum(axis=0) / np.maximum(sums["a2"], 1e-300)
+    participation = sums["a2"] ** 2 / np.maximum(sums["a4"], 1e-300) / N
+    curvature = eigenvalues - weight_decay  # the data part of the Hessian, which C is compared with
+    positive = curvature > 0
+    names = ("bottom", "bulk", "top")
+    summary = {
+        "examples": N,
+        "top_share_fraction": TOP_SHARE,
+        "gradient_check": float(np.abs(mean_gradient - full_gradient).max() / np.abs(full_gradient).max()),
+        "bands": {names[b]: {"median_top_share": float(np.median(top_share[bands == b])),
+                             "median_participation": float(np.median(participation[bands == b])),
+                             "median_noise_ratio": float(np.median(noise[(bands == b) & positive] / curvature[(bands == b) & positive]))
+                             if np.any((bands == b) & positive) else float("nan")}
+                  for b in range(3)},
+        "noise_curvature_slope": float(np.polyfit(np.log(curvature[positive]), np.log(noise[positive] + 1e-300), 1)[0]),
+        "noise_curvature_spearman": float(np.corrcoef(np.argsort(np.argsort(curvature[positive])),
+                                                      np.argsort(np.argsort(noise[positive])))[0, 1]),
+    }
+    summary["few_examples_at_bottom"] = summary["bands"]["bottom"]["median_top_share"] > summary["bands"]["top"]["median_top_share"]
+    arrays = {"eigenvalue": eigenvalues, "noise": noise, "top_share": top_share, "participation": participation,
+              "cos_histograms": histograms, "cos_bins": COS_BINS, "band": bands}
+    return write_results(out, arrays, summary, provenance)

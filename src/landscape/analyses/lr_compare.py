@@ -1,0 +1,90 @@
+"""A6: does training only at small learning rates reach a lower loss? The T3 and T2 runs, by eigenband.
+
+Every run starts from the same initialisation and sees the same batches. For each run b and the
+reference run a (the annealed run from the highest learning rate), the loss gap is expanded in
+the eigenbasis of a's final Hessian, with δ = θ_b − θ_a:
+
+.. math:: L(\\theta_b) - L(\\theta_a) \\approx \\sum_i \\big(g_i\\,\\delta_i + \\tfrac12\\lambda_i\\delta_i^2\\big),
+
+and the terms are summed over eigenbands (log-spaced in rank). Positive band totals are where b
+is worse than a: what a's high-LR phase fixed and b's did not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landscape.store import read_h5, read_json, write_results
+
+BANDS = 6
+
+
+def band_edges(P: int, bands: int = BANDS) -> np.ndarray:
+    """Rank boundaries (1 = largest eigenvalue) of log-spaced bands covering all P ranks."""
+    return np.unique(np.concatenate([[0], np.geomspace(1, P, bands).astype(int)]))
+
+
+def decompose(gradient: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray, delta: np.ndarray,
+              edges: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-band sums of g_i δ_i + ½ λ_i δ_i² (bands by rank from the top), and their total."""
+    coordinates = eigenvectors.T @ delta
+    terms = (eigenvectors.T @ gradient) * coordinates + 0.5 * eigenvalues * coordinates**2
+    by_rank = terms[::-1]
+    per_band = np.array([by_rank[a:b].sum() for a, b in zip(edges, edges[1:])])
+    return per_band, float(terms.sum())
+
+
+def run(training_results: Path, run_files: dict[str, Path], hessian_files: dict[str, Path], reference: str,
+        out: Path, provenance: dict[str, Any]) -> Path:
+    """Compare every run's end point with ``reference``'s, band by band."""
+    training = read_json(training_results, ("runs",))
+    with read_h5(hessian_files[reference], ("eigenvalues", "eigenvectors", "gradient")) as fh:
+        eigenvalues, eigenvectors, gradient = fh["eigenvalues"][:], fh["eigenvectors"][:], fh["gradient"][:]
+        loss_a = float(fh.attrs["loss"])
+    edges = band_edges(len(eigenvalues))
+    ends = {}
+    for name, path in run_files.items():
+        with read_h5(path, ("params",)) as fh:
+            ends[name] = fh["params"][-1].astype(np.float64)
+    arrays: dict[str, Any] = {"band_edges": edges}
+    per_run = {}
+    for name, path in hessian_files.items():
+        with read_h5(path) as fh:
+            loss_b = float(fh.attrs["loss"])
+        per_band, predicted = decompose(gradient, eigenvalues, eigenvectors, ends[name] - ends[reference], edges)
+        arrays[f"bands/{name}"] = per_band
+        final = training["runs"][name]["final"]
+        per_run[name] = {
+            "initial_lr": training["runs"][name]["initial_lr"],
+            "schedule": training["runs"][name]["schedule"]["schedule"],
+            "objective": loss_b,
+            "train_loss": final["train_loss"],
+            "val_acc": final["val_acc"],
+            "test_acc": final["test_acc"],
+            "test_loss": final["test_loss"],
+            "gap": loss_b - loss_a,
+            "predicted_gap": predicted,
+            "worst_band": int(np.argmax(per_band)),
+            "distance": float(np.linalg.norm(ends[name] - ends[reference])),
+        }
+    anneal = sorted((r for r in per_run if per_run[r]["schedule"] == "anneal"), key=lambda r: -per_run[r]["initial_lr"])
+    lrs = np.array([per_run[r]["initial_lr"] for r in per_run])
+    losses = np.array([per_run[r]["train_loss"] for r in per_run])
+    others = [r for r in per_run if r != reference]
+    summary = {
+        "runs": per_run,
+        "reference": reference,
+        "band_edges": edges.tolist(),
+        "annealed_by_lr": anneal,
+        "high_lr_lowest_loss": bool(min(per_run, key=lambda r: per_run[r]["objective"]) == anneal[0]) if anneal else False,
+        "train_loss_lr_slope": float(np.polyfit(np.log(lrs), np.log(losses), 1)[0]) if len(set(lrs)) > 1 else float("nan"),
+        "min_train_loss": float(losses.min()),
+        "zero_loss_reached": bool(losses.min() < 1e-3),
+        "quadratic_gap_error": float(np.median([abs(per_run[r]["predicted_gap"] - per_run[r]["gap"]) /
+                                               max(abs(per_run[r]["gap"]), 1e-12) for r in others])) if others else 0.0,
+        "reference_loss": loss_a,
+    }
+    return write_results(out, arrays, summary, provenance)

@@ -1,0 +1,39 @@
+"""Figure: per-example gradients in the eigenbasis (A10)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landscape.figures import style
+from landscape.store import read_h5
+
+SCRIPT = "src/landscape/figures/example_grads.py"
+
+
+def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
+    """Three panels: |cos(g_n, v_i)| distribution per band; top-1% share against λ; gradient noise c_i against λ."""
+    fig, axes = style.figure(ncols=3)
+    cos_ax, share_ax, noise_ax = axes[0]
+    with read_h5(results, ("cos_histograms", "cos_bins", "eigenvalue", "top_share", "noise")) as fh:
+        histograms, bins = fh["cos_histograms"][:], fh["cos_bins"][:]
+        eigenvalues, share, noise = fh["eigenvalue"][:], fh["top_share"][:], fh["noise"][:]
+        participation = fh["participation"][:]
+    centres = 0.5 * (bins[1:] + bins[:-1])
+    for band, name in enumerate(("bottom", "bulk", "top")):
+        density = histograms[band] / max(histograms[band].sum() * (bins[1] - bins[0]), 1e-300)
+        cos_ax.semilogy(centres, density + 1e-6, label=name)
+    cos_ax.set(xlabel=r"$|\cos(g_n, v_i)|$", ylabel="density")
+    cos_ax.legend(frameon=False, fontsize=6)
+    positive = eigenvalues > 0
+    share_ax.semilogx(eigenvalues[positive], share[positive], "o", ms=1.5, label="top-1% share")
+    share_ax.semilogx(eigenvalues[positive], participation[positive], "o", ms=1.5, label="participation ratio")
+    share_ax.set(xlabel=r"$\lambda_i$", ylabel="share / ratio", ylim=(0, 1))
+    share_ax.legend(frameon=False, fontsize=6, markerscale=3)
+    noise_ax.loglog(eigenvalues[positive], noise[positive], "o", ms=1.5)
+    limits = np.array([eigenvalues[positive].min(), eigenvalues[positive].max()])
+    noise_ax.loglog(limits, limits, "k:", lw=0.8)
+    noise_ax.set(xlabel=r"$\lambda_i$", ylabel=r"$c_i = v_i^\top C v_i$ (dotted: $c_i=\lambda_i$)")
+    return style.save(fig, target, provenance, SCRIPT)

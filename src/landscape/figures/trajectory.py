@@ -1,0 +1,42 @@
+"""Figure: the main run in the final eigenbasis — trajectories, settle iterations, stationary variance (A5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landscape.figures import style
+from landscape.store import read_h5, read_summary
+
+SCRIPT = "src/landscape/figures/trajectory.py"
+
+
+def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
+    """Three panels: |c_i(t)| for traced directions; settle iteration against λ per basis; last-phase variance against λ."""
+    summary = read_summary(results)
+    final = summary["final_label"]
+    fig, axes = style.figure(ncols=3)
+    path_ax, settle_ax, variance_ax = axes[0]
+    with read_h5(results) as fh:
+        coordinates, traced_values = fh["traced/coordinates"][:], fh["traced/eigenvalue"][:]
+        for k in np.argsort(traced_values)[::-1][:5]:
+            path_ax.semilogy(np.abs(coordinates[:, k]) + 1e-12, lw=0.6, label=f"$\\lambda$={traced_values[k]:.2g}")
+        for i, label in enumerate(summary["labels"]):
+            eigenvalues, settle = fh[f"{label}/eigenvalue"][:], fh[f"{label}/settle"][:]
+            keep = (eigenvalues > 0) & (settle >= 0)
+            settle_ax.loglog(eigenvalues[keep], settle[keep] + 1, "o", ms=1.5, alpha=0.6, color=style.PALETTE[i],
+                             label=f"basis at it. {label.split('@')[1]}")
+        eigenvalues, variance = fh[f"{final}/eigenvalue"][:], fh[f"{final}/phase_variance"][:]
+        phase_lr = fh[f"{final}/phase_lr"][:]
+    positive = eigenvalues > 0
+    for k, lr in enumerate(phase_lr):
+        variance_ax.loglog(eigenvalues[positive], variance[k][positive], "o", ms=1.5, alpha=0.6, label=f"$\\eta$={lr:.2g}")
+    path_ax.set(xlabel="iteration", ylabel=r"$|v_i^\top(\theta_t-\theta^*)|$")
+    path_ax.legend(frameon=False, fontsize=5)
+    settle_ax.set(xlabel=r"$\lambda_i$", ylabel="settle iteration + 1")
+    settle_ax.legend(frameon=False, fontsize=6, markerscale=3)
+    variance_ax.set(xlabel=r"$\lambda_i$", ylabel="variance in each phase's second half")
+    variance_ax.legend(frameon=False, fontsize=6, markerscale=3)
+    return style.save(fig, target, provenance, SCRIPT)

@@ -1,0 +1,80 @@
+"""A trajectory in an eigenbasis: streamed projections, settling times, stationary statistics, FDR.
+
+The coordinates of iterate t along eigenvector v_i are c_i(t) = v_iᵀ(θ_t − θ*). Projections are
+streamed over blocks of directions and chunks of iterates, so memory is bounded by
+``rows x P + P x block + (T+1) x block`` floats whatever the run's length and width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import h5py
+import numpy as np
+
+
+def projected_blocks(params: h5py.Dataset, origin: np.ndarray, basis: Callable[[slice], np.ndarray], n_directions: int,
+                     block: int = 512, rows: int = 1024) -> Iterator[tuple[slice, np.ndarray]]:
+    """Yield ``(directions, coordinates)`` with coordinates (T+1, len(directions)) = (θ_t − origin) @ V[:, directions].
+
+    Args:
+        params: the run's iterates (T+1, P), read ``rows`` at a time.
+        basis: returns the basis columns of a slice of directions (read lazily, e.g. from HDF5).
+    """
+    T1 = params.shape[0]
+    for start in range(0, n_directions, block):
+        directions = slice(start, min(start + block, n_directions))
+        columns = basis(directions).astype(np.float64)
+        coordinates = np.empty((T1, columns.shape[1]))
+        for first in range(0, T1, rows):
+            chunk = params[first : first + rows].astype(np.float64) - origin[None, :]
+            coordinates[first : first + len(chunk)] = chunk @ columns
+        yield directions, coordinates
+
+
+def running_mean(series: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over ``window`` steps along axis 0 (shorter at the start)."""
+    cumulative = np.cumsum(np.concatenate([np.zeros((1, *series.shape[1:])), series]), axis=0)
+    ends = np.arange(1, len(series) + 1)
+    starts = np.maximum(ends - window, 0)
+    return (cumulative[ends] - cumulative[starts]) / (ends - starts).reshape(-1, *([1] * (series.ndim - 1)))
+
+
+def settle_iterations(coordinates: np.ndarray, stationary: slice, window: int, width: float = 3.0) -> np.ndarray:
+    """Per column, the first iteration at which the running mean enters the stationary band.
+
+    The band is mean ± ``width`` standard deviations of the coordinate over the ``stationary``
+    iterations (the end of the run); the running mean is over the last ``window`` iterations.
+    First entry rather than "stays inside for ever": a stationary process leaves any band now and
+    then (a 3-sd excursion of a slow direction is likely somewhere in a long run), which would
+    date settling by its last excursion instead of by its relaxation. A direction inside the band
+    from the start settles at 0; one that never enters it gets -1.
+    """
+    reference = coordinates[stationary]
+    mean, spread = reference.mean(axis=0), reference.std(axis=0)
+    smooth = running_mean(coordinates, window)
+    inside = np.abs(smooth - mean) <= width * spread
+    return np.where(inside.any(axis=0), np.argmax(inside, axis=0), -1)
+
+
+def momentum_buffers(coordinates: np.ndarray, lrs: np.ndarray) -> np.ndarray:
+    """The momentum buffer along each direction, v_{t+1} = (θ_t − θ_{t+1}) / η_t, shape (T, directions)."""
+    return -np.diff(coordinates, axis=0) / lrs[:, None]
+
+
+def fluctuation_dissipation(positions: np.ndarray, batch_gradients: np.ndarray, buffers: np.ndarray, lr: float,
+                            momentum: float) -> np.ndarray:
+    """⟨x g_B⟩ / ((1+β) η / 2 · ⟨v²⟩) per direction; 1 at stationarity of heavy-ball SGD (Yaida 2018).
+
+    With v_{t+1} = β v_t + g_t and θ_{t+1} = θ_t − η v_{t+1}, stationarity of ⟨x²⟩ and ⟨x v⟩ gives
+    ⟨x_t g_t⟩ = (1+β) η ⟨v²⟩ / 2 for any fixed origin of x. ``positions``, ``batch_gradients`` and
+    ``buffers`` are aligned step by step: x_t, g_t (at x_t) and v_{t+1}.
+    """
+    return (positions * batch_gradients).mean(axis=0) / ((1 + momentum) * lr / 2 * (buffers**2).mean(axis=0))
+
+
+def phases(lrs: np.ndarray) -> list[slice]:
+    """Maximal runs of constant learning rate, as slices of steps."""
+    changes = np.flatnonzero(np.diff(lrs) != 0) + 1
+    bounds = [0, *changes.tolist(), len(lrs)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]

@@ -1,0 +1,98 @@
+"""A5, A6, A10 mechanics on problems with known answers: noisy quadratics, exact quadratics, autograd."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from landscape import trajectory
+from landscape.analyses import example_grads, lr_compare
+from landscape.hessian import Objective
+from landscape.models import ResNet
+from landscape.params import flatten
+
+
+def heavy_ball_path(curvatures: np.ndarray, start: np.ndarray, lr: float, momentum: float, noise: float, steps: int,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Heavy-ball SGD on ½Σλ_i x_i² with Gaussian gradient noise: positions (T+1, D), gradients (T, D), buffers (T, D)."""
+    rng = np.random.default_rng(seed)
+    x, v = start.astype(float).copy(), np.zeros_like(start, dtype=float)
+    positions, gradients, buffers = [x.copy()], [], []
+    for _ in range(steps):
+        g = curvatures * x + noise * rng.standard_normal(len(x))
+        v = momentum * v + g
+        x = x - lr * v
+        gradients.append(g)
+        buffers.append(v.copy())
+        positions.append(x.copy())
+    return np.array(positions), np.array(gradients), np.array(buffers)
+
+
+def test_projection_returns_the_known_coordinates(tmp_path):
+    rng = np.random.default_rng(0)
+    P, T = 30, 50
+    basis, _ = np.linalg.qr(rng.standard_normal((P, P)))
+    origin = rng.standard_normal(P)
+    coordinates = rng.standard_normal((T + 1, P))
+    with h5py.File(tmp_path / "run.h5", "w") as fh:
+        fh["params"] = (origin + coordinates @ basis.T).astype(np.float64)
+        blocks = list(trajectory.projected_blocks(fh["params"], origin, lambda s: basis[:, s], P, block=7, rows=11))
+    assert len(blocks) == 5
+    recovered = np.concatenate([c for _, c in blocks], axis=1)
+    assert np.abs(recovered - coordinates).max() < 1e-12
+
+
+def test_settle_iterations_match_the_known_relaxation():
+    """SGD (β = 0) relaxes as (1 - ηλ)^t: from distance d0 it enters a ±3σ band near t = ln(d0 / 3σ) / (ηλ)."""
+    curvatures = np.array([0.5, 0.1, 0.02])
+    lr, noise, steps, start = 0.1, 0.05, 20000, np.full(3, 5.0)
+    positions, _, _ = heavy_ball_path(curvatures, start, lr, 0.0, noise, steps)
+    sigma = noise * np.sqrt(lr / (curvatures * (2 - lr * curvatures)))  # exact stationary sd of the AR(1) recursion
+    expected = np.log(start / (3 * sigma)) / -np.log(1 - lr * curvatures)
+    window = 20
+    settle = trajectory.settle_iterations(positions, slice(steps // 2, steps + 1), window, width=3.0)
+    # Settling is read off a running mean (lag ~window/2) of a noisy path: allow 25% of the time plus the window.
+    assert np.all(np.abs(settle - expected) <= 0.25 * expected + window), (settle, expected)
+    assert np.all(np.diff(settle) > 0)
+    inside_from_start = trajectory.settle_iterations(positions[steps // 2 :], slice(0, steps // 2), window)
+    assert np.all(inside_from_start == 0)
+
+
+def test_fluctuation_dissipation_ratio_is_one_at_stationarity():
+    curvatures = np.array([2.0, 0.5, 0.1])
+    lr, momentum = 0.05, 0.9
+    positions, gradients, buffers = heavy_ball_path(curvatures, np.zeros(3), lr, momentum, 0.3, 200_000, seed=1)
+    burn = 20_000
+    ratio = trajectory.fluctuation_dissipation(positions[burn:-1], gradients[burn:], buffers[burn:], lr, momentum)
+    # 180,000 correlated samples: the Monte-Carlo error of each ratio is a few per cent.
+    assert np.allclose(ratio, 1.0, atol=0.08), ratio
+    assert np.allclose(trajectory.momentum_buffers(positions[burn:], np.full(len(buffers) - burn, lr)), buffers[burn:])
+
+
+def test_phases_split_at_learning_rate_changes():
+    assert trajectory.phases(np.array([0.1, 0.1, 0.01, 0.01, 0.01, 0.001])) == [slice(0, 2), slice(2, 5), slice(5, 6)]
+
+
+def test_per_example_gradients_sum_to_the_full_gradient():
+    torch.manual_seed(0)
+    model = ResNet(1, 3, 2, 2, 1).double()
+    x, y = torch.randn(17, 1, 6, 6, dtype=torch.float64), torch.randint(0, 3, (17,))
+    theta = flatten(model)
+    per_example = example_grads.per_example_gradients(model, theta, x, y)
+    full = Objective(model, x, y, weight_decay=0.01).gradient(theta)
+    assert torch.allclose(per_example.mean(dim=0) + 0.01 * theta, full, rtol=0, atol=1e-12)
+
+
+def test_band_decomposition_is_exact_on_a_quadratic():
+    rng = np.random.default_rng(0)
+    P = 25
+    basis, _ = np.linalg.qr(rng.standard_normal((P, P)))
+    eigenvalues = np.sort(rng.exponential(1.0, P))
+    gradient, delta = rng.standard_normal(P), rng.standard_normal(P)
+    hessian = basis @ np.diag(eigenvalues) @ basis.T
+    per_band, total = lr_compare.decompose(gradient, eigenvalues, basis, delta, lr_compare.band_edges(P))
+    assert total == pytest.approx(gradient @ delta + 0.5 * delta @ hessian @ delta)
+    assert per_band.sum() == pytest.approx(total)
+    assert lr_compare.band_edges(P)[-1] == P
