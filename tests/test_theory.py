@@ -1,0 +1,77 @@
+"""Closed forms of the noisy quadratic against the discrete Lyapunov solution, spectral radii and Monte Carlo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.linalg import solve_discrete_lyapunov
+
+from landscape import theory
+
+CASES = [(0.1, 1.0, 0.0), (0.1, 5.0, 0.9), (0.05, 30.0, 0.9), (0.3, 0.2, 0.5), (0.01, 150.0, 0.95)]
+
+
+@pytest.mark.parametrize("method", theory.METHODS)
+@pytest.mark.parametrize(("lr", "curvature", "momentum"), CASES)
+def test_variance_matches_the_lyapunov_solution(method, lr, curvature, momentum):
+    A, b = theory.state_space(lr, curvature, momentum, method)
+    stable = np.abs(np.linalg.eigvals(A)).max() < 1
+    closed = theory.stationary_variance(lr, curvature, 0.7, momentum, method)
+    if not stable:
+        assert np.isinf(closed)
+        return
+    exact = solve_discrete_lyapunov(A, 0.7 * np.outer(b, b))[0, 0]
+    assert closed == pytest.approx(exact, rel=1e-10)
+
+
+@pytest.mark.parametrize("method", theory.METHODS)
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9])
+def test_stability_limit_is_where_the_spectral_radius_reaches_one(method, momentum):
+    lr = 0.1
+    limit = float(theory.stability_limit(lr, momentum, method))
+    radius = lambda k: np.abs(np.linalg.eigvals(theory.state_space(lr, k, momentum, method)[0])).max()  # noqa: E731
+    assert radius(limit * 0.999) < 1 < radius(limit * 1.001)
+    assert radius(limit * 0.5) < 1
+    assert np.isinf(theory.stationary_variance(lr, limit * 1.01, 1.0, momentum, method))
+    assert np.isinf(theory.relaxation_time(lr, limit * 1.01, momentum, method))
+
+
+@pytest.mark.parametrize("method", theory.METHODS)
+def test_relaxation_time_is_the_decay_of_the_mean(method):
+    lr, curvature, momentum = 0.05, 2.0, 0.9
+    A, _ = theory.state_space(lr, curvature, momentum, method)
+    rho = np.abs(np.linalg.eigvals(A)).max()
+    assert theory.relaxation_time(lr, curvature, momentum, method) == pytest.approx(-1 / np.log(rho), rel=1e-10)
+    assert theory.spectral_radius(lr, curvature, momentum, method) == pytest.approx(rho, rel=1e-10)
+
+
+@pytest.mark.parametrize("method", theory.METHODS)
+def test_variance_matches_a_long_simulation(method):
+    """5 parallel chains x 200,000 steps: the sample variance is within 3% (its relative sd here is <1%)."""
+    lr, curvature, momentum, noise = 0.05, 2.0, 0.8, 1.0
+    A, b = theory.state_space(lr, curvature, momentum, method)
+    rng = np.random.default_rng(0)
+    state, samples = np.zeros((len(b), 5)), []
+    for t in range(200_000):
+        state = A @ state + np.outer(b, rng.standard_normal(5)) * np.sqrt(noise)
+        if t >= 10_000:
+            samples.append(state[0].copy())
+    simulated = np.var(np.array(samples))
+    assert simulated == pytest.approx(float(theory.stationary_variance(lr, curvature, noise, momentum, method)), rel=0.03)
+
+
+def test_arrays_broadcast_and_unstable_is_inf():
+    curvatures = np.array([[0.1], [1.0], [100.0]])
+    variance = theory.stationary_variance(0.1, curvatures, np.array([1.0, 2.0]), 0.9, "heavy_ball")
+    assert variance.shape == (3, 2)
+    assert np.isinf(variance[2]).all() and np.isfinite(variance[:2]).all()
+    assert np.allclose(variance[:, 1][:2], 2 * variance[:, 0][:2])
+    with pytest.raises(ValueError, match="allowed values"):
+        theory.stationary_variance(0.1, 1.0, 1.0, 0.9, "adam")
+
+
+def test_posterior_matching_curvature_has_temperature_one():
+    lr, batch, n, momentum = 0.05, 32, 1500, 0.9
+    kappa = theory.posterior_matching_curvature(lr, batch, n, momentum)
+    assert theory.temperature(lr, kappa, kappa, batch, n, momentum) == pytest.approx(1.0, rel=1e-10)
+    assert theory.temperature(lr, 2 * kappa, 2 * kappa, batch, n, momentum) > 1 > theory.temperature(lr, kappa / 2, kappa / 2, batch, n, momentum)
