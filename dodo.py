@@ -57,6 +57,10 @@ def _hash(*parts):
     return section_hash(*parts)
 
 
+def _result(name):
+    return paths.result_file(PROFILE, name, ".json" if name == "training" else ".h5")
+
+
 # Each analysis: (doc, inputs, config hash, action, extra code). Results go to build/<profile>/results/.
 ANALYSES = {
     "training": ("final metrics, sizes and wall times of every run (T1–T3)", list(RUNS.values()),
@@ -91,6 +95,12 @@ ANALYSES = {
                    tasks.analysis_lr_compare, []),
     "example_grads": ("A10: per-example gradients in the final eigenbasis: cosines, concentration, noise vs curvature",
                       [RUNS[MAIN], HESSIANS[END]], POINT_HASH[END], tasks.analysis_example_grads, HESSIAN_CODE),
+    "theory": ("B1: stationary variances, settle times and temperatures of the noisy quadratic against the data",
+               [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads", "spectrum"))],
+               _hash(*POINT_HASH.values(), CFG.train), tasks.analysis_theory, [SRC / "theory.py"]),
+    "schedule": ("B3: expected loss of the study's schedule and of optimised heavy-ball and Nesterov schedules",
+                 [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads"))],
+                 _hash(*POINT_HASH.values(), CFG.train), tasks.analysis_schedule, [SRC / "theory.py"]),
 }
 FIGURES = {
     "training": "training loss, test accuracy and learning rate of every run",
@@ -105,11 +115,9 @@ FIGURES = {
     "trajectory": "trajectories in the eigenbasis, settle iteration and stationary variance against λ",
     "lr_compare": "final losses against the initial learning rate, and the loss gap by eigenband",
     "example_grads": "per-example gradient cosines by band, concentration across examples, noise against curvature",
+    "theory": "predicted against measured stationary variance and settle iteration; temperature against λ",
+    "schedule": "expected loss of the study's schedule against the measured one; optimised schedules",
 }
-
-
-def _result(name):
-    return paths.result_file(PROFILE, name, ".json" if name == "training" else ".h5")
 
 
 def task_train():

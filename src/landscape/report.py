@@ -26,9 +26,9 @@ TEMPLATES = {"paper": REPO_ROOT / "paper" / "paper.tex.j2", "poster": REPO_ROOT 
 # Analyses whose summaries the documents quote (results/<name><suffix>), and the figures they show.
 RESULTS = {"training": ".json", "spectrum": ".h5", "batch_spectrum": ".h5", "overlap": ".h5", "linesearch": ".h5",
            "batch_noise": ".h5", "random_dirs": ".h5", "profile_fits": ".h5", "fine_structure": ".h5",
-           "trajectory": ".h5", "lr_compare": ".h5", "example_grads": ".h5"}
+           "trajectory": ".h5", "lr_compare": ".h5", "example_grads": ".h5", "theory": ".h5", "schedule": ".h5"}
 FIGURES = ("training", "spectrum", "batch_spectrum", "overlap", "linesearch", "batch_noise", "random_dirs",
-           "profile_fits", "fine_structure", "trajectory", "lr_compare", "example_grads")
+           "profile_fits", "fine_structure", "trajectory", "lr_compare", "example_grads", "theory", "schedule")
 
 
 class Latex(str):

@@ -258,6 +258,32 @@ def analysis_example_grads(profile: str, config_hash: str) -> None:
                       provenance(profile, config_hash, "analysis:example_grads"))
 
 
+@_plain_errors
+def analysis_theory(profile: str, config_hash: str) -> None:
+    """B1: the noisy-quadratic theory against the measured variances, settle times and stability."""
+    from landscape.analyses import theory
+    from landscape.store import provenance, read_h5
+
+    cfg = config.load_profile(profile)
+    with read_h5(paths.run_file(profile, cfg.main_run.name), ("lr",)) as fh:
+        lrs = fh["lr"][:]
+    result = lambda name: paths.result_file(profile, name, ".h5")  # noqa: E731
+    theory.run(result("trajectory"), result("example_grads"), result("spectrum"), lrs, cfg.train.batch_size,
+               cfg.data.n_train, cfg.train.momentum, result("theory"), provenance(profile, config_hash, "analysis:theory"))
+
+
+@_plain_errors
+def analysis_schedule(profile: str, config_hash: str) -> None:
+    """B3: expected loss of the study's schedule and optimised schedules."""
+    from landscape.analyses import schedule
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    result = lambda name: paths.result_file(profile, name, ".h5")  # noqa: E731
+    schedule.run(result("trajectory"), result("example_grads"), paths.run_file(profile, cfg.main_run.name),
+                 cfg.train.batch_size, cfg.train.momentum, result("schedule"), provenance(profile, config_hash, "analysis:schedule"))
+
+
 def figure_inputs(profile: str, name: str) -> object:
     """What a figure reads: the run files for ``training``, otherwise the analysis's results file."""
     if name == "training":

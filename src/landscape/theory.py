@@ -131,3 +131,112 @@ def posterior_matching_curvature(lr: float, batch_size: int, n_examples: int, mo
     """
     beta = momentum
     return 2 * batch_size * (1 - beta**2) / (lr * (n_examples * noise_scale * (1 + beta) + batch_size * (1 - beta)))
+
+
+def transition(lr: float, curvature: np.ndarray, momentum: float, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Batched state-space matrices A (D, 2, 2) and noise vectors b (D, 2) for every curvature (SGD padded to 2x2)."""
+    kappa = np.asarray(curvature, dtype=float)
+    eta, beta = lr, momentum
+    zero, one = np.zeros_like(kappa), np.ones_like(kappa)
+    if method == "sgd":
+        A = np.stack([np.stack([1 - eta * kappa, zero], -1), np.stack([zero, zero], -1)], -2)
+        b = np.stack([-eta * one, zero], -1)
+    elif method == "heavy_ball":
+        A = np.stack([np.stack([1 - eta * kappa, -eta * beta * one], -1), np.stack([kappa, beta * one], -1)], -2)
+        b = np.stack([-eta * one, one], -1)
+    elif method == "nesterov":
+        A = np.stack([np.stack([(1 - eta * kappa) * (1 + beta), -(1 - eta * kappa) * beta], -1), np.stack([one, zero], -1)], -2)
+        b = np.stack([-eta * one, zero], -1)
+    else:
+        _check(method)
+        A = np.stack([np.stack([1 - eta * (1 + beta) * kappa, -eta * beta**2 * one], -1), np.stack([kappa, beta * one], -1)], -2)
+        b = np.stack([-eta * (1 + beta) * one, one], -1)
+    return A, b
+
+
+def initial_state(start: np.ndarray, curvature: np.ndarray, method: str) -> np.ndarray:
+    """The state (D, 2) of a run at rest at x = ``start``: zero velocity, or x₋ = x for textbook Nesterov."""
+    x = np.asarray(start, dtype=float) * np.ones_like(np.asarray(curvature, dtype=float))
+    return np.stack([x, x if method == "nesterov" else np.zeros_like(x)], -1)
+
+
+def expected_loss_curve(lrs: np.ndarray, curvature: np.ndarray, noise_var: np.ndarray, start: np.ndarray,
+                        momentum: float = 0.0, method: str = "heavy_ball", every: int = 1) -> np.ndarray:
+    """Exact expected excess loss E[Σ_i ½κ_i x_i²] along a schedule, by the moment recursion (no sampling).
+
+    Each direction starts at x = ``start`` with zero velocity; per step the first and second moments
+    propagate as m' = A m, S' = A S Aᵀ + σ² b bᵀ with the step's learning rate. Returns the value at
+    steps 0, ``every``, 2·``every``, … and at the end.
+    """
+    kappa = np.asarray(curvature, dtype=float)
+    sigma2 = np.broadcast_to(np.asarray(noise_var, dtype=float), kappa.shape)
+    mean = initial_state(start, kappa, method)
+    second = np.zeros((*kappa.shape, 2, 2))
+    out = [float(np.sum(0.5 * kappa * mean[..., 0] ** 2))]
+    cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    for t, lr in enumerate(np.asarray(lrs, dtype=float)):
+        if lr not in cache:
+            cache[lr] = transition(lr, kappa, momentum, method)
+        A, b = cache[lr]
+        mean = np.einsum("...ij,...j->...i", A, mean)
+        second = np.einsum("...ij,...jk,...lk->...il", A, second, A) + sigma2[..., None, None] * b[..., :, None] * b[..., None, :]
+        if (t + 1) % every == 0 or t + 1 == len(lrs):
+            out.append(float(np.sum(0.5 * kappa * (mean[..., 0] ** 2 + second[..., 0, 0]))))
+    return np.asarray(out)
+
+
+def expected_loss_piecewise(rates: np.ndarray, lengths: np.ndarray, curvature: np.ndarray, noise_var: np.ndarray,
+                            start: np.ndarray, momentum: float = 0.0, method: str = "heavy_ball") -> np.ndarray:
+    """Expected excess loss at the end of each constant-rate piece, in O(log length) per piece.
+
+    Within a piece of n steps with a stable transition A, S_n = S_∞ + Aⁿ(S_0 − S_∞)Aⁿᵀ and m_n = Aⁿ m_0,
+    with S_∞ the stationary second moment (the discrete Lyapunov solution). Equal to the step-by-step
+    :func:`expected_loss_curve` at the piece ends; returns inf once a piece is unstable.
+    """
+    kappa = np.asarray(curvature, dtype=float)
+    sigma2 = np.broadcast_to(np.asarray(noise_var, dtype=float), kappa.shape)
+    mean = initial_state(start, kappa, method)
+    second = np.zeros((*kappa.shape, 2, 2))
+    out = []
+    for lr, n in zip(rates, lengths):
+        if np.any(kappa >= stability_limit(lr, momentum, method)) or np.any(kappa <= 0):
+            out.extend([np.inf])
+            return np.asarray(out + [np.inf] * (len(rates) - len(out)))
+        A, b = transition(lr, kappa, momentum, method)
+        noise = sigma2[..., None, None] * b[..., :, None] * b[..., None, :]
+        kron = np.einsum("...ij,...kl->...ikjl", A, A).reshape(*kappa.shape, 4, 4)
+        stationary = np.linalg.solve(np.eye(4) - kron, noise.reshape(*kappa.shape, 4, 1)).reshape(*kappa.shape, 2, 2)
+        power = np.linalg.matrix_power(A, int(n))
+        mean = np.einsum("...ij,...j->...i", power, mean)
+        second = stationary + np.einsum("...ij,...jk,...lk->...il", power, second - stationary, power)
+        out.append(float(np.sum(0.5 * kappa * (mean[..., 0] ** 2 + second[..., 0, 0]))))
+    return np.asarray(out)
+
+
+def piecewise_schedule(log_lrs: np.ndarray, iterations: int) -> np.ndarray:
+    """Equal-length pieces of constant learning rate exp(log_lrs[k])."""
+    pieces = np.array_split(np.arange(iterations), len(log_lrs))
+    return np.concatenate([np.full(len(p), np.exp(v)) for p, v in zip(pieces, log_lrs)])
+
+
+def optimise_schedule(curvature: np.ndarray, noise_var: np.ndarray, start: np.ndarray, iterations: int, pieces: int,
+                      momentum: float, method: str = "heavy_ball", initial_lr: float = 0.1) -> tuple[np.ndarray, float]:
+    """The piecewise-constant schedule (``pieces`` equal pieces) minimising the final expected excess loss.
+
+    Each piece's rate is η_max · sigmoid(u_k), with η_max the largest rate stable for the largest
+    curvature, so every candidate is stable; u is searched by Nelder–Mead from ``initial_lr``
+    (clipped to half of η_max). Returns the per-step schedule and its final expected loss.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import expit, logit
+
+    kappa_max = float(np.max(curvature))
+    eta_max = float(stability_limit(1.0, momentum, method)) / kappa_max * (1 - 1e-9)
+    lengths = np.array([len(p) for p in np.array_split(np.arange(iterations), pieces)])
+
+    def final_loss(u: np.ndarray) -> float:
+        return float(expected_loss_piecewise(eta_max * expit(u), lengths, curvature, noise_var, start, momentum, method)[-1])
+
+    u0 = np.full(pieces, logit(min(initial_lr / eta_max, 0.5)))
+    result = minimize(final_loss, u0, method="Nelder-Mead", options={"maxiter": 400 * pieces, "xatol": 1e-4, "fatol": 1e-14})
+    return np.repeat(eta_max * expit(result.x), lengths), float(result.fun)

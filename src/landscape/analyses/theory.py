@@ -1,0 +1,133 @@
+"""B1: the noisy-quadratic theory confronted with the measurements, and its Bayesian reading.
+
+Per eigendirection of the final Hessian (curvature κ_i = λ_i, weight decay included) with the
+measured per-example gradient variance c_i (A10), heavy-ball SGD at batch size B and rate η has a
+stationary variance (``theory.stationary_variance``) and relaxation time. They are set against
+the variances measured in each constant-LR phase and the settle iterations measured along the
+main run (A5). The Bayesian reading: the temperature T_i = Var_i / (1/(Nκ_i)) per direction, and
+the curvature κ* at which T = 1 for each phase's rate. The i.i.d. formulas hold for batches drawn
+with replacement; the correction for epoch-wise shuffling is measured by simulation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from landscape import theory
+from landscape.store import read_h5, read_summary, write_results
+
+SETTLE_WIDTH = 3.0  # as in the trajectory analysis: settled within mean ± 3 sd
+
+
+def shuffling_correction(lr: float, curvature: float, momentum: float, batch_size: int, n_examples: int,
+                         epochs: int = 400, seed: int = 0) -> float:
+    """Stationary variance with epoch-wise shuffling over that with replacement, simulated on one direction.
+
+    Per-example gradients κx + z_n with fixed offsets z_n (mean 0, variance 1); both samplers run
+    heavy ball on the same offsets, and the variance of x after a burn-in of a quarter is compared.
+    ``curvature`` should relax well within the simulated ``epochs``.
+    """
+    rng = np.random.default_rng(seed)
+    offsets = rng.standard_normal(n_examples)
+    offsets -= offsets.mean()
+    per_epoch = n_examples // batch_size
+    variances = []
+    for replacement in (True, False):
+        x = v = 0.0
+        samples = []
+        for epoch in range(epochs):
+            order = rng.integers(0, n_examples, per_epoch * batch_size) if replacement else rng.permutation(n_examples)
+            noise = offsets[order[: per_epoch * batch_size]].reshape(per_epoch, batch_size).mean(axis=1)
+            for z in noise:
+                v = momentum * v + curvature * x + z
+                x -= lr * v
+                samples.append(x)
+        variances.append(np.var(samples[len(samples) // 4 :]))
+    return float(variances[1] / variances[0])
+
+
+def _long_phases(lrs: np.ndarray) -> list[range]:
+    """Constant-rate phases of at least 20 steps (those the trajectory analysis measures variances in)."""
+    changes = np.flatnonzero(np.diff(lrs) != 0) + 1
+    bounds = [0, *changes.tolist(), len(lrs)]
+    return [range(a, b) for a, b in zip(bounds, bounds[1:]) if b - a >= 20]
+
+
+def predicted_settle(lrs: np.ndarray, curvature: np.ndarray, start: np.ndarray, final_sd: np.ndarray,
+                     momentum: float) -> np.ndarray:
+    """First step at which the predicted mean |E x_t| falls within 3 predicted stationary sd of the last phase."""
+    mean = np.stack([start, np.zeros_like(start)], -1)
+    settle = np.full(len(curvature), -1)
+    cache: dict[float, np.ndarray] = {}
+    for t, lr in enumerate(lrs):
+        if lr not in cache:
+            cache[lr] = theory.transition(lr, curvature, momentum, "heavy_ball")[0]
+        newly = (settle < 0) & (np.abs(mean[:, 0]) <= SETTLE_WIDTH * final_sd)
+        settle[newly] = t
+        mean = np.einsum("dij,dj->di", cache[lr], mean)
+    return settle
+
+
+def run(trajectory_results: Path, grads_results: Path, spectrum_results: Path, lrs: np.ndarray, batch_size: int,
+        n_examples: int, momentum: float, out: Path, provenance: dict[str, Any]) -> Path:
+    """Confront stationary variances, settle iterations and stability with the theory; the Bayesian temperatures."""
+    trajectory = read_summary(trajectory_results)
+    final = trajectory["final_label"]
+    with read_h5(trajectory_results, (f"{final}/eigenvalue", f"{final}/phase_variance")) as fh:
+        eigenvalues = fh[f"{final}/eigenvalue"][:]
+        measured_variance, phase_lr = fh[f"{final}/phase_variance"][:], fh[f"{final}/phase_lr"][:]
+        measured_settle, start = fh[f"{final}/settle"][:], fh[f"{final}/start"][:]
+    with read_h5(grads_results, ("noise", "eigenvalue")) as fh:
+        example_noise = fh["noise"][:]
+    positive = eigenvalues > 0
+    kappa, c = eigenvalues[positive], example_noise[positive]
+    arrays: dict[str, Any] = {"eigenvalue": kappa, "phase_lr": phase_lr}
+    phases = {}
+    phase_lengths = [len(p) for p in _long_phases(lrs)]
+    for k, lr in enumerate(phase_lr):
+        predicted = theory.stationary_variance(lr, kappa, c / batch_size, momentum, "heavy_ball")
+        ratio = measured_variance[k][positive] / predicted
+        # Only directions that relax within the first half of the phase can have reached their stationary variance.
+        relaxed = theory.relaxation_time(lr, kappa, momentum, "heavy_ball") < phase_lengths[k] / 2
+        finite = np.isfinite(ratio) & (ratio > 0) & relaxed
+        arrays[f"predicted_variance/{k}"], arrays[f"measured_variance/{k}"] = predicted, measured_variance[k][positive]
+        arrays[f"temperature/{k}"] = theory.temperature(lr, kappa, c, batch_size, n_examples, momentum)
+        phases[str(k)] = {
+            "lr": float(lr),
+            "median_ratio": float(np.median(ratio[finite])) if finite.any() else None,
+            "log_ratio_spread": float(np.std(np.log(ratio[finite]))) if finite.any() else None,
+            "kappa_star_fisher": theory.posterior_matching_curvature(lr, batch_size, n_examples, momentum),
+            "hot_share": float(np.mean(arrays[f"temperature/{k}"] > 1)),
+            "relaxed_share": float(np.mean(relaxed)),
+        }
+        arrays[f"relaxed/{k}"] = relaxed
+    final_sd = np.sqrt(theory.stationary_variance(phase_lr[-1], kappa, c / batch_size, momentum, "heavy_ball"))
+    settle_pred = predicted_settle(lrs, kappa, start[positive], final_sd, momentum)
+    both = (settle_pred >= 0) & (measured_settle[positive] >= 0)
+    arrays["settle/predicted"], arrays["settle/measured"] = settle_pred, measured_settle[positive]
+    spectrum = read_summary(spectrum_results)
+    stability = {label: p["stability_ratio"] for label, p in spectrum["points"].items() if label in spectrum["main_points"]}
+    # Curvatures whose relaxation time at the last rate is 0.1 and 1 epoch (heavy ball: τ ≈ (1-β)/(ηκ)).
+    epoch = n_examples // batch_size
+    corrections = {f"{fraction:g}": shuffling_correction(float(phase_lr[-1]), (1 - momentum) / (phase_lr[-1] * fraction * epoch),
+                                                         momentum, batch_size, n_examples)
+                   for fraction in (0.1, 1.0)}
+    last = phases[str(len(phase_lr) - 1)]
+    summary = {
+        "phases": phases,
+        "batch_size": batch_size,
+        "n_examples": n_examples,
+        "settle_spearman": float(stats.spearmanr(settle_pred[both], measured_settle[positive][both]).statistic)
+        if both.sum() >= 3 else float("nan"),
+        "settle_median_ratio": float(np.median((measured_settle[positive][both] + 1) / (settle_pred[both] + 1)))
+        if both.any() else float("nan"),
+        "stability": stability,
+        "shuffling_correction": corrections,
+        "last_phase_within_factor_two": last["median_ratio"] is not None and 0.5 <= last["median_ratio"] <= 2.0,
+        "last_phase_hot_share": last["hot_share"],
+    }
+    return write_results(out, arrays, summary, provenance)

@@ -1,0 +1,32 @@
+"""Figure: expected loss of the study's schedule and of optimised schedules (B3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+from landscape.figures import style
+from landscape.store import read_h5, read_summary
+
+SCRIPT = "src/landscape/figures/schedule.py"
+
+
+def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
+    """Two panels: predicted excess and measured objective along the study's schedule; the schedules."""
+    summary = read_summary(results)
+    fig, axes = style.figure(ncols=2, width=style.TEXT_WIDTH_IN * 0.85)
+    curve_ax, rate_ax = axes[0]
+    with read_h5(results, ("study/steps", "study/predicted", "study/measured", "study/lr")) as fh:
+        steps = fh["study/steps"][:]
+        curve_ax.semilogy(steps, fh["study/predicted"][:], label="predicted excess (study schedule)")
+        measured = fh["study/measured"][:]
+        curve_ax.semilogy(steps, measured - measured.min() + 1e-12, "--", label="measured objective − its minimum")
+        rate_ax.semilogy(fh["study/lr"][:], label="study")
+        for method in summary["methods"]:
+            rate_ax.semilogy(fh[f"{method}/schedule"][:], label=f"optimised, {method.replace('_', ' ')}")
+    curve_ax.set(xlabel="iteration", ylabel="loss")
+    curve_ax.legend(frameon=False, fontsize=6)
+    rate_ax.set(xlabel="iteration", ylabel="learning rate")
+    rate_ax.legend(frameon=False, fontsize=6)
+    return style.save(fig, target, provenance, SCRIPT)

@@ -1,0 +1,41 @@
+"""Figure: the noisy-quadratic theory against the measurements (B1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landscape.figures import style
+from landscape.store import read_h5, read_summary
+
+SCRIPT = "src/landscape/figures/theory.py"
+
+
+def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
+    """Three panels: predicted vs measured stationary variance per phase; predicted vs measured settle; temperature vs λ."""
+    summary = read_summary(results)
+    fig, axes = style.figure(ncols=3)
+    variance_ax, settle_ax, temperature_ax = axes[0]
+    with read_h5(results, ("eigenvalue", "settle/predicted", "settle/measured")) as fh:
+        eigenvalues = fh["eigenvalue"][:]
+        for k, phase in summary["phases"].items():
+            predicted, measured = fh[f"predicted_variance/{k}"][:], fh[f"measured_variance/{k}"][:]
+            relaxed = fh[f"relaxed/{k}"][:]
+            variance_ax.loglog(predicted[relaxed], measured[relaxed], "o", ms=1.5, alpha=0.6, label=f"$\\eta$={phase['lr']:.2g}")
+            temperature_ax.loglog(eigenvalues, fh[f"temperature/{k}"][:], "o", ms=1.5, alpha=0.6,
+                                  label=f"$\\eta$={phase['lr']:.2g}")
+        predicted, measured = fh["settle/predicted"][:], fh["settle/measured"][:]
+    both = (predicted >= 0) & (measured >= 0)
+    settle_ax.loglog(predicted[both] + 1, measured[both] + 1, "o", ms=1.5, alpha=0.6)
+    for ax in (variance_ax, settle_ax):
+        low, high = ax.get_xlim()
+        ax.plot([low, high], [low, high], "k:", lw=0.8)
+    temperature_ax.axhline(1.0, color="black", ls=":", lw=0.8)
+    variance_ax.set(xlabel="predicted stationary variance (relaxed directions)", ylabel="measured variance")
+    variance_ax.legend(frameon=False, fontsize=6, markerscale=3)
+    settle_ax.set(xlabel="predicted settle iteration + 1", ylabel="measured settle iteration + 1")
+    temperature_ax.set(xlabel=r"$\lambda_i$", ylabel=r"temperature $T_i$ = Var / posterior Var")
+    temperature_ax.legend(frameon=False, fontsize=6, markerscale=3)
+    return style.save(fig, target, provenance, SCRIPT)
