@@ -18,7 +18,7 @@ from doit.tools import config_changed
 
 sys.path.insert(0, str(Path(__file__).parent / "src"))
 from landscape import config, paths, tasks  # noqa: E402
-from landscape.config import section_hash  # noqa: E402
+from landscape.config import code_digest, section_hash  # noqa: E402
 
 PROFILE = get_var("profile", "cpu")
 try:
@@ -43,11 +43,16 @@ HESSIAN_CODE = [*CORE, SRC / "hessian.py", SRC / "checkpoint.py"]
 LINE_CODE = [*HESSIAN_CODE, SRC / "linesearch.py"]
 MAIN = CFG.main_run.name
 RUNS = {r.name: paths.run_file(PROFILE, r.name) for r in CFG.runs}
-RUN_HASH = {r.name: section_hash(*config.run_inputs(CFG, r.name)) for r in CFG.runs}
+# The hashes that name a run's and a Hessian's inputs include the digest of the code that makes them,
+# so a task whose target already carries its hash can skip the work: a doit interrupted before it
+# recorded a finished task (its state is written when doit exits) does not redo hours of compute.
+RUN_HASH = {r.name: section_hash(*config.run_inputs(CFG, r.name), code_digest(CORE)) for r in CFG.runs}
 HESSIAN_SETTINGS = (CFG.hessian.dtype, CFG.hessian.block_size, CFG.hessian.chunk_size)
-POINT_HASH = {(r, s): section_hash(RUN_HASH[r], HESSIAN_SETTINGS, s) for r, s in CFG.hessian_points()}
+POINT_HASH = {(r, s): section_hash(RUN_HASH[r], HESSIAN_SETTINGS, s, code_digest(HESSIAN_CODE))
+              for r, s in CFG.hessian_points()}
 HESSIANS = {(r, s): paths.hessian_file(PROFILE, r, s) for r, s in CFG.hessian_points()}
 MAIN_HESSIANS = [HESSIANS[(MAIN, s)] for s in CFG.train.checkpoints]
+MAIN_POINT_HASHES = [POINT_HASH[(MAIN, s)] for s in CFG.train.checkpoints]
 BATCH_STEP = CFG.batch_spectrum_steps()[-1]
 END = (MAIN, CFG.train.iterations)
 LANDSCAPE_HASH = section_hash(POINT_HASH[END], CFG.landscape)
@@ -72,10 +77,10 @@ ANALYSES = {
                        [paths.batch_spectrum_file(PROFILE, BATCH_STEP)], _hash(POINT_HASH[(MAIN, BATCH_STEP)], CFG.hessian),
                        tasks.analysis_batch_spectrum, [SRC / "spectra.py"]),
     "overlap": ("A4: eigenvector overlaps between the main run's checkpoints", MAIN_HESSIANS,
-                _hash(*(POINT_HASH[(MAIN, s)] for s in CFG.train.checkpoints)), tasks.analysis_overlap,
+                _hash(*MAIN_POINT_HASHES), tasks.analysis_overlap,
                 [SRC / "spectra.py"]),
     "linesearch": ("A1: full-data line searches along eigendirections against the quadratic model",
-                   [RUNS[MAIN], *MAIN_HESSIANS], _hash(*(POINT_HASH[(MAIN, s)] for s in CFG.train.checkpoints), CFG.landscape),
+                   [RUNS[MAIN], *MAIN_HESSIANS], _hash(*MAIN_POINT_HASHES, CFG.landscape),
                    tasks.analysis_linesearch, LINE_CODE),
     "batch_noise": ("A2: mini-batch line searches: scatter of minima and curvatures against the eigenvalue",
                     [RUNS[MAIN], HESSIANS[END], paths.result_file(PROFILE, "linesearch", ".h5")], LANDSCAPE_HASH,
@@ -87,7 +92,7 @@ ANALYSES = {
     "fine_structure": ("A9: very dense line searches near the end point, float64 against float32",
                        [RUNS[MAIN], HESSIANS[END]], LANDSCAPE_HASH, tasks.analysis_fine_structure, LINE_CODE),
     "trajectory": ("A5: the main run in the eigenbasis: start distance, settling, stationary variance, FDR",
-                   [RUNS[MAIN], *MAIN_HESSIANS[1:]], _hash(*(POINT_HASH[(MAIN, s)] for s in CFG.train.checkpoints)),
+                   [RUNS[MAIN], *MAIN_HESSIANS[1:]], _hash(*MAIN_POINT_HASHES),
                    tasks.analysis_trajectory, [*HESSIAN_CODE, SRC / "trajectory.py"]),
     "lr_compare": ("A6: end points of every run against the high-LR annealed run, by eigenband",
                    [paths.result_file(PROFILE, "training"), *RUNS.values(),
@@ -97,10 +102,10 @@ ANALYSES = {
                       [RUNS[MAIN], HESSIANS[END]], POINT_HASH[END], tasks.analysis_example_grads, HESSIAN_CODE),
     "theory": ("B1: stationary variances, settle times and temperatures of the noisy quadratic against the data",
                [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads", "spectrum"))],
-               _hash(*POINT_HASH.values(), CFG.train), tasks.analysis_theory, [SRC / "theory.py"]),
+               _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_theory, [SRC / "theory.py"]),
     "schedule": ("B3: expected loss of the study's schedule and of optimised heavy-ball and Nesterov schedules",
                  [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads"))],
-                 _hash(*POINT_HASH.values(), CFG.train), tasks.analysis_schedule, [SRC / "theory.py"]),
+                 _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_schedule, [SRC / "theory.py"]),
 }
 FIGURES = {
     "training": "training loss, test accuracy and learning rate of every run",
@@ -126,7 +131,7 @@ def task_train():
         yield {
             "name": run.name,
             "doc": f"train run '{run.name}': {run.description or run.schedule}",
-            "actions": [(tasks.train, [PROFILE, run.name])],
+            "actions": [(tasks.train, [PROFILE, run.name, RUN_HASH[run.name]])],
             "file_dep": CORE,
             "targets": [RUNS[run.name]],
             "uptodate": [config_changed(RUN_HASH[run.name])],

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from landscape.report import FIGURES
+
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
@@ -48,7 +50,9 @@ def project(tmp_path_factory) -> Path:
 def built(project) -> Path:
     executed, elapsed = _doit(project, "profile=smoke")
     print(f"smoke build from scratch: {elapsed:.1f} s, {len(executed)} tasks")
-    assert {"paper", "poster", "train:main", "hessian:main@600", "spectrum_batch:600", "figure:overlap"} <= set(executed)
+    expected = {"paper", "poster", "train:main", "hessian:main@600", "spectrum_batch:600"}
+    expected |= {f"figure:{name}" for name in FIGURES}
+    assert expected <= set(executed)
     return project
 
 
@@ -57,7 +61,9 @@ def test_paper_and_poster_show_the_training_figure_and_table(built):
     text = _text(paper)
     for expected in ("The Quadratic Approximation", "Training runs", "Table 1", "Figure 1", "Reproducibility",
                      "const_a", "anneal_high", "learning rate", "Exact Hessians (H1)", "Mini-batch Hessians (H2)",
-                     "The spectrum through training (A3)", "Are the eigenvectors stable? (A4)", "Figure 4"):
+                     "The spectrum through training (A3)", "Are the eigenvectors stable? (A4)", "Line searches along",
+                     "Eigen-independence (A7)", "Fine structure (A9)", "The trajectory in the eigenbasis (A5)",
+                     "Per-example gradients (A10)", "Confronting the measurements (B1)", "Schedules (B3)", "Figure 14"):
         assert expected in text, expected
     assert "??" not in text
     poster_text = _text(poster)
@@ -84,7 +90,8 @@ def test_config_change_reruns_exactly_its_dependents(built):
     finally:
         config.write_text(original)
     assert set(executed) == {"train:const_a", "hessian:const_a@600", "analysis:training", "analysis:spectrum",
-                             "figure:training", "figure:spectrum", "values", "paper", "poster"}
+                             "analysis:lr_compare", "figure:training", "figure:spectrum", "figure:lr_compare",
+                             "values", "paper", "poster"}
     _doit(built, "profile=smoke")  # back to the original configuration
 
 
@@ -93,6 +100,15 @@ def test_figure_code_change_reruns_that_figure_and_the_documents(built):
     figure.write_text(figure.read_text() + "\n# an edit\n")
     executed, _ = _doit(built, "profile=smoke")
     assert set(executed) == {"figure:training", "paper", "poster"}
+
+
+def test_an_interrupted_record_does_not_redo_finished_work(built):
+    """If doit dies before recording finished tasks, their targets (with matching input hashes) are kept."""
+    subprocess.run([sys.executable, "-m", "doit", "forget", "train:main", "hessian:main@600", "profile=smoke"],
+                   cwd=built, check=True, capture_output=True)
+    proc = subprocess.run([sys.executable, "-m", "doit", "profile=smoke"], cwd=built, capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert proc.stdout.count("already holds these inputs") == 2, proc.stdout[-2000:]
 
 
 def test_doit_list_documents_every_task(built):

@@ -345,6 +345,14 @@ def section_hash(*parts: object) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def code_digest(files: list[Path] | tuple[Path, ...]) -> str:
+    """Short digest of the contents of source files (part of a task's input hash)."""
+    digest = hashlib.sha256()
+    for path in sorted(str(f) for f in files):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def run_inputs(cfg: Config, run: str) -> tuple[object, ...]:
     """Everything a training run's iterates depend on (the ``root`` path does not change data)."""
     data = dataclasses.replace(cfg.data, root="", download=False)

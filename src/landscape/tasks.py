@@ -7,6 +7,7 @@ that ``doit list`` and an up-to-date ``doit`` return quickly.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from doit.exceptions import TaskFailed
@@ -35,12 +36,29 @@ def _plain_errors(action: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _done(target: Path, config_hash: str) -> bool:
+    """Whether ``target`` exists and was made from inputs with this hash (then the work is not redone)."""
+    import h5py
+
+    if not target.is_file():
+        return False
+    try:
+        with h5py.File(target, "r") as fh:
+            return fh.attrs.get("config_hash") == config_hash
+    except OSError:
+        return False
+
+
 @_plain_errors
-def train(profile: str, run: str) -> None:
-    """Train ``run`` of ``profile`` (resuming a killed run)."""
+def train(profile: str, run: str, config_hash: str) -> None:
+    """Train ``run`` of ``profile`` (resuming a killed run; nothing to do if its file has these inputs)."""
     from landscape.train import train_run
 
-    train_run(config.load_profile(profile), run, paths.run_file(profile, run), task=f"train:{run}")
+    target = paths.run_file(profile, run)
+    if _done(target, config_hash):
+        print(f"train:{run}: {target} already holds these inputs ({config_hash}); kept")
+        return
+    train_run(config.load_profile(profile), run, target, task=f"train:{run}", config_hash=config_hash)
 
 
 @_plain_errors
@@ -61,10 +79,14 @@ def hessian(profile: str, run: str, step: int, config_hash: str) -> None:
     from landscape.store import provenance
 
     cfg = config.load_profile(profile)
+    target = paths.hessian_file(profile, run, step)
+    if _done(target, config_hash):
+        print(f"hessian:{run}@{step}: {target} already holds these inputs ({config_hash}); kept")
+        return
     point = load_point(cfg, paths.run_file(profile, run), step)
     meta = provenance(profile, config_hash, f"hessian:{run}@{step}")
     meta.update(run=run, step=step, lr=point.lr)
-    write_hessian(point.objective(cfg.hessian.chunk_size), point.theta, paths.hessian_file(profile, run, step), meta,
+    write_hessian(point.objective(cfg.hessian.chunk_size), point.theta, target, meta,
                   cfg.hessian.block_size, label=f"hessian:{run}@{step}")
 
 

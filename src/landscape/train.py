@@ -174,11 +174,16 @@ def _flush(path: Path, first: int, thetas: list[np.ndarray], losses: list[float]
         fh.flush()
 
 
-def train_run(cfg: Config, run_name: str, target: Path, task: str = "", progress: bool = True) -> Path:
-    """Train one run of the profile and write its iterate log to ``target`` (resuming if a partial exists)."""
+def train_run(cfg: Config, run_name: str, target: Path, task: str = "", progress: bool = True,
+              config_hash: str = "") -> Path:
+    """Train one run of the profile and write its iterate log to ``target`` (resuming if a partial exists).
+
+    ``config_hash`` names the run's inputs (default: the hash of its configuration sections); a
+    partial file with another hash is not resumed.
+    """
     device = configure_determinism(cfg)
     run = cfg.run(run_name)
-    run_hash = config_mod.section_hash(*config_mod.run_inputs(cfg, run_name))
+    run_hash = config_hash or config_mod.section_hash(*config_mod.run_inputs(cfg, run_name))
     data = load_dataset(cfg.data).to(device)
     model = build_model(cfg.model, data.input_shape, len(data.classes)).to(device)
     T, B = cfg.train.iterations, cfg.train.batch_size
