@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch.func import hessian as reference_hessian
 
-from landscape.hessian import Objective, dense_hessian, eigendecomposition, lanczos, write_hessian
+from landscape.hessian import Objective, dense_hessian, eigendecomposition, lanczos
 from landscape.models import ResNet
 from landscape.params import flatten, objective_at
 

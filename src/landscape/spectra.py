@@ -44,3 +44,9 @@ def random_basis(P: int, seed: int = 0) -> np.ndarray:
     """A Haar-random orthogonal P x P matrix (QR of a Gaussian matrix with sign correction)."""
     q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((P, P)))
     return q * np.sign(np.diag(r))
+
+
+def eigenbands(P: int, classes: int) -> dict[str, np.ndarray]:
+    """Eigen-indices (ascending eigenvalues) of three bands: the bottom quarter, the bulk, the top ``classes``."""
+    order = np.arange(P)
+    return {"bottom": order[: P // 4], "bulk": order[P // 4 : P - classes], "top": order[P - classes :]}

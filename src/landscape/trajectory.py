@@ -78,3 +78,8 @@ def phases(lrs: np.ndarray) -> list[slice]:
     changes = np.flatnonzero(np.diff(lrs) != 0) + 1
     bounds = [0, *changes.tolist(), len(lrs)]
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def long_phases(lrs: np.ndarray, minimum: int = 20) -> list[slice]:
+    """The constant-rate phases of at least ``minimum`` steps: long enough to measure a variance in."""
+    return [p for p in phases(lrs) if p.stop - p.start >= minimum]

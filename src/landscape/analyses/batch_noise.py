@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 import torch
 from scipy import stats
 
@@ -62,12 +63,15 @@ def run(batch_line: Callable[[np.ndarray], LineFunction], n_examples: int, theta
     minima = np.full((len(indices), len(sizes), settings.batches), np.nan)
     curvatures = np.full_like(minima, np.nan)
     batches = [np.stack([rng.choice(n, size, replace=False) for _ in range(settings.batches)]) for size in sizes]
+    progress = tqdm(total=len(sizes) * settings.batches, desc="batch_noise", unit="batch", dynamic_ncols=True, leave=False)
     for s, size in enumerate(sizes):
         for b, batch in enumerate(batches[s]):
+            progress.update()
             line = batch_line(batch)
             for d in range(len(indices)):
                 direction = torch.as_tensor(vectors[:, d], device=theta.device)
                 minima[d, s, b], curvatures[d, s, b] = minimum_and_curvature(grids[d], line.along(theta, direction, grids[d]))
+    progress.close()
     positive = eigenvalues > 0
     per_size = {}
     spreads = np.stack([spread_of_minima(minima[:, s]) for s in range(len(sizes))], axis=1)

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
 from landscape.params import unflatten
+from landscape.spectra import eigenbands
 from landscape.store import read_h5, write_results
 
 COS_BINS = np.linspace(0.0, 1.0, 51)
@@ -35,10 +37,10 @@ def per_example_gradients(model: torch.nn.Module, theta: torch.Tensor, x: torch.
 
 
 def band_of(P: int, classes: int) -> np.ndarray:
-    """Band label per eigen-index (ascending eigenvalues): 0 bottom quarter, 1 bulk, 2 top ``classes``."""
-    labels = np.ones(P, dtype=int)
-    labels[: P // 4] = 0
-    labels[P - classes :] = 2
+    """Band label per eigen-index: 0 bottom, 1 bulk, 2 top (``spectra.eigenbands``)."""
+    labels = np.empty(P, dtype=int)
+    for label, indices in enumerate(eigenbands(P, classes).values()):
+        labels[indices] = label
     return labels
 
 
@@ -55,7 +57,7 @@ def run(model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.T
     bands = band_of(P, classes)
     histograms = np.zeros((3, len(COS_BINS) - 1))
     gradient_sum = np.zeros(P)
-    for start in range(0, N, chunk):
+    for start in tqdm(range(0, N, chunk), desc="example_grads", unit="chunk", dynamic_ncols=True, leave=False):
         g = per_example_gradients(model, theta, x[start : start + chunk], y[start : start + chunk]).double()
         gradient_sum += g.sum(dim=0).cpu().numpy()
         a = (g @ basis).cpu().numpy()

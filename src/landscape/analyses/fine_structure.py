@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 import torch
 
 from landscape.config import LandscapeConfig
@@ -57,7 +58,7 @@ def run(lines: dict[str, tuple[LineFunction, torch.Tensor]], hessian_file: Path,
             t_max = step_scale(curvature, settings.loss_increase, cap)
             scales = t_max * 10.0 ** -np.arange(settings.fine_decades)
             rms, second = [], []
-            for r in scales:
+            for r in tqdm(scales, desc=f"fine_structure:{key}:{name}", unit="range", dynamic_ncols=True, leave=False):
                 ts = symmetric_grid(r, settings.fine_points)
                 losses = line.along(theta, torch.as_tensor(vector, dtype=dtype, device=theta.device), ts)
                 arrays[f"{name}/{key}/{r:.3e}"] = losses

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 import torch
 
 from landscape.config import LandscapeConfig
@@ -47,8 +48,10 @@ def search_point(line: LineFunction, theta: torch.Tensor, hessian_file: Path, se
     floor = noise_floor(loss0, theta.dtype)
     rows: dict[str, list] = {k: [] for k in ("index", "band", "eigenvalue", "slope", "t_max", "ts", "losses",
                                              "max_deviation", "fitted_curvature", "asymmetry", "valid_fraction")}
+    progress = tqdm(total=len(indices), desc="linesearch", unit="line", dynamic_ncols=True, leave=False)
     for band, members in bands.items():
         for index in members:
+            progress.update()
             vector = vectors[:, order[int(index)]]
             curvature, slope = float(eigenvalues[index]), float(gradient @ vector)
             t_max = step_scale(curvature, settings.loss_increase, cap)
@@ -60,6 +63,7 @@ def search_point(line: LineFunction, theta: torch.Tensor, hessian_file: Path, se
                                ("fitted_curvature", check.fitted_curvature), ("asymmetry", check.asymmetry),
                                ("valid_fraction", check.valid_fraction)):
                 rows[key].append(value)
+    progress.close()
     rows["loss0"] = loss0
     return rows
 

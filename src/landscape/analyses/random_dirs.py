@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 import torch
 
 from landscape.config import LandscapeConfig
@@ -44,7 +45,8 @@ def run(line: LineFunction, theta: torch.Tensor, hessian_file: Path, classes: in
     for kind, directions in kinds.items():
         curvatures = (directions @ eigenvectors) ** 2 @ eigenvalues
         results = {"ts": [], "losses": [], "max_deviation": [], "valid_fraction": [], "fitted_curvature": []}
-        for direction, curvature in zip(directions, curvatures):
+        for direction, curvature in tqdm(list(zip(directions, curvatures)), desc=f"random_dirs:{kind}", unit="line",
+                                         dynamic_ncols=True, leave=False):
             ts = symmetric_grid(step_scale(curvature, settings.loss_increase, cap), settings.points)
             losses = line.along(theta, torch.as_tensor(direction, device=theta.device), ts)
             check = check_quadratic(ts, losses, losses[len(ts) // 2], float(gradient @ direction), float(curvature),

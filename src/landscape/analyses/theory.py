@@ -18,6 +18,7 @@ import numpy as np
 from scipy import stats
 
 from landscape import theory
+from landscape import trajectory as trajectory_mod
 from landscape.store import read_h5, read_summary, write_results
 
 SETTLE_WIDTH = 3.0  # as in the trajectory analysis: settled within mean ± 3 sd
@@ -50,13 +51,6 @@ def shuffling_correction(lr: float, curvature: float, momentum: float, batch_siz
     return float(variances[1] / variances[0])
 
 
-def _long_phases(lrs: np.ndarray) -> list[range]:
-    """Constant-rate phases of at least 20 steps (those the trajectory analysis measures variances in)."""
-    changes = np.flatnonzero(np.diff(lrs) != 0) + 1
-    bounds = [0, *changes.tolist(), len(lrs)]
-    return [range(a, b) for a, b in zip(bounds, bounds[1:]) if b - a >= 20]
-
-
 def predicted_settle(lrs: np.ndarray, curvature: np.ndarray, start: np.ndarray, final_sd: np.ndarray,
                      momentum: float) -> np.ndarray:
     """First step at which the predicted mean |E x_t| falls within 3 predicted stationary sd of the last phase."""
@@ -87,7 +81,7 @@ def run(trajectory_results: Path, grads_results: Path, spectrum_results: Path, l
     kappa, c = eigenvalues[positive], example_noise[positive]
     arrays: dict[str, Any] = {"eigenvalue": kappa, "phase_lr": phase_lr}
     phases = {}
-    phase_lengths = [len(p) for p in _long_phases(lrs)]
+    phase_lengths = [p.stop - p.start for p in trajectory_mod.long_phases(lrs)]
     for k, lr in enumerate(phase_lr):
         predicted = theory.stationary_variance(lr, kappa, c / batch_size, momentum, "heavy_ball")
         ratio = measured_variance[k][positive] / predicted

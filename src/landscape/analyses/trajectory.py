@@ -16,21 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 import torch
 from scipy import stats
 
 from landscape import trajectory
+from landscape.spectra import eigenbands
 from landscape.store import read_h5, write_results
 
 SETTLE_WIDTH = 3.0  # stationary band: mean ± 3 sd of the last phase's second half
 FDR_STEPS = 500  # last steps of the run replayed for the fluctuation-dissipation ratio
 TRACED = 8  # directions whose whole trajectory is stored for the figure
-
-
-def _bands(eigenvalues: np.ndarray, classes: int) -> dict[str, np.ndarray]:
-    P = len(eigenvalues)
-    order = np.arange(P)
-    return {"top": order[P - classes :], "bulk": order[P // 4 : P - classes], "bottom": order[: P // 4]}
 
 
 def basis_statistics(params: Any, origin: np.ndarray, vectors: Any, checkpoints: list[int], lrs: np.ndarray,
@@ -39,7 +35,7 @@ def basis_statistics(params: Any, origin: np.ndarray, vectors: Any, checkpoints:
     P = vectors.shape[1]
     last = trajectory.phases(lrs)[-1]
     stationary = slice(last.start + (last.stop - last.start) // 2 + 1, last.stop + 1)
-    long_phases = [p for p in trajectory.phases(lrs) if p.stop - p.start >= 20]
+    long_phases = trajectory.long_phases(lrs)
     out = {"start": np.empty(P), "checkpoints": np.empty((len(checkpoints), P)), "settle": np.empty(P, dtype=int),
            "phase_variance": np.empty((len(long_phases), P))}
     for directions, coordinates in trajectory.projected_blocks(params, origin, lambda s: vectors[:, s], P):
@@ -61,7 +57,7 @@ def replay_fdr(point: Any, params: Any, batch_indices: Any, lrs: np.ndarray, vec
     thetas = params[steps[0] : T + 1].astype(np.float64)
     coordinates = (thetas - origin) @ vectors
     gradients = np.empty((len(steps), vectors.shape[1]))
-    for k, t in enumerate(steps):
+    for k, t in enumerate(tqdm(steps, desc="trajectory:replay", unit="step", dynamic_ncols=True, leave=False)):
         theta = torch.from_numpy(thetas[k]).to(point.theta.dtype)
         objective = point.objective(len(batch_indices[t]), torch.as_tensor(batch_indices[t].astype(np.int64)))
         gradients[k] = objective.gradient(theta).cpu().numpy() @ vectors
@@ -102,14 +98,14 @@ def run(point: Any, run_file: Path, hessian_files: dict[str, Path], classes: int
                                                                            statistics["settle"][idx], T))),
                                  "median_start": float(np.median(statistics["start"][idx])),
                                  "settled_share": float(settled[idx].mean())}
-                          for band, idx in _bands(eigenvalues, classes).items()},
+                          for band, idx in eigenbands(len(eigenvalues), classes).items()},
                 "final_phase_variance_slope": float(np.polyfit(np.log(eigenvalues[positive]),
                                                                np.log(statistics["phase_variance"][-1][positive] + 1e-300), 1)[0]),
             }
         final_label = labels[-1]
         with read_h5(hessian_files[final_label], ("eigenvalues", "eigenvectors")) as fh:
             eigenvalues = fh["eigenvalues"][:]
-            bands = _bands(eigenvalues, classes)
+            bands = eigenbands(len(eigenvalues), classes)
             fdr_directions = np.concatenate([bands["top"], bands["bulk"][:: max(len(bands["bulk"]) // 32, 1)]])
             vectors = fh["eigenvectors"][:, np.sort(fdr_directions)]
             traced = np.unique(np.linspace(0, len(eigenvalues) - 1, TRACED).astype(int))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
