@@ -30,20 +30,20 @@ class Point:
     lr: float  # the learning rate in force at this iterate (of the step that leaves it)
     weight_decay: float
 
+    def examples(self, indices: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training examples (x, y), all of them or those at ``indices``."""
+        x, y = self.data.train.x, self.data.train.y
+        return (x, y) if indices is None else (x[indices], y[indices])
+
     def objective(self, chunk_size: int, indices: torch.Tensor | None = None) -> Objective:
         """The training objective (DESIGN §3) over the whole training set, or over ``indices`` only."""
-        x, y = self.data.train.x, self.data.train.y
-        if indices is not None:
-            x, y = x[indices], y[indices]
-        return Objective(self.model, x, y, self.weight_decay, chunk_size)
+        return Objective(self.model, *self.examples(indices), self.weight_decay, chunk_size)
 
     def line(self, chunk_size: int, points_per_pass: int, indices: torch.Tensor | None = None,
              dtype: torch.dtype | None = None) -> LineLoss:
         """Line searches of the training objective (or of the batch ``indices``), optionally in another dtype."""
         dtype = dtype or self.theta.dtype
-        x, y = self.data.train.x, self.data.train.y
-        if indices is not None:
-            x, y = x[indices], y[indices]
+        x, y = self.examples(indices)
         model = copy.deepcopy(self.model).to(dtype)
         return LineLoss(model, x.to(dtype), y, self.weight_decay, chunk_size, points_per_pass)
 

@@ -98,16 +98,9 @@ def stationary_variance(lr: ArrayLike, curvature: ArrayLike, noise_var: ArrayLik
 
 
 def state_space(lr: float, curvature: float, momentum: float, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """The recursion as s' = A s + b ξ with s = (x, v) (or (x, x₋) for textbook Nesterov): an independent reference."""
-    _check(method)
-    eta, k, beta = lr, curvature, momentum
-    if method == "sgd":
-        return np.array([[1 - eta * k]]), np.array([-eta])
-    if method == "heavy_ball":
-        return np.array([[1 - eta * k, -eta * beta], [k, beta]]), np.array([-eta, 1.0])
-    if method == "nesterov":
-        return np.array([[(1 - eta * k) * (1 + beta), -(1 - eta * k) * beta], [1.0, 0.0]]), np.array([-eta, 0.0])
-    return np.array([[1 - eta * (1 + beta) * k, -eta * beta**2], [k, beta]]), np.array([-eta * (1 + beta), 1.0])
+    """The recursion at one curvature as s' = A s + b ξ (see :func:`transition`): checked against the closed forms."""
+    A, b = transition(lr, np.array([curvature], dtype=float), momentum, method)
+    return A[0], b[0]
 
 
 def posterior_variance(curvature: ArrayLike, n_examples: int) -> np.ndarray:
@@ -134,7 +127,12 @@ def posterior_matching_curvature(lr: float, batch_size: int, n_examples: int, mo
 
 
 def transition(lr: float, curvature: np.ndarray, momentum: float, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """Batched state-space matrices A (D, 2, 2) and noise vectors b (D, 2) for every curvature (SGD padded to 2x2)."""
+    """Batched state-space matrices A (D, 2, 2) and noise vectors b (D, 2) for every curvature.
+
+    The state is (x, v) for heavy ball and PyTorch's Nesterov, (x, x₋) for textbook Nesterov, and (x, 0)
+    for SGD. One definition serves the moment recursions and, through :func:`state_space`, the tests
+    that check it against the independently derived AR(2) closed forms.
+    """
     kappa = np.asarray(curvature, dtype=float)
     eta, beta = lr, momentum
     zero, one = np.zeros_like(kappa), np.ones_like(kappa)
