@@ -103,9 +103,10 @@ ANALYSES = {
     "theory": ("B1: stationary variances, settle times and temperatures of the noisy quadratic against the data",
                [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads", "spectrum"))],
                _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_theory, [SRC / "theory.py"]),
-    "schedule": ("B3: expected loss of the study's schedule and of optimised heavy-ball and Nesterov schedules",
+    "schedule": ("B3: expected loss of the study's schedule, optimised schedules and optimised linear update rules",
                  [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads"))],
-                 _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_schedule, [SRC / "theory.py"]),
+                 _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_schedule,
+                 [SRC / "theory.py", SRC / "linear_rules.py"]),
 }
 FIGURES = {
     "training": "training loss, test accuracy and learning rate of every run",

@@ -126,6 +126,44 @@ def posterior_matching_curvature(lr: float, batch_size: int, n_examples: int, mo
     return 2 * batch_size * (1 - beta**2) / (lr * (n_examples * noise_scale * (1 + beta) + batch_size * (1 - beta)))
 
 
+def power_law_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(a, p) of the least-squares line log y = log a + p log x over the points where both are positive."""
+    keep = (np.asarray(x) > 0) & (np.asarray(y) > 0)
+    slope, intercept = np.polyfit(np.log(np.asarray(x)[keep]), np.log(np.asarray(y)[keep]), 1)
+    return float(np.exp(intercept)), float(slope)
+
+
+def posterior_matching_curvature_measured(lr: float, curvature: np.ndarray, example_noise: np.ndarray, batch_size: int,
+                                          n_examples: int, momentum: float = 0.0) -> float:
+    """κ* at which heavy-ball SGD runs at the posterior's temperature, with the measured noise c(κ).
+
+    The measured per-direction variances are summarised by a power law c(κ) = a κ^p
+    (:func:`power_law_fit`), and T(κ) = N(1+β)η c(κ) / (B(1−β)(2(1+β) − ηκ)) is solved for T = 1 on
+    (0, κ_max) by bisection in log κ. For p = 1 this is :func:`posterior_matching_curvature` with
+    ``noise_scale = a``. Returns nan when T does not cross 1 on the interval the spectrum spans,
+    widened by a factor of 100 below.
+    """
+    from scipy.optimize import brentq
+
+    amplitude, power = power_law_fit(curvature, example_noise)
+    beta, eta = momentum, lr
+    kappa_max = float(stability_limit(lr, momentum, "heavy_ball"))
+
+    def log_temperature(log_kappa: float) -> float:
+        kappa = np.exp(log_kappa)
+        noise = amplitude * kappa**power
+        return float(np.log(n_examples * (1 + beta) * eta * noise / (batch_size * (1 - beta) * (2 * (1 + beta) - eta * kappa))))
+
+    low = np.log(np.min(np.asarray(curvature)[np.asarray(curvature) > 0]) / 100)
+    grid = np.linspace(low, np.log(kappa_max) - 1e-9, 400)
+    values = np.array([log_temperature(g) for g in grid])
+    crossings = np.flatnonzero(np.sign(values[:-1]) != np.sign(values[1:]))
+    if len(crossings) == 0:
+        return float("nan")
+    k = crossings[0]
+    return float(np.exp(brentq(log_temperature, grid[k], grid[k + 1], xtol=1e-12)))
+
+
 def transition(lr: float, curvature: np.ndarray, momentum: float, method: str) -> tuple[np.ndarray, np.ndarray]:
     """Batched state-space matrices A (D, 2, 2) and noise vectors b (D, 2) for every curvature.
 
@@ -198,17 +236,33 @@ def expected_loss_piecewise(rates: np.ndarray, lengths: np.ndarray, curvature: n
     out = []
     for lr, n in zip(rates, lengths):
         if np.any(kappa >= stability_limit(lr, momentum, method)) or np.any(kappa <= 0):
-            out.extend([np.inf])
             return np.asarray(out + [np.inf] * (len(rates) - len(out)))
         A, b = transition(lr, kappa, momentum, method)
-        noise = sigma2[..., None, None] * b[..., :, None] * b[..., None, :]
-        kron = np.einsum("...ij,...kl->...ikjl", A, A).reshape(*kappa.shape, 4, 4)
-        stationary = np.linalg.solve(np.eye(4) - kron, noise.reshape(*kappa.shape, 4, 1)).reshape(*kappa.shape, 2, 2)
-        power = np.linalg.matrix_power(A, int(n))
-        mean = np.einsum("...ij,...j->...i", power, mean)
-        second = stationary + np.einsum("...ij,...jk,...lk->...il", power, second - stationary, power)
+        mean, second = advance_moments(A, b, sigma2, mean, second, int(n))
         out.append(float(np.sum(0.5 * kappa * (mean[..., 0] ** 2 + second[..., 0, 0]))))
     return np.asarray(out)
+
+
+def stationary_second_moment(A: np.ndarray, b: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
+    """Solution S of the discrete Lyapunov equation S = A S Aᵀ + σ² b bᵀ, batched over leading axes (A stable)."""
+    k = A.shape[-1]
+    noise = noise_var[..., None, None] * b[..., :, None] * b[..., None, :]
+    kron = np.einsum("...ij,...kl->...ikjl", A, A).reshape(*A.shape[:-2], k * k, k * k)
+    return np.linalg.solve(np.eye(k * k) - kron, noise.reshape(*A.shape[:-2], k * k, 1)).reshape(noise.shape)
+
+
+def advance_moments(A: np.ndarray, b: np.ndarray, noise_var: np.ndarray, mean: np.ndarray, second: np.ndarray,
+                    n: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and second moments after ``n`` steps of s' = A s + b ξ (A stable), in O(log n).
+
+    m_n = Aⁿ m_0 and S_n = S_∞ + Aⁿ(S_0 − S_∞)Aⁿᵀ, with S_∞ the Lyapunov solution; ``second`` is the
+    noise-driven part of the second moment (the mean's part is carried by ``mean``).
+    """
+    stationary = stationary_second_moment(A, b, noise_var)
+    power = np.linalg.matrix_power(A, n)
+    mean = np.einsum("...ij,...j->...i", power, mean)
+    second = stationary + np.einsum("...ij,...jk,...lk->...il", power, second - stationary, power)
+    return mean, second
 
 
 def piecewise_schedule(log_lrs: np.ndarray, iterations: int) -> np.ndarray:

@@ -6,6 +6,11 @@ main run's initial distances |x_i(0)| (A5), batch size B and momentum β, the ex
 computed for the study's own schedule (and set against the measured objective), and a schedule of
 ``PIECES`` equal pieces is optimised for the final expected loss under the same iteration budget,
 for heavy ball and for Nesterov.
+
+The same question for update rules with constant coefficients: on a power-law model of the
+measured spectrum (:func:`power_law_model`), the best constant SGD, heavy ball and Nesterov are
+found, then a general linear rule over the last ``LAGS`` iterates (:mod:`landscape.linear_rules`) is
+optimised from the best of them; each optimised rule is then evaluated on the measured spectrum.
 """
 
 from __future__ import annotations
@@ -15,15 +20,93 @@ from typing import Any
 
 import numpy as np
 
-from landscape import theory
+from landscape import linear_rules, theory
 from landscape.store import read_h5, read_summary, write_results
 
 PIECES = 4
+LAGS = 3  # one more than heavy ball and Nesterov, which the general rule contains
+CURVE_POINTS = 30  # log-spaced iterations at which each constant rule's expected loss is reported
+FIT_RANKS = 40  # log-spaced ranks for the spectrum's exponent, so each decade of rank weighs the same
+
+
+def power_law_model(eigenvalues: np.ndarray, example_noise: np.ndarray, start: np.ndarray) -> dict[str, Any]:
+    """A power-law model of the measured noisy quadratic: λ_i = λ_1 i^(−p), c = s λ^q, x₀² = r λ^u.
+
+    The spectrum's law passes through the measured top eigenvalue (so the model has the measured
+    stability edge) and its exponent is fitted by least squares in log-log over log-spaced ranks;
+    noise and initial distances are power laws in λ fitted over all directions.
+    """
+    order = np.argsort(-eigenvalues)
+    kappa, c, x0 = eigenvalues[order], example_noise[order], start[order]
+    ranks = np.unique(np.geomspace(1, len(kappa), FIT_RANKS).astype(int))
+    log_r, log_ratio = np.log(ranks), np.log(kappa[ranks - 1] / kappa[0])
+    exponent = float(-np.sum(log_r * log_ratio) / np.sum(log_r**2))
+    noise_scale, noise_power = theory.power_law_fit(kappa, c)
+    start_scale, start_power = theory.power_law_fit(kappa, x0**2)
+    fitted = kappa[0] * np.arange(1, len(kappa) + 1, dtype=float) ** -exponent
+    return {"eigenvalue": fitted, "noise": noise_scale * fitted**noise_power,
+            "start": np.sqrt(start_scale * fitted**start_power),
+            "laws": {"top_eigenvalue": float(kappa[0]), "spectrum_exponent": exponent, "noise_scale": noise_scale,
+                     "noise_power": noise_power, "start_scale": start_scale, "start_power": start_power}}
+
+
+def compare_rules(model: dict[str, Any], measured: tuple[np.ndarray, np.ndarray, np.ndarray], batch_size: int,
+                  iterations: int, initial_lr: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Best constant SGD, heavy ball, Nesterov and general rule on the model; each also on the measured spectrum.
+
+    A rule's gradient steps η·b_k are reported beside its weights: along a direction only they and the
+    iterate weights enter the recursion, so they are the comparable numbers across rules.
+    """
+    kappa, sigma2, x0 = model["eigenvalue"], model["noise"] / batch_size, model["start"]
+    rules = {method: linear_rules.optimise_method(kappa, sigma2, x0, iterations, method, initial_lr)
+             for method in ("sgd", "heavy_ball", "nesterov")}
+    best = min(("heavy_ball", "nesterov"), key=lambda m: rules[m][1])
+    start = rules[best][0]
+    padding = (0.0,) * (LAGS - start.lags)
+    start = linear_rules.LinearRule(start.lr, start.iterate_weights + padding, start.gradient_weights + padding)
+    rules["general"] = linear_rules.optimise_rule(kappa, sigma2, x0, iterations, start)
+    checkpoints = np.unique(np.geomspace(1, iterations, CURVE_POINTS).astype(int))
+    summary: dict[str, Any] = {}
+    arrays: dict[str, Any] = {"rules/iterations": checkpoints}
+    for name, (rule, loss) in rules.items():
+        on_measured = linear_rules.expected_loss(rule, iterations, *measured)
+        summary[name] = {"lr": rule.lr, "iterate_weights": list(rule.iterate_weights),
+                         "gradient_steps": [rule.lr * w for w in rule.gradient_weights], "model_final_excess": loss,
+                         "measured_final_excess": on_measured if np.isfinite(on_measured) else None}
+        arrays[f"rules/{name}/measured_curve"] = [linear_rules.expected_loss(rule, int(n), *measured) for n in checkpoints]
+    return {"rules": summary, "general_started_from": best}, arrays
+
+
+def study_prediction(lrs: np.ndarray, steps: np.ndarray, kappa: np.ndarray, sigma2: np.ndarray, x0: np.ndarray,
+                     momentum: float) -> np.ndarray:
+    """Predicted expected excess loss of the study's own schedule at its evaluation steps."""
+    boundaries = np.unique(np.concatenate([steps, np.flatnonzero(np.diff(lrs)) + 1, [len(lrs)]]))
+    boundaries = boundaries[boundaries > 0]
+    lengths = np.diff(np.concatenate([[0], boundaries]))
+    excess = theory.expected_loss_piecewise(lrs[boundaries - 1], lengths, kappa, sigma2, x0, momentum, "heavy_ball")
+    predicted = np.concatenate([[float(np.sum(0.5 * kappa * x0**2))], excess])
+    return predicted[np.searchsorted(np.concatenate([[0], boundaries]), steps)]
+
+
+def optimised_schedules(kappa: np.ndarray, sigma2: np.ndarray, x0: np.ndarray, iterations: int, momentum: float,
+                        initial_lr: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``PIECES``-piece schedules optimised for heavy ball and Nesterov, with their rates and the stability edge."""
+    lengths = np.array([len(p) for p in np.array_split(np.arange(iterations), PIECES)])
+    summary, arrays = {}, {}
+    for method in ("heavy_ball", "nesterov"):
+        schedule, best = theory.optimise_schedule(kappa, sigma2, x0, iterations, PIECES, momentum, method, initial_lr)
+        rates = schedule[np.cumsum(lengths) - 1]
+        arrays[f"{method}/schedule"] = schedule
+        arrays[f"{method}/curve"] = theory.expected_loss_piecewise(rates, lengths, kappa, sigma2, x0, momentum, method)
+        edge = float(theory.stability_limit(1.0, momentum, method)) / float(kappa.max())
+        summary[method] = {"final_excess": best, "rates": [float(r) for r in rates], "stability_edge_lr": edge,
+                           "at_stability_edge": bool(rates.min() > 0.99 * edge)}
+    return summary, arrays
 
 
 def run(trajectory_results: Path, grads_results: Path, run_file: Path, batch_size: int, momentum: float, out: Path,
         provenance: dict[str, Any]) -> Path:
-    """Predicted loss curve of the study's schedule and optimised schedules for heavy ball and Nesterov."""
+    """Predicted loss curve of the study's schedule, optimised schedules, and optimised constant update rules."""
     final = read_summary(trajectory_results)["final_label"]
     with read_h5(trajectory_results, (f"{final}/eigenvalue", f"{final}/start")) as fh:
         eigenvalues, start = fh[f"{final}/eigenvalue"][:], fh[f"{final}/start"][:]
@@ -33,30 +116,20 @@ def run(trajectory_results: Path, grads_results: Path, run_file: Path, batch_siz
         lrs, steps, objective = fh["lr"][:], fh["eval/step"][:], fh["eval/objective"][:]
     positive = eigenvalues > 0
     kappa, sigma2, x0 = eigenvalues[positive], noise[positive] / batch_size, start[positive]
-    boundaries = np.unique(np.concatenate([steps, np.flatnonzero(np.diff(lrs)) + 1, [len(lrs)]]))
-    boundaries = boundaries[boundaries > 0]
-    lengths = np.diff(np.concatenate([[0], boundaries]))
-    rates = lrs[boundaries - 1]
-    excess = theory.expected_loss_piecewise(rates, lengths, kappa, sigma2, x0, momentum, "heavy_ball")
-    predicted = np.concatenate([[float(np.sum(0.5 * kappa * x0**2))], excess])
-    at_eval = predicted[np.searchsorted(np.concatenate([[0], boundaries]), steps)]
+    at_eval = study_prediction(lrs, steps, kappa, sigma2, x0, momentum)
     arrays: dict[str, Any] = {"study/steps": steps, "study/predicted": at_eval, "study/measured": objective, "study/lr": lrs}
-    methods = {}
-    for method in ("heavy_ball", "nesterov"):
-        schedule, best = theory.optimise_schedule(kappa, sigma2, x0, len(lrs), PIECES, momentum, method,
-                                                  initial_lr=float(lrs[0]))
-        arrays[f"{method}/schedule"] = schedule
-        arrays[f"{method}/curve"] = theory.expected_loss_piecewise(
-            schedule[np.cumsum([len(p) for p in np.array_split(np.arange(len(lrs)), PIECES)]) - 1],
-            np.array([len(p) for p in np.array_split(np.arange(len(lrs)), PIECES)]), kappa, sigma2, x0, momentum, method)
-        rates = [float(r) for r in schedule[np.cumsum([len(p) for p in np.array_split(np.arange(len(lrs)), PIECES)]) - 1]]
-        edge = float(theory.stability_limit(1.0, momentum, method)) / float(kappa.max())
-        methods[method] = {"final_excess": best, "rates": rates, "stability_edge_lr": edge,
-                           "at_stability_edge": bool(min(rates) > 0.99 * edge)}
-    study_final = float(excess[-1])
+    methods, schedule_arrays = optimised_schedules(kappa, sigma2, x0, len(lrs), momentum, float(lrs[0]))
+    model = power_law_model(kappa, noise[positive], x0)
+    comparison, rule_arrays = compare_rules(model, (kappa, sigma2, x0), batch_size, len(lrs), float(lrs[0]))
+    arrays.update(schedule_arrays | rule_arrays)
+    arrays["model/eigenvalue"], arrays["measured/eigenvalue"] = model["eigenvalue"], np.sort(kappa)[::-1]
+    study_final = float(at_eval[-1])
     log_measured = np.log(objective - objective.min() + 1e-12)
+    rules = comparison["rules"]
+    best_momentum = rules[comparison["general_started_from"]]
     summary = {
         "study_final_excess": study_final,
+        "study_iterations": len(lrs),
         "methods": methods,
         "gain_heavy_ball": study_final / methods["heavy_ball"]["final_excess"],
         "gain_nesterov": study_final / methods["nesterov"]["final_excess"],
@@ -65,5 +138,12 @@ def run(trajectory_results: Path, grads_results: Path, run_file: Path, batch_siz
         "pieces": PIECES,
         "optimised_decreasing": bool(np.all(np.diff(methods["heavy_ball"]["rates"]) <= 0)
                                      and np.any(np.diff(methods["heavy_ball"]["rates"]) < 0)),
+        "power_law": model["laws"],
+        **comparison,
+        "lags": LAGS,
+        "general_gain_over_best_momentum": best_momentum["model_final_excess"] / rules["general"]["model_final_excess"],
+        "general_gain_transfers": (rules["general"]["measured_final_excess"] or np.inf)
+        < (best_momentum["measured_final_excess"] or np.inf),
+        "momentum_gain_over_sgd": rules["sgd"]["model_final_excess"] / best_momentum["model_final_excess"],
     }
     return write_results(out, arrays, summary, provenance)

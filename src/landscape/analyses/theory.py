@@ -5,7 +5,8 @@ measured per-example gradient variance c_i (A10), heavy-ball SGD at batch size B
 stationary variance (``theory.stationary_variance``) and relaxation time. They are set against
 the variances measured in each constant-LR phase and the settle iterations measured along the
 main run (A5). The Bayesian reading: the temperature T_i = Var_i / (1/(Nκ_i)) per direction, and
-the curvature κ* at which T = 1 for each phase's rate. The i.i.d. formulas hold for batches drawn
+the curvature κ* at which T = 1 for each phase's rate, from a power-law fit of the measured c_i(κ)
+and, as a second curve, from Fisher ≈ Hessian (c = κ). The i.i.d. formulas hold for batches drawn
 with replacement; the correction for epoch-wise shuffling is measured by simulation.
 """
 
@@ -22,6 +23,7 @@ from landscape import trajectory as trajectory_mod
 from landscape.store import read_h5, read_summary, write_results
 
 SETTLE_WIDTH = 3.0  # as in the trajectory analysis: settled within mean ± 3 sd
+RATE_POINTS = 41  # learning rates at which the posterior-matching curvature κ*(η) is drawn
 
 
 def shuffling_correction(lr: float, curvature: float, momentum: float, batch_size: int, n_examples: int,
@@ -49,6 +51,11 @@ def shuffling_correction(lr: float, curvature: float, momentum: float, batch_siz
                 samples.append(x)
         variances.append(np.var(samples[len(samples) // 4 :]))
     return float(variances[1] / variances[0])
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no NaN: a quantity that does not exist (T never crosses 1) is stored as null."""
+    return float(value) if np.isfinite(value) else None
 
 
 def predicted_settle(lrs: np.ndarray, curvature: np.ndarray, start: np.ndarray, final_sd: np.ndarray,
@@ -95,10 +102,17 @@ def run(trajectory_results: Path, grads_results: Path, spectrum_results: Path, l
             "median_ratio": float(np.median(ratio[finite])) if finite.any() else None,
             "log_ratio_spread": float(np.std(np.log(ratio[finite]))) if finite.any() else None,
             "kappa_star_fisher": theory.posterior_matching_curvature(lr, batch_size, n_examples, momentum),
+            "kappa_star_measured": _finite_or_none(theory.posterior_matching_curvature_measured(
+                lr, kappa, c, batch_size, n_examples, momentum)),
             "hot_share": float(np.mean(arrays[f"temperature/{k}"] > 1)),
             "relaxed_share": float(np.mean(relaxed)),
         }
         arrays[f"relaxed/{k}"] = relaxed
+    rates = np.geomspace(phase_lr.min() / 10, phase_lr.max() * 10, RATE_POINTS)
+    arrays["kappa_star/lr"] = rates
+    arrays["kappa_star/fisher"] = [theory.posterior_matching_curvature(r, batch_size, n_examples, momentum) for r in rates]
+    arrays["kappa_star/measured"] = [theory.posterior_matching_curvature_measured(r, kappa, c, batch_size, n_examples, momentum)
+                                     for r in rates]
     final_sd = np.sqrt(theory.stationary_variance(phase_lr[-1], kappa, c / batch_size, momentum, "heavy_ball"))
     settle_pred = predicted_settle(lrs, kappa, start[positive], final_sd, momentum)
     both = (settle_pred >= 0) & (measured_settle[positive] >= 0)
@@ -123,5 +137,6 @@ def run(trajectory_results: Path, grads_results: Path, spectrum_results: Path, l
         "shuffling_correction": corrections,
         "last_phase_within_factor_two": last["median_ratio"] is not None and 0.5 <= last["median_ratio"] <= 2.0,
         "last_phase_hot_share": last["hot_share"],
+        "noise_law": dict(zip(("scale", "power"), theory.power_law_fit(kappa, c))),
     }
     return write_results(out, arrays, summary, provenance)

@@ -13,10 +13,11 @@ SCRIPT = "src/landscape/figures/schedule.py"
 
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
-    """Two panels: predicted excess and measured objective along the study's schedule; the schedules."""
+    """Three panels: predicted excess and measured objective along the study's schedule; the schedules;
+    the expected loss of the optimised constant update rules on the measured spectrum."""
     summary = read_summary(results)
-    fig, axes = style.figure(ncols=2, width=style.TEXT_WIDTH_IN * 0.85)
-    curve_ax, rate_ax = axes[0]
+    fig, axes = style.figure(ncols=3)
+    curve_ax, rate_ax, rules_ax = axes[0]
     with read_h5(results, ("study/steps", "study/predicted", "study/measured", "study/lr")) as fh:
         steps = fh["study/steps"][:]
         curve_ax.semilogy(steps, fh["study/predicted"][:], label="predicted excess (study schedule)")
@@ -25,6 +26,12 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         rate_ax.semilogy(fh["study/lr"][:], label="study")
         for method in summary["methods"]:
             rate_ax.semilogy(fh[f"{method}/schedule"][:], label=f"optimised, {method.replace('_', ' ')}")
+        iterations = fh["rules/iterations"][:]
+        for name in ("sgd", "heavy_ball", "nesterov", "general"):
+            label = f"general, {summary['lags']} lags" if name == "general" else name.replace("_", " ")
+            rules_ax.loglog(iterations, fh[f"rules/{name}/measured_curve"][:], label=label)
+    rules_ax.set(xlabel="iteration", ylabel="expected excess loss (constant rule)")
+    rules_ax.legend(frameon=False, fontsize=6)
     curve_ax.set(xlabel="iteration", ylabel="loss")
     curve_ax.legend(frameon=False, fontsize=6)
     rate_ax.set(xlabel="iteration", ylabel="learning rate")

@@ -44,10 +44,10 @@ def apply() -> None:
     })
 
 
-def figure(ncols: int = 1, height: float = COLUMN_HEIGHT_IN, width: float = TEXT_WIDTH_IN) -> tuple[Any, Any]:
-    """A figure the width of the text with ``ncols`` panels."""
+def figure(ncols: int = 1, height: float = COLUMN_HEIGHT_IN, width: float = TEXT_WIDTH_IN, nrows: int = 1) -> tuple[Any, Any]:
+    """A figure the width of the text with ``nrows`` × ``ncols`` panels, each row ``height`` tall."""
     apply()
-    return plt.subplots(1, ncols, figsize=(width, height), squeeze=False, layout="constrained")
+    return plt.subplots(nrows, ncols, figsize=(width, height * nrows), squeeze=False, layout="constrained")
 
 
 def save(fig: Any, target: Path, provenance: dict[str, Any], script: str) -> Path:

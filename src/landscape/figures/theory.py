@@ -13,10 +13,11 @@ SCRIPT = "src/landscape/figures/theory.py"
 
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
-    """Three panels: predicted vs measured stationary variance per phase; predicted vs measured settle; temperature vs λ."""
+    """Four panels: predicted vs measured stationary variance per phase; predicted vs measured settle;
+    temperature vs λ; the posterior-matching curvature κ*(η) with the measured noise and with Fisher ≈ Hessian."""
     summary = read_summary(results)
-    fig, axes = style.figure(ncols=3)
-    variance_ax, settle_ax, temperature_ax = axes[0]
+    fig, axes = style.figure(ncols=2, nrows=2, width=style.TEXT_WIDTH_IN * 0.85)
+    (variance_ax, settle_ax), (temperature_ax, star_ax) = axes
     with read_h5(results, ("eigenvalue", "settle/predicted", "settle/measured")) as fh:
         eigenvalues = fh["eigenvalue"][:]
         for k, phase in summary["phases"].items():
@@ -26,6 +27,11 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             temperature_ax.loglog(eigenvalues, fh[f"temperature/{k}"][:], "o", ms=1.5, alpha=0.6,
                                   label=f"$\\eta$={phase['lr']:.2g}")
         predicted, measured = fh["settle/predicted"][:], fh["settle/measured"][:]
+        star_ax.loglog(fh["kappa_star/lr"][:], fh["kappa_star/measured"][:], label=r"measured $c_i$ (power-law fit)")
+        star_ax.loglog(fh["kappa_star/lr"][:], fh["kappa_star/fisher"][:], "--", label=r"Fisher $\approx$ Hessian ($c=\kappa$)")
+    star_ax.axhspan(eigenvalues.min(), eigenvalues.max(), color="0.9", zorder=0, label="measured spectrum")
+    for phase in summary["phases"].values():
+        star_ax.axvline(phase["lr"], color="0.5", ls=":", lw=0.8)
     both = (predicted >= 0) & (measured >= 0)
     settle_ax.loglog(predicted[both] + 1, measured[both] + 1, "o", ms=1.5, alpha=0.6)
     for ax in (variance_ax, settle_ax):
@@ -37,4 +43,6 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     settle_ax.set(xlabel="predicted settle iteration + 1", ylabel="measured settle iteration + 1")
     temperature_ax.set(xlabel=r"$\lambda_i$", ylabel=r"temperature $T_i$ = Var / posterior Var")
     temperature_ax.legend(frameon=False, fontsize=6, markerscale=3)
+    star_ax.set(xlabel=r"learning rate $\eta$ (dotted: the run's phases)", ylabel=r"posterior-matching $\kappa^*$")
+    star_ax.legend(frameon=False, fontsize=6)
     return style.save(fig, target, provenance, SCRIPT)
