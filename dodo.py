@@ -66,6 +66,9 @@ def _result(name):
     return paths.result_file(PROFILE, name, ".json" if name == "training" else ".h5")
 
 
+EXPERIMENT_HASH = section_hash(POINT_HASH[END], CFG.train, CFG.experiments)
+EXPERIMENT_CODE = HESSIAN_CODE
+
 # Each analysis: (doc, inputs, config hash, action, extra code). Results go to build/<profile>/results/.
 ANALYSES = {
     "training": ("final metrics, sizes and wall times of every run (T1–T3)", list(RUNS.values()),
@@ -107,6 +110,19 @@ ANALYSES = {
                  [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads"))],
                  _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_schedule,
                  [SRC / "theory.py", SRC / "linear_rules.py"]),
+    "noise": ("A11: noise injected by eigenband (low, high, all; fit one half, perturb the other); levels tuned on validation",
+              [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_noise, [*EXPERIMENT_CODE, SRC / "eigenbasis.py"]),
+    "threshold": ("A12: directions above an eigenvalue threshold moved to their quadratic minima",
+                  [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_threshold, [*EXPERIMENT_CODE, SRC / "eigenbasis.py"]),
+    "bayes_lr": ("B2: training continued with Bayesian per-direction learning rates against plain SGD",
+                 [RUNS[MAIN], HESSIANS[END], _result("example_grads")], EXPERIMENT_HASH, tasks.analysis_bayes_lr,
+                 [*EXPERIMENT_CODE, SRC / "theory.py", SRC / "continuation.py"]),
+    "endgame": ("B4: a final epoch at batch size 1, and HMC from the end point",
+                [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_endgame,
+                [*EXPERIMENT_CODE, SRC / "hmc.py", SRC / "continuation.py"]),
+    "mysteries": ("B5: the training-loss floor against the learning rate; warm-up against the stability limit",
+                  [RUNS[MAIN], _result("training"), _result("example_grads")], _hash(EXPERIMENT_HASH, *RUN_HASH.values()),
+                  tasks.analysis_mysteries, [*EXPERIMENT_CODE, SRC / "theory.py", SRC / "continuation.py"]),
 }
 FIGURES = {
     "training": "training loss, test accuracy and learning rate of every run",
@@ -122,7 +138,12 @@ FIGURES = {
     "lr_compare": "final losses against the initial learning rate, and the loss gap by eigenband",
     "example_grads": "per-example gradient cosines by band, concentration across examples, noise against curvature",
     "theory": "predicted against measured stationary variance and settle iteration; temperature against λ",
-    "schedule": "expected loss of the study's schedule against the measured one; optimised schedules",
+    "schedule": "expected loss of the study's schedule against the measured one; optimised schedules and update rules",
+    "noise": "validation and test loss against the noise level per band and variant; tuned noise level per band",
+    "threshold": "test performance and objective change against the eigenvalue threshold",
+    "bayes_lr": "test loss and temperature of Bayesian learning rates by scale, against plain SGD",
+    "endgame": "test loss and accuracy after the batch-size-1 epoch and of the HMC model average",
+    "mysteries": "final training loss against final learning rate; λ_max η against the stability limit with and without warm-up",
 }
 
 

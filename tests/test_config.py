@@ -24,6 +24,10 @@ def test_paper_profile_keeps_the_study_checkpoints():
     ("section", "key", "value", "message"),
     [
         ("train", "learning_rate", 0.1, "unknown key"),
+        ("experiments", "hmc_step_fraction", 1.5, "leapfrog is unstable"),
+        ("experiments", "lr_scales", [0.5, 2.0], "including 1.0"),
+        ("experiments", "warmup_length", 10_000, "experiments.warmup_iterations"),
+        ("experiments", "seeds", 0, "must be >= 1"),
         ("train", "iterations", "many", "expected int"),
         ("train", "momentum", True, "expected float"),
         ("train", "checkpoints", [0, 10, 100000], "outside the run"),

@@ -63,12 +63,14 @@ def test_paper_and_poster_show_the_training_figure_and_table(built):
                      "const_a", "anneal_high", "learning rate", "Exact Hessians (H1)", "Mini-batch Hessians (H2)",
                      "The spectrum through training (A3)", "Are the eigenvectors stable? (A4)", "Line searches along",
                      "Eigen-independence (A7)", "Fine structure (A9)", "The trajectory in the eigenbasis (A5)",
-                     "Per-example gradients (A10)", "Confronting the measurements (B1)", "Schedules (B3)", "Figure 14"):
+                     "Per-example gradients (A10)", "Confronting the measurements (B1)", "Schedules (B3)", "Figure 14",
+                     "Noise by eigenband (A11)", "Thresholds (A12)", "Bayesian learning rates (B2)", "Two predictions (B4)",
+                     "Mysteries (B5)", "linear rules over the last"):
         assert expected in text, expected
     assert "??" not in text
     poster_text = _text(poster)
     for expected in ("Training runs", "anneal_low", "test accuracy", "The spectrum through training", "Are eigenvectors stable?",
-                     "Training in the eigenbasis", "Theory of the noisy quadratic"):
+                     "Training in the eigenbasis", "Theory of the noisy quadratic", "Which directions overfit?"):
         assert expected in poster_text, expected
     info = subprocess.run(["pdfinfo", str(poster)], capture_output=True, text=True, check=True).stdout
     assert re.search(r"Pages:\s+1\n", info) and "(A0)" in info
@@ -91,10 +93,12 @@ def test_config_change_reruns_exactly_its_dependents(built):
     finally:
         config.write_text(original)
         _doit(built, "profile=smoke")  # back to the original configuration
-    # theory reads the spectrum results, which hold const_a's end point: a file-level dependency.
+    # theory reads the spectrum results, which hold const_a's end point: a file-level dependency; the
+    # loss-floor fit of mysteries reads every run's final loss.
     assert set(executed) == {"train:const_a", "hessian:const_a@600", "analysis:training", "analysis:spectrum",
-                             "analysis:lr_compare", "analysis:theory", "figure:training", "figure:spectrum",
-                             "figure:lr_compare", "figure:theory", "values", "paper", "poster"}
+                             "analysis:lr_compare", "analysis:theory", "analysis:mysteries", "figure:training",
+                             "figure:spectrum", "figure:lr_compare", "figure:theory", "figure:mysteries", "values",
+                             "paper", "poster"}
 
 
 def test_figure_code_change_reruns_that_figure_and_the_documents(built):

@@ -14,6 +14,7 @@ from landscape.data import Dataset, load_dataset
 from landscape.hessian import Objective
 from landscape.linesearch import LineLoss
 from landscape.models import build_model
+from landscape.params import batches, logits_at
 from landscape.store import read_h5
 from landscape.train import configure_determinism
 
@@ -39,6 +40,16 @@ class Point:
         """The training objective (DESIGN §3) over the whole training set, or over ``indices`` only."""
         return Objective(self.model, *self.examples(indices), self.weight_decay, chunk_size)
 
+    def log_probabilities(self, theta: torch.Tensor, split: str, batch_size: int = 1000) -> torch.Tensor:
+        """log p(class | x) at ``theta`` for every example of ``split`` (train, val or test), in float64."""
+        x = getattr(self.data, split).x
+        with torch.no_grad():
+            return torch.cat([logits_at(self.model, theta, x[s]).double().log_softmax(-1) for s in batches(len(x), batch_size)])
+
+    def metrics(self, theta: torch.Tensor, splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, float]:
+        """Mean cross-entropy (``<split>_loss``) and accuracy (``<split>_acc``) of ``theta`` on each split."""
+        return prediction_metrics({s: self.log_probabilities(theta, s) for s in splits}, self.data)
+
     def line(self, chunk_size: int, points_per_pass: int, indices: torch.Tensor | None = None,
              dtype: torch.dtype | None = None) -> LineLoss:
         """Line searches of the training objective (or of the batch ``indices``), optionally in another dtype."""
@@ -46,6 +57,22 @@ class Point:
         x, y = self.examples(indices)
         model = copy.deepcopy(self.model).to(dtype)
         return LineLoss(model, x.to(dtype), y, self.weight_decay, chunk_size, points_per_pass)
+
+
+def prediction_metrics(log_probabilities: dict[str, torch.Tensor], data: Dataset) -> dict[str, float]:
+    """Loss and accuracy per split from log-probabilities (of one model, or of an ensemble's average)."""
+    out = {}
+    for split, logp in log_probabilities.items():
+        y = getattr(data, split).y
+        out[f"{split}_loss"] = float(-logp[torch.arange(len(y)), y].mean())
+        out[f"{split}_acc"] = float((logp.argmax(1) == y).double().mean())
+    return out
+
+
+def ensemble(log_probabilities: list[torch.Tensor]) -> torch.Tensor:
+    """log of the average predictive probability of several models: the Bayesian model average."""
+    stacked = torch.stack(log_probabilities)
+    return torch.logsumexp(stacked, 0) - torch.log(torch.tensor(float(len(log_probabilities)), dtype=stacked.dtype))
 
 
 def load_point(cfg: Config, run_file: Path, step: int) -> Point:

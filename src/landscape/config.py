@@ -131,6 +131,30 @@ class LandscapeConfig:
 
 
 @dataclass(frozen=True)
+class ExperimentsConfig:
+    """Which directions overfit, Bayesian learning rates, the end-game predictions, the mysteries (A11, A12, B2, B4, B5)."""
+
+    seeds: int = 3  # repetitions of every randomised experiment; results report their mean and spread
+    noise_scales: int = 9  # A11: noise levels σ per band, log-spaced over three decades
+    noise_max_increase: float = 1.0  # A11: the largest σ raises the all-band quadratic training loss by this much
+    noise_draws: int = 4  # A11: noise draws per level and seed
+    tune_bands: int = 6  # A11: log-spaced eigenvalue bands whose noise levels are tuned on the validation set
+    tune_steps: int = 100  # A11: Adam steps of that tuning
+    tune_draws: int = 2  # A11: noise draws per step (reparameterised gradient of the expected validation loss)
+    tune_lr: float = 0.1  # A11: Adam's rate on log σ
+    thresholds: int = 15  # A12: eigenvalue thresholds, log-spaced over the positive spectrum
+    continue_iterations: int = 200  # B2, B4: iterations of continued training (Bayesian rates and plain SGD alike)
+    lr_scales: tuple[float, ...] = (0.25, 1.0, 4.0)  # B2: global scales of the Bayesian rates
+    hmc_samples: int = 20  # B4: HMC states kept per chain (one chain per seed)
+    hmc_burn_in: int = 5  # B4: transitions discarded first
+    hmc_steps: int = 10  # B4: leapfrog steps per transition
+    hmc_step_fraction: float = 0.5  # B4: step size as a fraction of the leapfrog stability bound 2/sqrt(N λ_max)
+    warmup_iterations: int = 300  # B5: length of the runs with and without warm-up
+    warmup_length: int = 100  # B5: iterations of the linear warm-up
+    warmup_probes: int = 12  # B5: iterates at which λ_max is measured (Lanczos on the full objective)
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole profile."""
 
@@ -142,6 +166,7 @@ class Config:
     train: TrainConfig
     hessian: HessianConfig
     landscape: LandscapeConfig
+    experiments: ExperimentsConfig
     runs: tuple[RunConfig, ...] = field(default_factory=tuple)
 
     def run(self, name: str) -> RunConfig:
@@ -273,6 +298,20 @@ def _validate(cfg: Config, path: Path) -> None:
     for size in ls.batch_sizes:
         _require(1 <= size <= d.n_train, path, "landscape.batch_sizes", f"batch size {size} is outside 1 ... data.n_train = {d.n_train}")
 
+    ex = cfg.experiments
+    for key in ("seeds", "noise_scales", "noise_draws", "tune_bands", "tune_steps", "tune_draws", "thresholds",
+                "continue_iterations", "hmc_samples", "hmc_steps", "warmup_iterations", "warmup_probes"):
+        _require(getattr(ex, key) >= 1, path, f"experiments.{key}", f"got {getattr(ex, key)}; must be >= 1")
+    for key in ("noise_max_increase", "tune_lr"):
+        _require(getattr(ex, key) > 0, path, f"experiments.{key}", f"got {getattr(ex, key)}; must be > 0")
+    _require(0 < ex.hmc_step_fraction < 1, path, "experiments.hmc_step_fraction",
+             f"got {ex.hmc_step_fraction}; allowed: 0 < fraction < 1 (leapfrog is unstable beyond the bound)")
+    _require(1.0 in ex.lr_scales and all(v > 0 for v in ex.lr_scales), path, "experiments.lr_scales",
+             f"got {list(ex.lr_scales)}; give positive scales including 1.0 (the theory's own rates), e.g. [0.25, 1.0, 4.0]")
+    _require(0 <= ex.warmup_length <= ex.warmup_iterations, path, "experiments.warmup_length",
+             f"got {ex.warmup_length}; allowed: 0 ... experiments.warmup_iterations = {ex.warmup_iterations}")
+    _require(ex.hmc_burn_in >= 0, path, "experiments.hmc_burn_in", f"got {ex.hmc_burn_in}; must be >= 0")
+
     _require(len(cfg.runs) >= 1, path, "runs", "define at least one run, e.g. [runs.main]")
     for run in cfg.runs:
         key = f"runs.{run.name}"
@@ -302,7 +341,7 @@ def load(path: str | Path) -> Config:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, "-", f"not valid TOML: {err}") from None
-    sections = {"profile", "data", "model", "train", "hessian", "landscape", "runs"}
+    sections = {"profile", "data", "model", "train", "hessian", "landscape", "experiments", "runs"}
     for key in raw:
         _require(key in sections, path, key, f"unknown section; allowed sections: {', '.join(sorted(sections))}")
     for key in sections:
@@ -318,6 +357,7 @@ def load(path: str | Path) -> Config:
         train=_build(TrainConfig, raw["train"], "train", path),
         hessian=_build(HessianConfig, raw["hessian"], "hessian", path),
         landscape=_build(LandscapeConfig, raw["landscape"], "landscape", path),
+        experiments=_build(ExperimentsConfig, raw["experiments"], "experiments", path),
         runs=tuple(_build(RunConfig, table, f"runs.{name}", path, name=name) for name, table in runs_table.items()),
     )
     _validate(cfg, path)

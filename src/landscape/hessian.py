@@ -128,11 +128,12 @@ def eigendecomposition(hessian: np.ndarray | torch.Tensor, device: str | torch.d
 
 
 def lanczos(objective: Objective, theta: torch.Tensor, k: int, which: str = "LA", tol: float = 1e-10,
-            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+            seed: int = 0, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``k`` extreme eigenpairs by Lanczos (scipy ``eigsh``) on the HVP operator, without forming H.
 
     Args:
         which: ``"LA"`` largest algebraic (top-k) or ``"SA"`` smallest algebraic (bottom-k).
+        start: the starting vector (e.g. the previous iterate's top eigenvector); random from ``seed`` if None.
 
     Returns:
         Eigenvalues ascending (k,) and eigenvectors as columns (P, k).
@@ -146,7 +147,7 @@ def lanczos(objective: Objective, theta: torch.Tensor, k: int, which: str = "LA"
         return objective.hvp(theta, vector).cpu().numpy()
 
     operator = LinearOperator((P, P), matvec=matvec, dtype=np.float64)
-    start = np.random.default_rng(seed).standard_normal(P)
+    start = np.random.default_rng(seed).standard_normal(P) if start is None else np.asarray(start, dtype=np.float64)
     eigenvalues, eigenvectors = eigsh(operator, k=k, which=which, tol=tol, v0=start)
     order = np.argsort(eigenvalues)
     return eigenvalues[order], eigenvectors[:, order]

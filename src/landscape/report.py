@@ -26,9 +26,11 @@ TEMPLATES = {"paper": REPO_ROOT / "paper" / "paper.tex.j2", "poster": REPO_ROOT 
 # Analyses whose summaries the documents quote (results/<name><suffix>), and the figures they show.
 RESULTS = {"training": ".json", "spectrum": ".h5", "batch_spectrum": ".h5", "overlap": ".h5", "linesearch": ".h5",
            "batch_noise": ".h5", "random_dirs": ".h5", "profile_fits": ".h5", "fine_structure": ".h5",
-           "trajectory": ".h5", "lr_compare": ".h5", "example_grads": ".h5", "theory": ".h5", "schedule": ".h5"}
+           "trajectory": ".h5", "lr_compare": ".h5", "example_grads": ".h5", "theory": ".h5", "schedule": ".h5",
+           "noise": ".h5", "threshold": ".h5", "bayes_lr": ".h5", "endgame": ".h5", "mysteries": ".h5"}
 FIGURES = ("training", "spectrum", "batch_spectrum", "overlap", "linesearch", "batch_noise", "random_dirs",
-           "profile_fits", "fine_structure", "trajectory", "lr_compare", "example_grads", "theory", "schedule")
+           "profile_fits", "fine_structure", "trajectory", "lr_compare", "example_grads", "theory", "schedule",
+           "noise", "threshold", "bayes_lr", "endgame", "mysteries")
 
 
 class Latex(str):
@@ -82,6 +84,11 @@ def fmt_num(value: Any, digits: int = 3) -> Latex:
     return Latex(r"\ensuremath{" + f"{mantissa:.{digits - 1}f}\\times10^{{{exponent}}}" + "}")
 
 
+def fmt_pm(spread: dict[str, Any], digits: int = 3) -> Latex:
+    """A spread across seeds, ``{"mean": m, "sd": s}``, as ``m ± s`` with ``digits`` significant digits each."""
+    return Latex(r"\ensuremath{" + fmt_num(spread["mean"], digits) + r"\pm" + fmt_num(spread["sd"], digits) + "}")
+
+
 def fmt_pct(value: Any, decimals: int = 1) -> Latex:
     """A fraction as a percentage: 0.8123 -> ``81.2\\%``."""
     return Latex(f"{100 * _finite(value):.{decimals}f}\\%")
@@ -112,7 +119,7 @@ def environment(folder: Path) -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined, finalize=_finalize, autoescape=False,
     )
-    env.filters.update(num=fmt_num, pct=fmt_pct, int=fmt_int, seconds=fmt_seconds, latex=Latex,
+    env.filters.update(num=fmt_num, pm=fmt_pm, pct=fmt_pct, int=fmt_int, seconds=fmt_seconds, latex=Latex,
                        tt=lambda s: Latex(r"\texttt{" + escape_latex(str(s)) + "}"))
     return env
 
@@ -153,6 +160,7 @@ def collect(cfg: Config) -> dict[str, Any]:
         "main_run": cfg.main_run.name,
         "hessian": as_dict(cfg.hessian),
         "landscape": as_dict(cfg.landscape),
+        "experiments": as_dict(cfg.experiments),
         "training": training,
         "build": {"commit": commit[:10], "dirty": dirty, "versions": training["provenance"]["versions"]},
     }

@@ -338,3 +338,66 @@ def document(profile: str, name: str) -> None:
     from landscape import report
 
     report.build_document(config.load_profile(profile), name, paths.build_dir(profile) / f"{name}.pdf")
+
+
+@_plain_errors
+def analysis_noise(profile: str, config_hash: str) -> None:
+    """A11: noise injected by eigenband at the end point, and per-band noise levels tuned on validation."""
+    from landscape.analyses import noise
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    point, hessian_file = _final_point(cfg)
+    noise.run(point, hessian_file, cfg.experiments, paths.result_file(profile, "noise", ".h5"),
+              provenance(profile, config_hash, "analysis:noise"))
+
+
+@_plain_errors
+def analysis_threshold(profile: str, config_hash: str) -> None:
+    """A12: directions above a threshold moved to their quadratic minima."""
+    from landscape.analyses import threshold
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    point, hessian_file = _final_point(cfg)
+    threshold.run(point, hessian_file, cfg.experiments.thresholds, paths.result_file(profile, "threshold", ".h5"),
+                  provenance(profile, config_hash, "analysis:threshold"))
+
+
+@_plain_errors
+def analysis_bayes_lr(profile: str, config_hash: str) -> None:
+    """B2: training continued with Bayesian per-direction rates against plain SGD."""
+    from landscape.analyses import bayes_lr
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    point, hessian_file = _final_point(cfg)
+    bayes_lr.run(point, hessian_file, paths.result_file(profile, "example_grads", ".h5"), cfg.train.batch_size,
+                 cfg.train.momentum, cfg.main_run.lr, cfg.experiments, paths.result_file(profile, "bayes_lr", ".h5"),
+                 provenance(profile, config_hash, "analysis:bayes_lr"))
+
+
+@_plain_errors
+def analysis_endgame(profile: str, config_hash: str) -> None:
+    """B4: a final epoch at batch size 1, and HMC from the end point."""
+    from landscape.analyses import endgame
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    point, hessian_file = _final_point(cfg)
+    endgame.run(point, hessian_file, cfg.train.batch_size, cfg.train.momentum, cfg.experiments,
+                paths.result_file(profile, "endgame", ".h5"), provenance(profile, config_hash, "analysis:endgame"))
+
+
+@_plain_errors
+def analysis_mysteries(profile: str, config_hash: str) -> None:
+    """B5: the loss floor against the learning rate, and runs with and without warm-up."""
+    from landscape.analyses import mysteries
+    from landscape.checkpoint import load_point
+    from landscape.store import provenance
+
+    cfg = config.load_profile(profile)
+    point = load_point(cfg, paths.run_file(profile, cfg.main_run.name), 0)
+    mysteries.run(point, paths.result_file(profile, "training"), paths.result_file(profile, "example_grads", ".h5"),
+                  cfg.main_run.lr, cfg.train.batch_size, cfg.train.momentum, cfg.experiments,
+                  paths.result_file(profile, "mysteries", ".h5"), provenance(profile, config_hash, "analysis:mysteries"))

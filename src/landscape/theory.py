@@ -126,6 +126,23 @@ def posterior_matching_curvature(lr: float, batch_size: int, n_examples: int, mo
     return 2 * batch_size * (1 - beta**2) / (lr * (n_examples * noise_scale * (1 + beta) + batch_size * (1 - beta)))
 
 
+def bayesian_learning_rates(curvature: np.ndarray, example_noise: np.ndarray, batch_size: int, n_examples: int,
+                            momentum: float = 0.0, stability_margin: float = 0.5) -> np.ndarray:
+    """Per-direction rates η_i at which heavy ball's stationary variance is the posterior's, 1/(Nκ_i).
+
+    Setting (1+β)η c/(B(1−β)κ(2(1+β) − ηκ)) = 1/(Nκ) (batches with replacement, σ² = c/B) gives
+    η_i = 2B(1−β²) / (N(1+β)c_i + B(1−β)κ_i). Where the noise is too small for that rate to be stable
+    the rate is capped at ``stability_margin`` of the stability limit 2(1+β)/κ_i; non-positive
+    curvatures (no Gaussian posterior) use the smallest positive one.
+    """
+    kappa = np.asarray(curvature, dtype=float)
+    kappa = np.where(kappa > 0, kappa, kappa[kappa > 0].min())
+    c = np.maximum(np.asarray(example_noise, dtype=float), 0.0)
+    beta = momentum
+    rates = 2 * batch_size * (1 - beta**2) / (n_examples * (1 + beta) * c + batch_size * (1 - beta) * kappa)
+    return np.minimum(rates, stability_margin * stability_limit(1.0, beta, "heavy_ball") / kappa)
+
+
 def power_law_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(a, p) of the least-squares line log y = log a + p log x over the points where both are positive."""
     keep = (np.asarray(x) > 0) & (np.asarray(y) > 0)

@@ -1,0 +1,120 @@
+"""B2: eigenvalue-dependent (Bayesian) learning rates, continued from the end point against plain SGD.
+
+Per eigendirection of the final Hessian the rate r_i = 2B(1−β²)/(N(1+β)c_i + B(1−β)κ_i)
+(:func:`landscape.theory.bayesian_learning_rates`, with the measured per-example noise c_i of A10)
+makes heavy ball's stationary variance the posterior's, 1/(Nκ_i), for batches drawn with
+replacement. Training continues from the end point for ``continue_iterations`` with these rates
+(times each global scale in ``lr_scales``, then capped at the main run's initial rate: the flat
+directions' posterior is far wider than the region where the quadratic model holds, and uncapped
+rates of 10⁴–10⁵ there leave it within a few steps) and, as the control, with plain heavy ball at the run's
+final rate; both see the same batches. Reported per arm and seed: the final metrics, and the
+measured temperature — the variance of each direction over the second half against 1/(Nκ_i), for
+the directions that relax within the first half at that arm's rates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from landscape import continuation, theory
+from landscape.checkpoint import Point
+from landscape.config import ExperimentsConfig
+from landscape.data import batch_order
+from landscape.store import read_h5, write_results
+
+METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
+
+
+class ProjectedVariance:
+    """Running variance of Vᵀθ over the iterates from ``first`` on (Welford), per eigendirection."""
+
+    def __init__(self, eigenvectors: np.ndarray, first: int, like: torch.Tensor) -> None:
+        self.basis = torch.as_tensor(eigenvectors, dtype=torch.float64, device=like.device)
+        self.first, self.count = first, 0
+        self.mean = torch.zeros(eigenvectors.shape[1], dtype=torch.float64, device=like.device)
+        self.m2 = torch.zeros_like(self.mean)
+
+    def __call__(self, t: int, theta: torch.Tensor) -> None:
+        if t < self.first:
+            return
+        x = self.basis.T @ theta.double()
+        self.count += 1
+        delta = x - self.mean
+        self.mean += delta / self.count
+        self.m2 += delta * (x - self.mean)
+
+    def variance(self) -> np.ndarray:
+        return (self.m2 / max(self.count - 1, 1)).cpu().numpy()
+
+
+def arms(rates: np.ndarray, final_lr: float, max_rate: float, scales: tuple[float, ...]) -> dict[str, np.ndarray | float]:
+    """Per-direction rates (an array, capped at ``max_rate``) of each Bayesian arm, and the plain rate of the SGD control."""
+    return {"sgd": final_lr, **{f"bayes_x{s:g}": np.minimum(s * rates, max_rate) for s in scales}}
+
+
+def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, momentum: float, max_rate: float,
+        settings: ExperimentsConfig, out: Path, provenance: dict[str, Any]) -> Path:
+    """Continue from the end point with Bayesian rates and with plain SGD, over ``seeds`` batch sequences."""
+    with read_h5(hessian_file, ("eigenvalues", "eigenvectors")) as fh:
+        eigenvalues, eigenvectors = fh["eigenvalues"][:], fh["eigenvectors"][:]
+    with read_h5(grads_results, ("noise", "eigenvalue")) as fh:
+        noise = fh["noise"][:]
+    n, T = point.data.train.y.numel(), settings.continue_iterations
+    rates = theory.bayesian_learning_rates(eigenvalues, noise, batch_size, n, momentum)
+    plan = arms(rates, point.lr, max_rate, settings.lr_scales)
+    positive = eigenvalues > 0
+    posterior = 1 / (n * eigenvalues[positive])
+    base = point.metrics(point.theta)
+    arrays: dict[str, Any] = {"eigenvalue": eigenvalues, "bayes_rates": rates}
+    results: dict[str, dict[str, list[float]]] = {arm: {m: [] for m in (*METRICS, "median_temperature", "relaxed_share")} for arm in plan}
+    for seed in range(settings.seeds):
+        batches = batch_order(n, batch_size, T, seed=10_000 + seed, replacement=True)
+        for arm, arm_rates in plan.items():
+            tracker = ProjectedVariance(eigenvectors, T // 2, point.theta)
+            plain = np.isscalar(arm_rates)
+            precondition = None if plain else continuation.eigen_preconditioner(eigenvectors, arm_rates, point.theta)
+            lrs = np.full(T, arm_rates if plain else 1.0)
+            final = continuation.heavy_ball(point, point.theta, batches, lrs, momentum, precondition, tracker,
+                                            label=f"bayes_lr:{arm}:{seed}")
+            metrics = point.metrics(final)
+            temperature = tracker.variance()[positive] / posterior
+            # Only directions that relax within the first half can have reached their stationary variance.
+            relaxed = theory.relaxation_time(np.broadcast_to(arm_rates, eigenvalues.shape)[positive], eigenvalues[positive],
+                                             momentum, "heavy_ball") < T / 2
+            for m in METRICS:
+                results[arm][m].append(metrics[m])
+            results[arm]["median_temperature"].append(float(np.median(temperature[relaxed])) if relaxed.any() else float("nan"))
+            results[arm]["relaxed_share"].append(float(np.mean(relaxed)))
+            arrays[f"{arm}/temperature/{seed}"] = temperature
+    for arm, values in results.items():
+        for m, v in values.items():
+            arrays[f"{arm}/{m}"] = np.array(v)
+    spread = {arm: {m: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
+                    for m, v in values.items()} for arm, values in results.items()}
+    bayes = [a for a in plan if a != "sgd"]
+    best = min(bayes, key=lambda a: spread[a]["test_loss"]["mean"])
+    difference = spread["sgd"]["test_loss"]["mean"] - spread[best]["test_loss"]["mean"]
+    noise_sd = max(spread["sgd"]["test_loss"]["sd"], spread[best]["test_loss"]["sd"])
+    summary = {
+        "base": base,
+        "arms": spread,
+        "scales": list(settings.lr_scales),
+        "best_bayes_arm": best,
+        "best_bayes_scale": float(best.removeprefix("bayes_x")),
+        "test_loss_gain": difference,
+        "bayes_better": bool(difference > 2 * noise_sd and difference > 0),
+        "bayes_worse": bool(-difference > 2 * noise_sd and difference < 0),
+        "iterations": T,
+        "epochs": T * batch_size / n,
+        "final_lr": point.lr,
+        "rate_range": [float(rates.min()), float(rates.max())],
+        "max_rate": max_rate,
+        "capped_share": {arm: float(np.mean(plan[arm] >= max_rate)) for arm in bayes},
+        "median_rate": float(np.median(rates)),
+        "seeds": settings.seeds,
+    }
+    return write_results(out, arrays, summary, provenance)

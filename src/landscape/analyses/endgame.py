@@ -1,0 +1,104 @@
+"""B4: two predictions at the end of training — a final epoch at batch size 1, and HMC from the end point.
+
+(a) One epoch (N steps, batches of one drawn with replacement) of heavy ball from the end point at
+the rate η_T/B, which keeps the run's last η/B (the noise temperature of the SDE limit) while each
+step's noise is that of a single example. (b) HMC on the posterior exp(−N·L(θ)) of the training
+objective (the weight-decay term is the prior), started at the end point, step size
+``hmc_step_fraction`` of the leapfrog bound 2/√(N λ_max) from the computed spectrum; the Bayesian
+model average of the kept states is set against the SGD solution. Each is repeated over ``seeds``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landscape import continuation, hmc
+from landscape.checkpoint import Point, ensemble, prediction_metrics
+from landscape.config import ExperimentsConfig
+from landscape.data import batch_order
+from landscape.store import read_h5, write_results
+
+METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+
+
+def batch_one_epoch(point: Point, batch_size: int, momentum: float, settings: ExperimentsConfig) -> list[dict[str, float]]:
+    """Metrics after one epoch at batch size 1 and rate η_T/B, per seed."""
+    n = point.data.train.y.numel()
+    rows = []
+    for seed in range(settings.seeds):
+        batches = batch_order(n, 1, n, seed=20_000 + seed, replacement=True)
+        final = continuation.heavy_ball(point, point.theta, batches, np.full(n, point.lr / batch_size), momentum,
+                                        label=f"endgame:batch1:{seed}")
+        rows.append(point.metrics(final))
+    return rows
+
+
+def hmc_chains(point: Point, lambda_max: float, settings: ExperimentsConfig) -> tuple[list[dict[str, Any]], float]:
+    """Per seed: the model average's metrics, the mean single-state metrics, acceptance and ESS; and the step size."""
+    n = point.data.train.y.numel()
+    objective = point.objective(chunk_size=min(n, 1000))
+    step_size = settings.hmc_step_fraction * 2 / np.sqrt(n * lambda_max)
+    chains = []
+    for seed in range(settings.seeds):
+        chain = hmc.sample(lambda t: n * objective.loss(t), lambda t: n * objective.gradient(t).to(t.dtype), point.theta,
+                           step_size, settings.hmc_steps, settings.hmc_samples, settings.hmc_burn_in, seed=30_000 + seed,
+                           label=f"endgame:hmc:{seed}")
+        log_probs = {s: [point.log_probabilities(theta, s) for theta in chain.samples] for s in ("train", "val", "test")}
+        single = [prediction_metrics({s: lp[k] for s, lp in log_probs.items()}, point.data) for k in range(len(chain.samples))]
+        chains.append({
+            "average": prediction_metrics({s: ensemble(lp) for s, lp in log_probs.items()}, point.data),
+            "single": {m: float(np.mean([r[m] for r in single])) for m in single[0]},
+            "acceptance": chain.acceptance,
+            "ess": hmc.effective_sample_size(chain.potentials[settings.hmc_burn_in:]),
+            "potentials": chain.potentials,
+            "distance": float((chain.samples[-1] - point.theta).double().norm()),
+        })
+    return chains, float(step_size)
+
+
+def run(point: Point, hessian_file: Path, batch_size: int, momentum: float, settings: ExperimentsConfig, out: Path,
+        provenance: dict[str, Any]) -> Path:
+    """Both predictions, each over ``seeds``."""
+    with read_h5(hessian_file, ("eigenvalues",)) as fh:
+        lambda_max = float(fh["eigenvalues"][-1])
+    base = point.metrics(point.theta)
+    epoch = batch_one_epoch(point, batch_size, momentum, settings)
+    chains, step_size = hmc_chains(point, lambda_max, settings)
+    arrays: dict[str, Any] = {f"batch1/{m}": np.array([r[m] for r in epoch]) for m in METRICS}
+    for m in METRICS:
+        arrays[f"hmc_average/{m}"] = np.array([c["average"][m] for c in chains])
+        arrays[f"hmc_single/{m}"] = np.array([c["single"][m] for c in chains])
+    for seed, c in enumerate(chains):
+        arrays[f"hmc_potential/{seed}"] = c["potentials"]
+    batch1 = {m: _spread(list(arrays[f"batch1/{m}"])) for m in METRICS}
+    average = {m: _spread(list(arrays[f"hmc_average/{m}"])) for m in METRICS}
+    single = {m: _spread(list(arrays[f"hmc_single/{m}"])) for m in METRICS}
+
+    def improves(arm: dict[str, dict[str, float]]) -> bool:
+        return arm["test_loss"]["mean"] < base["test_loss"] - 2 * arm["test_loss"]["sd"]
+
+    summary = {
+        "base": base,
+        "batch1": batch1,
+        "batch1_lr": point.lr / batch_size,
+        "batch1_improves": improves(batch1),
+        "hmc_average": average,
+        "hmc_single": single,
+        "hmc_improves": improves(average),
+        "hmc_step_size": step_size,
+        "hmc_steps": settings.hmc_steps,
+        "hmc_samples": settings.hmc_samples,
+        "hmc_acceptance": _spread([c["acceptance"] for c in chains]),
+        "hmc_ess": _spread([c["ess"] for c in chains]),
+        "hmc_distance": _spread([c["distance"] for c in chains]),
+        "lambda_max": lambda_max,
+        "seeds": settings.seeds,
+    }
+    return write_results(out, arrays, summary, provenance)

@@ -1,0 +1,119 @@
+"""B5: two mysteries — is zero training loss reachable at low learning rate, and why do warm-ups help?
+
+(a) The final training loss of every run against its final learning rate, fitted by a line
+L(η) = L₀ + sη; the intercept L₀ (with its standard error) is the loss extrapolated to η → 0. The
+noisy quadratic predicts the part that grows with η, ½Σκ_i Var_i(η), from the measured spectrum and
+gradient noise; the rest is what the learning rate cannot remove. (b) From the main run's
+initialisation and with the same batches, ``warmup_iterations`` steps at the main run's initial
+rate with and without a linear warm-up over ``warmup_length``; at ``warmup_probes`` iterates λ_max of
+the full objective (Lanczos) is set against the stability limit 2(1+β)/η_t. Repeated over ``seeds``
+batch sequences.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from landscape import continuation, theory
+from landscape.checkpoint import Point
+from landscape.config import ExperimentsConfig
+from landscape.data import batch_order
+from landscape.hessian import lanczos
+from landscape.store import read_h5, read_json, write_results
+
+LANCZOS_TOLERANCE = 1e-3  # λ_max to ~3 digits: enough to place it against the stability limit
+
+
+def loss_floor(training: dict[str, Any], eigenvalues: np.ndarray, noise: np.ndarray, batch_size: int,
+               momentum: float) -> dict[str, Any]:
+    """Line fit of final training loss against final rate across runs, and the quadratic's noise floor at each rate."""
+    names = list(training["runs"])
+    rates = np.array([training["runs"][r]["final_lr"] for r in names])
+    losses = np.array([training["runs"][r]["final"]["train_loss"] for r in names])
+    design = np.stack([np.ones_like(rates), rates], 1)
+    coefficients, *_ = np.linalg.lstsq(design, losses, rcond=None)
+    dof = len(rates) - 2
+    if dof > 0 and len(np.unique(rates)) > 1:
+        residual = float(np.sum((losses - design @ coefficients) ** 2)) / dof
+        stderr = np.sqrt(np.diag(residual * np.linalg.inv(design.T @ design)))
+    else:
+        stderr = np.full(2, np.nan)
+    positive = eigenvalues > 0
+    predicted = np.array([float(np.sum(0.5 * eigenvalues[positive] * theory.stationary_variance(
+        r, eigenvalues[positive], noise[positive] / batch_size, momentum, "heavy_ball"))) for r in rates])
+    return {"runs": names, "rates": rates, "losses": losses, "intercept": float(coefficients[0]),
+            "slope": float(coefficients[1]), "intercept_se": float(stderr[0]), "predicted_floor": predicted}
+
+
+def warmup_lrs(lr: float, iterations: int, length: int) -> np.ndarray:
+    """Linear warm-up from lr/length to lr over ``length`` iterations, then constant (no warm-up if length is 0)."""
+    ramp = np.minimum(1.0, (np.arange(iterations) + 1) / max(length, 1)) if length > 0 else np.ones(iterations)
+    return lr * ramp
+
+
+def warmup_pair(point: Point, lr: float, batch_size: int, momentum: float, settings: ExperimentsConfig,
+                seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """λ_max·η_t / (2(1+β)) and the objective at the probe iterates, with and without warm-up."""
+    n, T = point.data.train.y.numel(), settings.warmup_iterations
+    probes = set(np.unique(np.linspace(0, T, settings.warmup_probes).astype(int)).tolist())
+    objective = point.objective(chunk_size=min(n, 500))
+    batches = batch_order(n, batch_size, T, seed=40_000 + seed)
+    out = {}
+    for arm, length in (("warmup", settings.warmup_length), ("none", 0)):
+        lrs = warmup_lrs(lr, T, length)
+        record: dict[str, list[float]] = {"step": [], "lambda_max": [], "ratio": [], "objective": []}
+        state: dict[str, np.ndarray | None] = {"vector": None}
+
+        def probe(t: int, theta: torch.Tensor) -> None:
+            if t not in probes:
+                return
+            values, vectors = lanczos(objective, theta, 1, tol=LANCZOS_TOLERANCE, seed=seed, start=state["vector"])
+            state["vector"] = vectors[:, 0]
+            rate = lrs[min(t, T - 1)]
+            record["step"].append(t)
+            record["lambda_max"].append(float(values[0]))
+            record["ratio"].append(float(values[0]) * rate / float(theory.stability_limit(1.0, momentum, "heavy_ball")))
+            record["objective"].append(objective.loss(theta))
+
+        continuation.heavy_ball(point, point.theta, batches, lrs, momentum, observe=probe, label=f"mysteries:{arm}:{seed}")
+        out[arm] = {k: np.array(v) for k, v in record.items()}
+    return out
+
+
+def run(point: Point, training_results: Path, grads_results: Path, lr: float, batch_size: int, momentum: float,
+        settings: ExperimentsConfig, out: Path, provenance: dict[str, Any]) -> Path:
+    """The loss-floor extrapolation and the warm-up comparison (``point`` is the main run's initialisation)."""
+    with read_h5(grads_results, ("eigenvalue", "noise")) as fh:
+        eigenvalues, noise = fh["eigenvalue"][:], fh["noise"][:]
+    floor = loss_floor(read_json(training_results, ("runs",)), eigenvalues, noise, batch_size, momentum)
+    pairs = [warmup_pair(point, lr, batch_size, momentum, settings, seed) for seed in range(settings.seeds)]
+    arrays: dict[str, Any] = {f"floor/{k}": v for k, v in floor.items() if isinstance(v, np.ndarray)}
+    for arm in ("warmup", "none"):
+        arrays[f"{arm}/step"] = pairs[0][arm]["step"]
+        for key in ("lambda_max", "ratio", "objective"):
+            arrays[f"{arm}/{key}"] = np.stack([p[arm][key] for p in pairs])
+    peak = {arm: arrays[f"{arm}/ratio"].max(axis=1) for arm in ("warmup", "none")}
+    final_objective = {arm: arrays[f"{arm}/objective"][:, -1] for arm in ("warmup", "none")}
+    summary = {
+        "floor_runs": floor["runs"],
+        "floor_intercept": floor["intercept"],
+        "floor_intercept_se": floor["intercept_se"] if np.isfinite(floor["intercept_se"]) else None,
+        "floor_slope": floor["slope"],
+        "zero_loss_within_reach": bool(np.isfinite(floor["intercept_se"]) and floor["intercept"] - 2 * floor["intercept_se"] <= 0),
+        "floor_predicted_share": float(np.median(floor["predicted_floor"] / floor["losses"])),
+        "warmup_length": settings.warmup_length,
+        "warmup_iterations": settings.warmup_iterations,
+        "lr": lr,
+        "peak_ratio": {arm: {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0} for arm, v in peak.items()},
+        "final_objective": {arm: {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+                            for arm, v in final_objective.items()},
+        "unstable_without_warmup": bool(np.mean(peak["none"]) > 1),
+        "unstable_with_warmup": bool(np.mean(peak["warmup"]) > 1),
+        "warmup_lower_loss": bool(final_objective["warmup"].mean() < final_objective["none"].mean()),
+        "seeds": settings.seeds,
+    }
+    return write_results(out, arrays, summary, provenance)

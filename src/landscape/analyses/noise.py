@@ -1,0 +1,152 @@
+"""A11: which eigenbands overfit — noise injected along low, high or all eigendirections, and tuned per band.
+
+At the main run's end point θ (Hessian eigenpairs λ_i, v_i), Gaussian noise σ Σ_{i∈band} z_i v_i is
+added along the positive directions below the median eigenvalue (``low``), above it (``high``) or
+all of them (``all``), at log-spaced σ up to the level that raises the all-band quadratic training
+loss by ``noise_max_increase``; two variants first move one half exactly to its quadratic minimum
+(:func:`landscape.eigenbasis.newton_step`) and add noise to the other. Then the noise level of each
+of ``tune_bands`` log-spaced bands is tuned on the validation set by Adam on log σ_k, with the
+reparameterised gradient of the expected validation loss, and the tuned noise is evaluated on the
+test set (expected metrics over draws, and the ensemble of the draws). Every randomised part is
+repeated over ``seeds``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from landscape import eigenbasis
+from landscape.checkpoint import Point, ensemble, prediction_metrics
+from landscape.config import ExperimentsConfig
+from landscape.params import data_loss_at
+from landscape.store import read_h5, write_results
+
+METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
+# (band moved to its minimum first, band that gets the noise)
+VARIANTS = {"low": (None, "low"), "high": (None, "high"), "all": (None, "all"),
+            "fit_low_noise_high": ("low", "high"), "fit_high_noise_low": ("high", "low")}
+
+
+def halves(eigenvalues: np.ndarray) -> dict[str, np.ndarray]:
+    """Masks of the positive directions below and above their median eigenvalue, and of all of them."""
+    positive = eigenvalues > 0
+    median = np.median(eigenvalues[positive])
+    return {"low": positive & (eigenvalues <= median), "high": eigenvalues > median, "all": positive}
+
+
+def noise_sweep(point: Point, eigenvalues: np.ndarray, eigenvectors: np.ndarray, gradient: np.ndarray,
+                sigmas: np.ndarray, settings: ExperimentsConfig) -> dict[str, np.ndarray]:
+    """Metrics (seeds, σ) of every variant, each averaged over ``noise_draws`` draws."""
+    masks = halves(eigenvalues)
+    theta = point.theta
+    arrays: dict[str, np.ndarray] = {}
+    for index, (variant, (fit, noisy)) in enumerate(tqdm(VARIANTS.items(), desc="noise:variants", unit="variant",
+                                                          dynamic_ncols=True, leave=False)):
+        start = theta.double().cpu().numpy()
+        if fit is not None:
+            start = start + eigenbasis.newton_step(gradient, eigenvalues, eigenvectors, masks[fit])
+        values = np.zeros((len(METRICS), settings.seeds, len(sigmas)))
+        for seed in range(settings.seeds):
+            rng = np.random.default_rng([seed, index])
+            for j, sigma in enumerate(sigmas):
+                draws = eigenbasis.band_noise(eigenvectors, masks[noisy], sigma, settings.noise_draws, rng)
+                rows = [point.metrics(torch.as_tensor(start + d, dtype=theta.dtype, device=theta.device)) for d in draws]
+                values[:, seed, j] = [np.mean([r[m] for r in rows]) for m in METRICS]
+        for m, metric in enumerate(METRICS):
+            arrays[f"{variant}/{metric}"] = values[m]
+    return arrays
+
+
+def tune_band_noise(point: Point, eigenvectors: np.ndarray, bands: list[np.ndarray], initial_sigma: float,
+                    settings: ExperimentsConfig, seed: int) -> np.ndarray:
+    """Noise levels σ_k (per band) minimising the expected validation loss, by Adam on log σ_k."""
+    theta = point.theta
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    bases = [torch.as_tensor(eigenvectors[:, m], dtype=theta.dtype, device=theta.device) for m in bands]
+    log_sigma = torch.full((len(bands),), float(np.log(initial_sigma)), dtype=theta.dtype, device=theta.device,
+                           requires_grad=True)
+    optimiser = torch.optim.Adam([log_sigma], lr=settings.tune_lr)
+    x, y = point.data.val.x, point.data.val.y
+    for _ in tqdm(range(settings.tune_steps), desc=f"noise:tune:{seed}", unit="step", dynamic_ncols=True, leave=False):
+        optimiser.zero_grad()
+        loss = 0.0
+        for _ in range(settings.tune_draws):
+            directions = [b @ torch.randn(b.shape[1], generator=generator, dtype=theta.dtype).to(theta.device) for b in bases]
+            noise = sum(torch.exp(s) * d for s, d in zip(log_sigma, directions))
+            loss = loss + data_loss_at(point.model, theta + noise, x, y) / settings.tune_draws
+        loss.backward()
+        optimiser.step()
+    return torch.exp(log_sigma).detach().cpu().double().numpy()
+
+
+def evaluate_tuned(point: Point, eigenvectors: np.ndarray, bands: list[np.ndarray], sigmas: np.ndarray,
+                   draws: int, rng: np.random.Generator) -> dict[str, float]:
+    """Expected metrics under the tuned noise, and those of the ensemble of its draws (``ensemble_`` prefix)."""
+    theta = point.theta
+    log_probs: dict[str, list[torch.Tensor]] = {"val": [], "test": []}
+    for _ in range(draws):
+        noise = sum(eigenbasis.band_noise(eigenvectors, m, s, 1, rng)[0] for m, s in zip(bands, sigmas))
+        noisy = theta + torch.as_tensor(noise, dtype=theta.dtype, device=theta.device)
+        for split in log_probs:
+            log_probs[split].append(point.log_probabilities(noisy, split))
+    rows = [prediction_metrics({s: lp[k] for s, lp in log_probs.items()}, point.data) for k in range(draws)]
+    expected = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+    averaged = prediction_metrics({s: ensemble(lp) for s, lp in log_probs.items()}, point.data)
+    return expected | {f"ensemble_{k}": v for k, v in averaged.items()}
+
+
+def _spread(values: np.ndarray) -> dict[str, float]:
+    return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+
+
+def run(point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path, provenance: dict[str, Any]) -> Path:
+    """The noise sweep over bands and variants, and the per-band noise levels tuned on validation."""
+    with read_h5(hessian_file, ("eigenvalues", "eigenvectors", "gradient")) as fh:
+        eigenvalues, eigenvectors, gradient = fh["eigenvalues"][:], fh["eigenvectors"][:], fh["gradient"][:]
+    base = point.metrics(point.theta)
+    positive = eigenvalues[eigenvalues > 0]
+    sigma_max = float(np.sqrt(2 * settings.noise_max_increase / positive.sum()))
+    sigmas = np.geomspace(sigma_max / 1000, sigma_max, settings.noise_scales)
+    arrays: dict[str, Any] = {"sigma": sigmas, **noise_sweep(point, eigenvalues, eigenvectors, gradient, sigmas, settings)}
+    masks = halves(eigenvalues)
+    arrays["predicted_train_increase/low"] = 0.5 * sigmas**2 * eigenvalues[masks["low"]].sum()
+    arrays["predicted_train_increase/high"] = 0.5 * sigmas**2 * eigenvalues[masks["high"]].sum()
+    arrays["predicted_train_increase/all"] = 0.5 * sigmas**2 * positive.sum()
+
+    bands = eigenbasis.log_bands(eigenvalues, settings.tune_bands)
+    band_eigenvalue = np.array([np.exp(np.mean(np.log(eigenvalues[m]))) for m in bands])
+    tuned = np.array([tune_band_noise(point, eigenvectors, bands, sigma_max / 10, settings, seed) for seed in range(settings.seeds)])
+    evaluations = [evaluate_tuned(point, eigenvectors, bands, tuned[s], settings.noise_draws, np.random.default_rng([s, 99]))
+                   for s in range(settings.seeds)]
+    posterior_sd = 1 / np.sqrt(point.data.train.y.numel() * band_eigenvalue)
+    arrays.update({"tuned/sigma": tuned, "tuned/band_eigenvalue": band_eigenvalue, "tuned/posterior_sd": posterior_sd,
+                   "tuned/band_size": np.array([m.sum() for m in bands])})
+
+    improvement = {v: base["test_loss"] - arrays[f"{v}/test_loss"].mean(axis=0).min() for v in VARIANTS}
+    best = max(improvement, key=improvement.get)
+    at_max = {v: {m: _spread(arrays[f"{v}/{m}"][:, -1]) for m in METRICS} for v in VARIANTS}
+    tuned_metrics = {key: _spread(np.array([e[key] for e in evaluations])) for key in evaluations[0]}
+    summary = {
+        "base": base,
+        "sigma_max": sigma_max,
+        "median_eigenvalue": float(np.median(positive)),
+        "at_max_sigma": at_max,
+        "best_variant": best,
+        "best_test_loss_improvement": float(improvement[best]),
+        "noise_helps": bool(improvement[best] > 2 * at_max[best]["test_loss"]["sd"]) and improvement[best] > 0,
+        "high_hurts_more": at_max["high"]["test_loss"]["mean"] > at_max["low"]["test_loss"]["mean"],
+        "tuned": tuned_metrics,
+        "tuned_sigma_mean": tuned.mean(axis=0).tolist(),
+        "tuned_sigma_sd": (tuned.std(axis=0, ddof=1) if settings.seeds > 1 else np.zeros(len(bands))).tolist(),
+        "tuned_over_posterior": (tuned.mean(axis=0) / posterior_sd).tolist(),
+        "band_eigenvalue": band_eigenvalue.tolist(),
+        "tuned_test_gain": base["test_loss"] - tuned_metrics["test_loss"]["mean"],
+        "tuned_ensemble_test_gain": base["test_loss"] - tuned_metrics["ensemble_test_loss"]["mean"],
+        "seeds": settings.seeds,
+    }
+    return write_results(out, arrays, summary, provenance)

@@ -1,0 +1,41 @@
+"""Figure: Bayesian per-direction learning rates against plain SGD (B2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landscape.figures import style
+from landscape.store import read_h5, read_summary
+
+SCRIPT = "src/landscape/figures/bayes_lr.py"
+
+
+def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
+    """Three panels: the rates against λ; test loss by arm (mean ± sd over seeds); median temperature by arm."""
+    summary = read_summary(results)
+    fig, axes = style.figure(ncols=3)
+    rate_ax, loss_ax, temp_ax = axes[0]
+    arms = ["sgd", *(f"bayes_x{s:g}" for s in summary["scales"])]
+    labels = ["SGD"] + [f"Bayes ×{s:g}" for s in summary["scales"]]
+    with read_h5(results, ("eigenvalue", "bayes_rates")) as fh:
+        eigenvalues, rates = fh["eigenvalue"][:], fh["bayes_rates"][:]
+    positive = eigenvalues > 0
+    rate_ax.loglog(eigenvalues[positive], rates[positive], ".", ms=2, label="Bayesian rate (before the cap)")
+    rate_ax.axhline(summary["max_rate"], color="black", ls=":", lw=0.8, label="cap: the run's initial rate")
+    rate_ax.axhline(summary["final_lr"], color=style.PALETTE[1], ls="--", lw=0.8, label="SGD: the run's final rate")
+    rate_ax.set(xlabel=r"$\lambda_i$", ylabel=r"learning rate $r_i$")
+    rate_ax.legend(frameon=False, fontsize=5)
+    positions = np.arange(len(arms))
+    for ax, metric, ylabel in ((loss_ax, "test_loss", "test loss"), (temp_ax, "median_temperature", "median temperature (relaxed)")):
+        means = [summary["arms"][a][metric]["mean"] for a in arms]
+        sds = [summary["arms"][a][metric]["sd"] for a in arms]
+        ax.errorbar(positions, means, yerr=sds, fmt="o", capsize=3)
+        ax.set_xticks(positions, labels, rotation=30, fontsize=6)
+        ax.set(ylabel=ylabel)
+    loss_ax.axhline(summary["base"]["test_loss"], color="black", ls=":", lw=0.8)
+    temp_ax.axhline(1.0, color="black", ls=":", lw=0.8)
+    temp_ax.set_yscale("log")
+    return style.save(fig, target, provenance, SCRIPT)

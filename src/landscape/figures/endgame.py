@@ -1,0 +1,35 @@
+"""Figure: the batch-size-1 epoch and the HMC model average against the end point (B4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landscape.figures import style
+from landscape.store import read_h5, read_summary
+
+SCRIPT = "src/landscape/figures/endgame.py"
+
+
+def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
+    """Three panels: test loss and accuracy per arm (mean ± sd over seeds); the HMC chains' potential energy."""
+    summary = read_summary(results)
+    fig, axes = style.figure(ncols=3)
+    loss_ax, acc_ax, chain_ax = axes[0]
+    arms = {"end point": summary["base"], "batch-1 epoch": summary["batch1"], "HMC average": summary["hmc_average"],
+            "HMC single state": summary["hmc_single"]}
+    positions = np.arange(len(arms))
+    for ax, metric in ((loss_ax, "test_loss"), (acc_ax, "test_acc")):
+        means = [v[metric]["mean"] if isinstance(v[metric], dict) else v[metric] for v in arms.values()]
+        sds = [v[metric]["sd"] if isinstance(v[metric], dict) else 0.0 for v in arms.values()]
+        ax.errorbar(positions, means, yerr=sds, fmt="o", capsize=3)
+        ax.set_xticks(positions, list(arms), rotation=30, fontsize=6)
+        ax.set(ylabel=metric.replace("_", " "))
+    with read_h5(results) as fh:
+        for seed in range(summary["seeds"]):
+            chain_ax.plot(fh[f"hmc_potential/{seed}"][:], lw=0.8, label=f"chain {seed}")
+    chain_ax.set(xlabel="HMC transition", ylabel=r"potential $N\,L(\theta)$")
+    chain_ax.legend(frameon=False, fontsize=6)
+    return style.save(fig, target, provenance, SCRIPT)

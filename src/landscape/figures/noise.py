@@ -1,0 +1,42 @@
+"""Figure: noise injected by eigenband, and the per-band noise levels tuned on validation (A11)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+from landscape.figures import style
+from landscape.store import read_h5, read_summary
+
+SCRIPT = "src/landscape/figures/noise.py"
+LABELS = {"low": "low half", "high": "high half", "all": "all", "fit_low_noise_high": "fit low, noise high",
+          "fit_high_noise_low": "fit high, noise low"}
+
+
+def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
+    """Three panels: test loss and test accuracy against σ per variant (mean ± sd over seeds); tuned σ per band."""
+    summary = read_summary(results)
+    fig, axes = style.figure(ncols=3)
+    loss_ax, acc_ax, tuned_ax = axes[0]
+    with read_h5(results, ("sigma", "tuned/sigma", "tuned/band_eigenvalue", "tuned/posterior_sd")) as fh:
+        sigma = fh["sigma"][:]
+        for variant, label in LABELS.items():
+            for ax, metric in ((loss_ax, "test_loss"), (acc_ax, "test_acc")):
+                values = fh[f"{variant}/{metric}"][:]
+                ax.errorbar(sigma, values.mean(0), yerr=values.std(0, ddof=1) if len(values) > 1 else None,
+                            marker="o", ms=2.5, capsize=2, label=label)
+        tuned, band_eigenvalue, posterior_sd = fh["tuned/sigma"][:], fh["tuned/band_eigenvalue"][:], fh["tuned/posterior_sd"][:]
+    for ax, metric in ((loss_ax, "test_loss"), (acc_ax, "test_acc")):
+        ax.axhline(summary["base"][metric], color="black", ls=":", lw=0.8)
+        ax.set_xscale("log")
+        ax.set(xlabel=r"noise level $\sigma$ (parameter units)")
+    loss_ax.set(ylabel="test loss (dotted: end point)", yscale="log")
+    acc_ax.set(ylabel="test accuracy")
+    loss_ax.legend(frameon=False, fontsize=5)
+    tuned_ax.errorbar(band_eigenvalue, tuned.mean(0), yerr=tuned.std(0, ddof=1) if len(tuned) > 1 else None, marker="o",
+                      ms=3, capsize=2, label="tuned on validation")
+    tuned_ax.loglog(band_eigenvalue, posterior_sd, "--", label=r"posterior sd $1/\sqrt{N\lambda}$")
+    tuned_ax.set(xlabel=r"band's eigenvalue (geometric mean)", ylabel=r"noise level $\sigma_k$", xscale="log", yscale="log")
+    tuned_ax.legend(frameon=False, fontsize=6)
+    return style.save(fig, target, provenance, SCRIPT)
