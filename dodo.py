@@ -250,3 +250,27 @@ def task_paper():
 def task_poster():
     """Render poster/poster.tex.j2 with the results and compile it to build/<profile>/poster.pdf (A0)."""
     return _document("poster", Path("poster/poster.tex.j2"))
+
+
+def _task_table():
+    """Name, file dependencies and targets of every task above (the input of the graph picture)."""
+    table = []
+    for stage in ("train", "hessian", "spectrum_batch", "analysis", "figure", "values", "paper", "poster"):
+        made = globals()[f"task_{stage}"]()
+        for task in (made if not isinstance(made, dict) else [made]):
+            name = f"{stage}:{task['name']}" if "name" in task else stage
+            table.append({"name": name, "file_dep": [str(d) for d in task.get("file_dep", [])],
+                          "targets": [str(t) for t in task.get("targets", [])]})
+    return table
+
+
+def task_graph():
+    """A picture of this graph (every task and file dependency) at build/<profile>/graph.{pdf,png}; not built by default."""
+    table = _task_table()
+    return {
+        "actions": [(tasks.graph, [PROFILE, table])],
+        "file_dep": [SRC / "graph.py"],
+        "targets": [BUILD / "graph.pdf", BUILD / "graph.png"],
+        "uptodate": [config_changed(section_hash(table))],
+        "clean": True,
+    }

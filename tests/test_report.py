@@ -52,3 +52,20 @@ def test_latex_error_shows_the_offending_line(tmp_path):
         report.compile_pdf(tex, tmp_path / "bad.pdf")
     assert "bad.tex:4" in str(err.value) and "undefinedmacro" in str(err.value)
     assert not (tmp_path / "bad.pdf").exists()
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="latexmk is not installed (scripts/setup.sh installs it)")
+@pytest.mark.parametrize("body", ["see Figure~\\ref{fig:nowhere}", "as shown by \\cite{nobody2020}"])
+def test_undefined_reference_or_citation_fails_and_leaves_no_pdf(tmp_path, body):
+    """latexmk exits 0 on these; the build must not."""
+    tex = tmp_path / "refs.tex"
+    tex.write_text("\\documentclass{article}\n\\begin{document}\n" + body + "\n\\end{document}\n")
+    with pytest.raises(report.LatexError, match="undefined"):
+        report.compile_pdf(tex, tmp_path / "out" / "refs.pdf")
+    assert not (tmp_path / "out" / "refs.pdf").exists()
+
+
+def test_a_figure_the_template_names_must_exist(tmp_path, monkeypatch):
+    monkeypatch.setattr(report.paths, "figure_file", lambda profile, name: tmp_path / f"{name}.pdf")
+    with pytest.raises(FileNotFoundError, match="figure:spectrum"):
+        report._figure_entry("smoke", "spectrum", "paper")

@@ -122,3 +122,15 @@ def test_doit_list_documents_every_task(built):
                           capture_output=True, text=True, check=True)
     for task in ("train", "analysis", "figure", "paper", "poster"):
         assert re.search(rf"^{task}\s+\S", proc.stdout, flags=re.M), proc.stdout
+
+
+def test_rebuilding_gives_byte_identical_pdfs(built):
+    """Figures and documents rebuilt from the same results and commit are the same bytes (fixed metadata, SOURCE_DATE_EPOCH)."""
+    outputs = [built / "build/smoke/paper.pdf", built / "build/smoke/poster.pdf", *sorted((built / "figures/smoke").glob("*.pdf"))]
+    before = {path: path.read_bytes() for path in outputs}
+    for path in outputs:
+        path.unlink()
+    executed, _ = _doit(built, "profile=smoke")
+    assert {"paper", "poster"} <= set(executed)
+    changed = [path.name for path, content in before.items() if path.read_bytes() != content]
+    assert changed == []

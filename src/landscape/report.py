@@ -206,6 +206,17 @@ def _log_errors(log: Path, tex: Path, limit: int = 20) -> str:
     return "\n".join(found[:limit]) or "\n".join(lines[-limit:])
 
 
+UNRESOLVED = re.compile(r"(Reference|Citation) `([^']*)' on page \d+ undefined|There were undefined (references|citations)")
+
+
+def unresolved_references(log: Path) -> list[str]:
+    """The references and citations a finished LaTeX log reports as undefined (latexmk exits 0 on these)."""
+    if not log.is_file():
+        return []
+    text = log.read_text(errors="replace").replace("\n", "")
+    return sorted({m.group(0) for m in UNRESOLVED.finditer(text)})
+
+
 def source_date_epoch() -> str:
     """The commit's date as SOURCE_DATE_EPOCH, so two builds of a commit give the same PDF bytes."""
     try:
@@ -230,6 +241,10 @@ def compile_pdf(tex: Path, target: Path) -> Path:
     if proc.returncode != 0:
         errors = _log_errors(tex.with_suffix(".log"), tex)
         raise LatexError(f"latexmk failed on {tex} (exit {proc.returncode}):\n{errors}")
+    unresolved = unresolved_references(tex.with_suffix(".log"))
+    if unresolved:
+        raise LatexError(f"{tex}: undefined references or citations (a \\label or a refs.bib entry is missing):\n  "
+                         + "\n  ".join(unresolved))
     with atomic_path(target) as tmp:
         shutil.copyfile(tex.with_suffix(".pdf"), tmp)
     return target

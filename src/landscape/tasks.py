@@ -401,3 +401,12 @@ def analysis_mysteries(profile: str, config_hash: str) -> None:
     mysteries.run(point, paths.result_file(profile, "training"), paths.result_file(profile, "example_grads", ".h5"),
                   cfg.main_run.lr, cfg.train.batch_size, cfg.train.momentum, cfg.experiments,
                   paths.result_file(profile, "mysteries", ".h5"), provenance(profile, config_hash, "analysis:mysteries"))
+
+
+@_plain_errors
+def graph(profile: str, table: list[dict[str, Any]]) -> None:
+    """Draw the task graph of ``profile`` to build/<profile>/graph.{pdf,png}."""
+    from landscape.graph import draw
+
+    for suffix in (".pdf", ".png"):
+        draw(table, paths.build_dir(profile) / f"graph{suffix}", profile)
