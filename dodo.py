@@ -224,7 +224,7 @@ def task_values():
     """Gather every number the paper and poster quote into build/<profile>/values.json."""
     return {
         "actions": [(tasks.values, [PROFILE])],
-        "file_dep": [*(_result(name) for name in ANALYSES), SRC / "report.py"],
+        "file_dep": [*(_result(name) for name in ANALYSES), SRC / "report.py", SRC / "findings.py"],
         "targets": [paths.values_file(PROFILE)],
         "uptodate": [config_changed(section_hash(CFG))],
         "clean": True,

@@ -70,7 +70,8 @@ def test_paper_and_poster_show_the_training_figure_and_table(built):
     assert "??" not in text
     poster_text = _text(poster)
     for expected in ("Training runs", "anneal_low", "test accuracy", "The spectrum through training", "Are eigenvectors stable?",
-                     "Training in the eigenbasis", "Theory of the noisy quadratic", "Which directions overfit?"):
+                     "Training in the eigenbasis", "Theory meets measurement", "Which directions overfit?",
+                     "Predictions, tested"):
         assert expected in poster_text, expected
     info = subprocess.run(["pdfinfo", str(poster)], capture_output=True, text=True, check=True).stdout
     assert re.search(r"Pages:\s+1\n", info) and "(A0)" in info
@@ -134,3 +135,17 @@ def test_rebuilding_gives_byte_identical_pdfs(built):
     assert {"paper", "poster"} <= set(executed)
     changed = [path.name for path, content in before.items() if path.read_bytes() != content]
     assert changed == []
+
+
+def test_poster_body_text_is_legible_from_two_metres(built):
+    """Body text of at least 24 pt: the size LaTeX used in every block, and the measured height of the question's words."""
+    log = (built / "build/smoke/poster/poster.log").read_text(errors="replace")
+    sizes = [float(v) for v in re.findall(r"POSTER-BODY-FONT-SIZE: ([\d.]+)", log)]
+    assert len(sizes) >= 8 and min(sizes) >= 24.0, sizes
+    html = subprocess.run(["pdftotext", "-bbox", str(built / "build/smoke/poster.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    words = re.findall(r'<word xMin="[\d.]+" yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">([^<]*)</word>', html)
+    question = {"How", "far", "does", "quadratic", "model", "explain", "momentum", "residual", "network:"}
+    heights = [float(y1) - float(y0) for y0, y1, word in words if word in question]
+    # pdftotext's word box spans Latin Modern's ascender to descender, 0.874 of the font size (26.1 pt at 29.86 pt).
+    assert heights and min(heights) / 0.874 >= 24.0, heights

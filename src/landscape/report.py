@@ -18,7 +18,7 @@ from typing import Any
 
 import jinja2
 
-from landscape import paths
+from landscape import findings, paths
 from landscape.config import Config, as_dict
 from landscape.store import REPO_ROOT, atomic_path, git_state, read_json, read_summary, write_json
 
@@ -120,7 +120,7 @@ def environment(folder: Path) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, finalize=_finalize, autoescape=False,
     )
     env.filters.update(num=fmt_num, pm=fmt_pm, pct=fmt_pct, int=fmt_int, seconds=fmt_seconds, latex=Latex,
-                       tt=lambda s: Latex(r"\texttt{" + escape_latex(str(s)) + "}"))
+                       code_link=code_link, tt=lambda s: Latex(r"\texttt{" + escape_latex(str(s)) + "}"))
     return env
 
 
@@ -132,15 +132,36 @@ def render(template: Path, context: dict[str, Any], target: Path) -> Path:
     return target
 
 
-def _figure_entry(profile: str, name: str, document: str) -> dict[str, Any]:
+def repository_url() -> str | None:
+    """The https address of the ``origin`` remote (GitHub-style), or None when the checkout has no remote."""
+    try:
+        url = subprocess.run(["git", "-C", str(REPO_ROOT), "remote", "get-url", "origin"], capture_output=True, text=True,
+                             check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    url = re.sub(r"^git@([^:]+):", r"https://\1/", url)
+    url = url.removesuffix(".git")
+    return url if url.startswith("https://") else None
+
+
+def code_link(figure: dict[str, Any]) -> Latex:
+    """The script that made a figure, linked to its source at the figure's commit when the repository has a public address."""
+    name = r"\texttt{" + escape_latex(figure["script"]) + "}"
+    if figure.get("url"):
+        return Latex(r"\href{" + figure["url"].replace("#", r"\#").replace("%", r"\%") + "}{" + name + "}")
+    return Latex(name)
+
+
+def _figure_entry(profile: str, name: str, document: str, repository: str | None = None) -> dict[str, Any]:
     pdf = paths.figure_file(profile, name)
     if not pdf.is_file():
         raise FileNotFoundError(f"{pdf}: figure missing; build it with `doit profile={profile} figure:{name}`")
     prov = read_json(pdf.with_suffix(".json"), ("task", "config_hash", "git_commit", "script"))
     rel = os.path.relpath(pdf, paths.document_dir(profile, document))
     commit = prov["git_commit"]
+    url = f"{repository}/blob/{commit}/{prov['script']}" if repository and not prov["git_dirty"] else None
     return {"path": rel, "task": prov["task"], "config_hash": prov["config_hash"], "script": prov["script"],
-            "commit": commit[:10], "dirty": bool(prov["git_dirty"]), "created_at": prov["created_at"]}
+            "commit": commit[:10], "dirty": bool(prov["git_dirty"]), "created_at": prov["created_at"], "url": url}
 
 
 def collect(cfg: Config) -> dict[str, Any]:
@@ -151,6 +172,7 @@ def collect(cfg: Config) -> dict[str, Any]:
                  for name, suffix in RESULTS.items() if suffix == ".h5"}
     return {
         **summaries,
+        "findings": findings.evaluate(summaries),
         "title": "The Quadratic Approximation to NN Loss Landscapes: explorations and implications",
         "profile": {"name": cfg.name, **as_dict(cfg.profile)},
         "data": as_dict(cfg.data),
@@ -254,7 +276,8 @@ def build_document(cfg: Config, document: str, target: Path) -> Path:
     """Render ``paper`` or ``poster`` from ``values.json`` and the figures, then compile it to ``target``."""
     context = read_json(paths.values_file(cfg.name))
     folder = paths.document_dir(cfg.name, document)
-    context["figures"] = {name: _figure_entry(cfg.name, name, document) for name in FIGURES}
+    repository = repository_url()
+    context["figures"] = {name: _figure_entry(cfg.name, name, document, repository) for name in FIGURES}
     context["figure_dir"] = os.path.relpath(paths.figure_file(cfg.name, "x").parent, folder) + "/"
     tex = render(TEMPLATES[document], context, folder / f"{document}.tex")
     bib = REPO_ROOT / "paper" / "refs.bib"

@@ -1,0 +1,48 @@
+"""The paper's claims, decided by tests over the results: the abstract and conclusion state what holds.
+
+Each finding is a named yes/no test over the analyses' summaries, with the numbers it rests on. The
+templates choose their sentences by ``findings.<name>.holds`` and quote ``findings.<name>.evidence``,
+so a claim in the abstract changes when the results do, and never by editing prose.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Two numbers agree "within a factor of two" when their ratio lies in [1/2, 2].
+FACTOR = 2.0
+
+
+def _finding(holds: bool, **evidence: Any) -> dict[str, Any]:
+    return {"holds": bool(holds), "evidence": evidence}
+
+
+def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every finding from the summaries in ``results`` (analysis name → summary)."""
+    spectrum, trajectory, theory = results["spectrum"], results["trajectory"], results["theory"]
+    schedule, noise, bayes, endgame = results["schedule"], results["noise"], results["bayes_lr"], results["endgame"]
+    last = theory["phases"][str(len(theory["phases"]) - 1)]
+    return {
+        "outliers_match_classes": _finding(spectrum["outliers_match_classes"], outliers=spectrum["final_outliers"],
+                                           classes=spectrum["classes"]),
+        "below_edge_of_stability": _finding(not spectrum["any_beyond_stability"],
+                                            max_ratio=spectrum["max_stability_ratio"]),
+        "top_more_quadratic": _finding(results["linesearch"]["top_more_quadratic_than_bulk"]),
+        "top_eigenvectors_stable": _finding(results["overlap"]["top_more_stable_than_bulk"],
+                                            top_minus_bulk=results["overlap"]["top_minus_bulk"]),
+        "sharp_settle_first": _finding(trajectory["sharp_settle_first"]),
+        "theory_predicts_variance": _finding(last["median_ratio"] is not None
+                                             and 1 / FACTOR <= last["median_ratio"] <= FACTOR,
+                                             median_ratio=last["median_ratio"], lr=last["lr"]),
+        "optimised_schedule_gains": _finding(schedule["gain_heavy_ball"] > 1, gain=schedule["gain_heavy_ball"]),
+        "general_rule_transfers": _finding(schedule["general_gain_transfers"],
+                                           model_gain=schedule["general_gain_over_best_momentum"]),
+        "sharp_noise_hurts_more": _finding(noise["high_hurts_more"],
+                                           high=noise["at_max_sigma"]["high"]["test_loss"]["mean"],
+                                           low=noise["at_max_sigma"]["low"]["test_loss"]["mean"]),
+        "bayes_lr_helps": _finding(bayes["bayes_better"], worse=bayes["bayes_worse"], gain=bayes["test_loss_gain"]),
+        "hmc_helps": _finding(endgame["hmc_improves"], hmc=endgame["hmc_average"]["test_loss"]["mean"],
+                              base=endgame["base"]["test_loss"]),
+        "batch_one_helps": _finding(endgame["batch1_improves"], after=endgame["batch1"]["test_loss"]["mean"],
+                                    base=endgame["base"]["test_loss"]),
+    }

@@ -1,0 +1,45 @@
+"""The abstract's claims follow the results: each finding flips when its evidence does."""
+
+import copy
+
+import pytest
+
+from landscape import findings
+
+RESULTS = {
+    "spectrum": {"outliers_match_classes": True, "final_outliers": 9, "classes": 10, "any_beyond_stability": False,
+                 "max_stability_ratio": 0.4},
+    "linesearch": {"top_more_quadratic_than_bulk": True},
+    "overlap": {"top_more_stable_than_bulk": True, "top_minus_bulk": 0.5},
+    "trajectory": {"sharp_settle_first": True},
+    "theory": {"phases": {"0": {"median_ratio": 3.0, "lr": 0.1}, "1": {"median_ratio": 1.5, "lr": 0.01}}},
+    "schedule": {"gain_heavy_ball": 2.0, "general_gain_transfers": True, "general_gain_over_best_momentum": 5.0},
+    "noise": {"high_hurts_more": True, "at_max_sigma": {"high": {"test_loss": {"mean": 2.0}}, "low": {"test_loss": {"mean": 0.6}}}},
+    "bayes_lr": {"bayes_better": False, "bayes_worse": True, "test_loss_gain": -0.05},
+    "endgame": {"hmc_improves": False, "batch1_improves": False, "hmc_average": {"test_loss": {"mean": 0.57}},
+                "batch1": {"test_loss": {"mean": 0.59}}, "base": {"test_loss": 0.59}},
+}
+
+
+def test_findings_hold_as_the_results_say():
+    found = findings.evaluate(RESULTS)
+    assert found["theory_predicts_variance"]["holds"] and found["theory_predicts_variance"]["evidence"]["median_ratio"] == 1.5
+    assert found["sharp_noise_hurts_more"]["holds"] and not found["bayes_lr_helps"]["holds"]
+    assert all(isinstance(f["holds"], bool) for f in found.values())
+
+
+@pytest.mark.parametrize(("path", "value", "name"), [
+    (("theory", "phases", "1", "median_ratio"), 2.5, "theory_predicts_variance"),
+    (("theory", "phases", "1", "median_ratio"), None, "theory_predicts_variance"),
+    (("spectrum", "any_beyond_stability"), True, "below_edge_of_stability"),
+    (("noise", "high_hurts_more"), False, "sharp_noise_hurts_more"),
+    (("schedule", "gain_heavy_ball"), 0.9, "optimised_schedule_gains"),
+])
+def test_a_finding_flips_with_its_evidence(path, value, name):
+    results = copy.deepcopy(RESULTS)
+    before = findings.evaluate(results)[name]["holds"]
+    target = results
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    assert findings.evaluate(results)[name]["holds"] != before
