@@ -1,4 +1,4 @@
-"""Command line: ``python -m landscape train PROFILE RUN`` and ``python -m landscape describe PROFILE``."""
+"""Command line: ``python -m landscape {train PROFILE RUN, describe PROFILE, plan PROFILE}``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     describe = sub.add_parser("describe", help="print a profile's model size, data and runs")
     describe.add_argument("profile", choices=config.available())
+    plan = sub.add_parser("plan", help="dry run: the disk, memory and time a profile will need, before it starts")
+    plan.add_argument("profile", choices=config.available())
     args = parser.parse_args(argv)
     try:
         cfg = config.load_profile(args.profile)
@@ -28,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         from landscape.train import train_run
 
         train_run(cfg, args.run, paths.run_file(cfg.name, args.run), progress=not args.quiet)
+    elif args.command == "plan":
+        from landscape.plan import estimate
+
+        print("\n".join(estimate(cfg).lines(cfg.name)))
     else:
         from landscape.data import load_dataset
         from landscape.models import build_model, count_parameters

@@ -90,22 +90,35 @@ class Objective:
         return result[0] if single else result
 
 
+def hessian_block(objective: Objective, theta: torch.Tensor, first: int, count: int) -> np.ndarray:
+    """Columns ``first:first+count`` of the Hessian (P x count, float64): H @ E[:, first:first+count]."""
+    P = theta.numel()
+    basis = torch.zeros(count, P, dtype=theta.dtype, device=theta.device)
+    basis[torch.arange(count), torch.arange(first, first + count)] = 1.0
+    return objective.hvp(theta, basis).T.cpu().numpy()
+
+
+def block_starts(P: int, block_size: int) -> list[int]:
+    """First column of every block of ``block_size`` columns."""
+    return list(range(0, P, block_size))
+
+
 def dense_hessian(objective: Objective, theta: torch.Tensor, block_size: int = 32,
                   on_block: Callable[[int, np.ndarray], None] | None = None, start: int = 0,
-                  progress: Callable[[int], None] | None = None) -> np.ndarray | None:
+                  progress: Callable[[int], None] | None = None, blocks: list[int] | None = None) -> np.ndarray | None:
     """The P x P Hessian, assembled from batched HVPs with unit vectors, ``block_size`` columns at a time.
 
     Column block ``j:j+k`` is ``H @ E[:, j:j+k]``. When ``on_block(first_column, block)`` is given,
     each block (P x k, float64) is handed to it (to stream to disk) and nothing is returned;
-    ``start`` skips the columns already done (resume). Otherwise the symmetrised matrix is returned.
+    ``start`` skips the columns already done, or ``blocks`` lists the first columns still to do
+    (resume). Otherwise the symmetrised matrix is returned.
     """
     P = theta.numel()
     dense = None if on_block else np.empty((P, P), dtype=np.float64)
-    for first in range(start, P, block_size):
+    todo = blocks if blocks is not None else [f for f in block_starts(P, block_size) if f >= start]
+    for first in todo:
         count = min(block_size, P - first)
-        basis = torch.zeros(count, P, dtype=theta.dtype, device=theta.device)
-        basis[torch.arange(count), torch.arange(first, first + count)] = 1.0
-        block = objective.hvp(theta, basis).T.cpu().numpy()
+        block = hessian_block(objective, theta, first, count)
         if on_block:
             on_block(first, block)
         else:
@@ -153,53 +166,73 @@ def lanczos(objective: Objective, theta: torch.Tensor, k: int, which: str = "LA"
     return eigenvalues[order], eigenvectors[:, order]
 
 
-def _columns_done(partial: Path, config_hash: str, P: int) -> int:
-    """Columns already assembled in a partial file from the same configuration (0 if unusable)."""
+def _blocks_done(partial: Path, config_hash: str, P: int, block_size: int) -> np.ndarray | None:
+    """Which column blocks a partial file from the same configuration holds (None if unusable)."""
     try:
         with h5py.File(partial, "r") as fh:
-            if fh.attrs.get("config_hash") != config_hash or fh["hessian"].shape != (P, P):
-                return 0
-            return int(fh.attrs["columns_done"])
+            done = fh["blocks_done"][:]
+            if fh.attrs.get("config_hash") != config_hash or fh["hessian"].shape != (P, P) or len(done) != len(block_starts(P, block_size)):
+                return None
+            return done
     except (OSError, KeyError) as err:
         warnings.warn(f"{partial}: cannot resume ({err}); assembling the Hessian from column 0", stacklevel=2)
-        return 0
+        return None
+
+
+BlockRunner = Callable[[list[int], Callable[[int, np.ndarray], None]], None]
 
 
 def write_hessian(objective: Objective, theta: torch.Tensor, target: Path, meta: dict[str, Any],
-                  block_size: int = 32, progress: bool = True, label: str = "hessian") -> Path:
+                  block_size: int = 32, progress: bool = True, label: str = "hessian",
+                  run_blocks: BlockRunner | None = None) -> Path:
     """Assemble the dense Hessian into ``target`` (HDF5), resumably, with its eigendecomposition.
 
-    Column blocks are streamed into ``<target>.partial`` with a ``columns_done`` mark after each
-    block, so a killed computation resumes at the next block and gives the identical matrix.
-    When all columns are in, a new file is written atomically with the symmetrised ``hessian``,
-    ``eigenvalues`` (ascending), ``eigenvectors`` (columns), ``gradient``, ``loss`` and the
-    relative ``asymmetry`` of the raw assembly (a check of the HVPs), then the partial is removed.
+    Column blocks are streamed into ``<target>.partial``, each marked in ``blocks_done`` when it is
+    on disk, so a killed computation resumes with the blocks still missing and gives the identical
+    matrix. ``run_blocks(firsts, on_block)`` computes the listed blocks elsewhere (e.g. on a cluster,
+    :mod:`landscape.engine`), in any order; by default they run here, in order. When all columns are
+    in, a new file is written atomically with the symmetrised ``hessian``, ``eigenvalues``
+    (ascending), ``eigenvectors`` (columns), ``gradient``, ``loss`` and the relative ``asymmetry`` of
+    the raw assembly (a check of the HVPs), then the partial is removed.
     """
     P = theta.numel()
+    starts = block_starts(P, block_size)
     partial = target.with_name(target.name + ".partial")
     target.parent.mkdir(parents=True, exist_ok=True)
-    start = _columns_done(partial, meta["config_hash"], P) if partial.exists() else 0
-    if start == 0:
+    done = _blocks_done(partial, meta["config_hash"], P, block_size) if partial.exists() else None
+    if done is None:
         with h5py.File(partial, "w") as fh:
             fh.create_dataset("hessian", shape=(P, P), dtype="f8", chunks=(P, min(block_size, P)))
+            fh.create_dataset("blocks_done", data=np.zeros(len(starts), dtype=bool))
             fh.attrs["config_hash"] = meta["config_hash"]
-            fh.attrs["columns_done"] = 0
             fh.attrs["seconds"] = 0.0
+        done = np.zeros(len(starts), dtype=bool)
     started = time.perf_counter()
     with h5py.File(partial, "r") as fh:
         seconds_before = float(fh.attrs["seconds"])
+    todo = [first for first, finished in zip(starts, done) if not finished]
+    start = P - sum(min(block_size, P - f) for f in todo)
 
     def store_block(first: int, block: np.ndarray) -> None:
         with h5py.File(partial, "r+") as fh:
             fh["hessian"][:, first : first + block.shape[1]] = block
             fh.flush()
-            fh.attrs["columns_done"] = first + block.shape[1]
+            fh["blocks_done"][first // block_size] = True
             fh.attrs["seconds"] = seconds_before + time.perf_counter() - started
             fh.flush()
 
     with tqdm(total=P, initial=start, desc=label, unit="col", disable=not progress, dynamic_ncols=True) as bar:
-        dense_hessian(objective, theta, block_size, on_block=store_block, start=start, progress=bar.update)
+        def on_block(first: int, block: np.ndarray) -> None:
+            store_block(first, block)
+            bar.update(block.shape[1])
+
+        if run_blocks is None:
+            dense_hessian(objective, theta, block_size, on_block=on_block, blocks=todo)
+        else:
+            run_blocks(todo, on_block)
     with h5py.File(partial, "r") as fh:
+        if not fh["blocks_done"][:].all():
+            raise RuntimeError(f"{partial}: blocks {np.flatnonzero(~fh['blocks_done'][:]).tolist()} were not computed")
         raw, seconds = fh["hessian"][:], float(fh.attrs["seconds"])
     asymmetry = float(np.abs(raw - raw.T).max() / max(np.abs(raw).max(), np.finfo(float).tiny))
     hessian = symmetrise(raw)

@@ -85,9 +85,20 @@ def hessian(profile: str, run: str, step: int, config_hash: str) -> None:
         return
     point = load_point(cfg, paths.run_file(profile, run), step)
     meta = provenance(profile, config_hash, f"hessian:{run}@{step}")
-    meta.update(run=run, step=step, lr=point.lr)
-    write_hessian(point.objective(cfg.hessian.chunk_size), point.theta, target, meta,
-                  cfg.hessian.block_size, label=f"hessian:{run}@{step}")
+    meta.update(run=run, step=step, lr=point.lr, engine=cfg.profile.engine)
+    run_blocks, client = None, None
+    if cfg.profile.engine == "dask":
+        from landscape import engine
+
+        client = engine.connect(cfg.profile.scheduler, cfg.profile.workers)
+        spec = engine.PointSpec(cfg.path, str(paths.run_file(profile, run)), step)
+        run_blocks = engine.block_runner(client, spec, point.theta.numel(), cfg.hessian.block_size)
+    try:
+        write_hessian(point.objective(cfg.hessian.chunk_size), point.theta, target, meta,
+                      cfg.hessian.block_size, label=f"hessian:{run}@{step}", run_blocks=run_blocks)
+    finally:
+        if client is not None:
+            client.close()
 
 
 @_plain_errors

@@ -113,7 +113,8 @@ def _create(path: Path, cfg: Config, run: RunConfig, data: Dataset, theta0: np.n
     rows = int(max(1, min(T + 1, (4 << 20) // (4 * P))))  # ~4 MiB chunks of whole iterates
     with h5py.File(path, "w") as fh:
         set_provenance(fh, meta)
-        fh.create_dataset("params", shape=(T + 1, P), dtype="f4", chunks=(rows, P))
+        # lzf with byte shuffling stores iterates in 0.75 of the space at the same read speed (benchmarks/storage.py).
+        fh.create_dataset("params", shape=(T + 1, P), dtype="f4", chunks=(rows, P), compression="lzf", shuffle=True)
         fh["params"][0] = theta0
         fh.create_dataset("batch_indices", data=order, dtype="i4")
         fh.create_dataset("lr", data=lrs)
