@@ -69,9 +69,9 @@ def test_paper_and_poster_show_the_training_figure_and_table(built):
         assert expected in text, expected
     assert "??" not in text
     poster_text = _text(poster)
-    for expected in ("Training runs", "anneal_low", "test accuracy", "The spectrum through training", "Are eigenvectors stable?",
-                     "Training in the eigenbasis", "Theory meets measurement", "Which directions overfit?",
-                     "Predictions, tested"):
+    for expected in ("The question", "Method", "The spectrum", "Quadratic along", "Training in the eigenbasis",
+                     "Theory meets measurement", "Which directions overfit?", "Predictions, tested",
+                     "Schedules and update rules", "Training runs", "anneal_low", "test acc."):
         assert expected in poster_text, expected
     info = subprocess.run(["pdfinfo", str(poster)], capture_output=True, text=True, check=True).stdout
     assert re.search(r"Pages:\s+1\n", info) and "(A0)" in info
