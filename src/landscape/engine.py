@@ -36,21 +36,22 @@ class PointSpec:
     step: int
 
 
-def _point(spec: PointSpec) -> Any:
-    """The point of ``spec``, loaded once per worker process (data, model and θ stay in the worker's memory)."""
+def _objective(spec: PointSpec) -> tuple[Any, Any]:
+    """The objective and θ of ``spec``, built once per worker process (data, model and θ stay in its memory)."""
     from landscape.checkpoint import load_point
 
     key = (spec.config_path, spec.run_file, spec.step)
     if key not in _POINTS:
-        _POINTS[key] = load_point(config.load(spec.config_path), Path(spec.run_file), spec.step)
+        cfg = config.load(spec.config_path)
+        point = load_point(cfg, Path(spec.run_file), spec.step)
+        _POINTS[key] = (point.objective(cfg.hessian.chunk_size), point.theta)
     return _POINTS[key]
 
 
 def column_block(spec: PointSpec, first: int, count: int) -> tuple[int, np.ndarray]:
     """Hessian columns ``first:first+count`` of the point of ``spec`` (run on a worker)."""
-    cfg = config.load(spec.config_path)
-    point = _point(spec)
-    return first, hessian.hessian_block(point.objective(cfg.hessian.chunk_size), point.theta, first, count)
+    objective, theta = _objective(spec)
+    return first, hessian.hessian_block(objective, theta, first, count)
 
 
 def connect(scheduler: str, workers: int) -> Any:
