@@ -1,6 +1,6 @@
 """Benchmark: time of one full Hessian of the `paper` profile's model, extrapolated from one measured HVP block.
 
-    python benchmarks/hessian_paper_scale.py                       # GPU if available, else CPU
+    python benchmarks/hessian_paper_scale.py                       # the profile's device: GPU if available
     python benchmarks/hessian_paper_scale.py --examples 512 --block 8   # a quick CPU estimate
 
 The `paper` model (98,524 parameters) on CIFAR-shaped random inputs (the data's values do not
@@ -23,6 +23,7 @@ from landscape import config
 from landscape.hessian import Objective
 from landscape.models import build_model, count_parameters
 from landscape.params import flatten
+from landscape.train import configure_determinism
 
 N_PAPER = 50_000
 
@@ -35,7 +36,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="", help="float32 or float64 (default: the profile's)")
     args = parser.parse_args()
     cfg = config.load_profile("paper")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = configure_determinism(cfg)  # the profile's device ("auto": CUDA when available), IEEE float32 (no TF32)
     dtype = getattr(torch, args.dtype or cfg.hessian.dtype)
     block, chunk = args.block or cfg.hessian.block_size, args.chunk or cfg.hessian.chunk_size
     torch.manual_seed(0)

@@ -19,10 +19,18 @@ from landscape.config import RunConfig
 from landscape.data import load_dataset
 from landscape.models import build_model
 from landscape.params import data_loss_at
-from landscape.train import eval_steps, lr_schedule, train_run
+from landscape.train import configure_determinism, eval_steps, lr_schedule, train_run
 
 TRAIN_SCRIPT = "import sys; from pathlib import Path; from landscape import config, train; " \
                "train.train_run(config.load(sys.argv[1]), 'main', Path(sys.argv[2]), progress=False)"
+
+
+def test_determinism_turns_off_tensorfloat32():
+    # cuDNN convolutions default to TF32 on Ampere and later GPUs, which would bury the Hessian's bulk.
+    torch.backends.cudnn.conv.fp32_precision = "tf32"
+    configure_determinism(config.load_profile("smoke"))
+    assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+    assert torch.backends.cuda.matmul.fp32_precision == "ieee"
 
 
 def test_step_schedule():
