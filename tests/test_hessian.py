@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch.func import hessian as reference_hessian
 
-from landscape.hessian import Objective, dense_hessian, eigendecomposition, lanczos
+from landscape.hessian import Objective, dense_hessian, eigendecomposition, lanczos, symmetrise_in_place, write_hessian
 from landscape.models import ResNet
 from landscape.params import flatten, objective_at
 
@@ -101,6 +101,36 @@ def test_float32_products_agree_with_float64():
     approx = dense_hessian(Objective(model32, x.float(), y, WEIGHT_DECAY), theta64.float())
     # float32 products (unit round-off 6e-8) summed over a few dozen terms in float64: ~1e-6 relative.
     assert _relative(approx, exact) < 1e-5
+
+
+@pytest.mark.parametrize("tile", [1, 3, 7, 64])
+def test_in_place_symmetrisation_is_bitwise_the_copying_one(tile):
+    raw = np.random.default_rng(tile).standard_normal((23, 23))
+    expected_asymmetry = np.abs(raw - raw.T).max() / np.abs(raw).max()
+    matrix = raw.copy()
+    asymmetry = symmetrise_in_place(matrix, tile)
+    assert np.array_equal(matrix, 0.5 * (raw + raw.T))
+    assert asymmetry == expected_asymmetry
+
+
+def test_float32_storage_keeps_the_spectrum(tmp_path):
+    model, x, y, theta = _problem("group")
+    objective = Objective(model, x, y, WEIGHT_DECAY)
+    exact = dense_hessian(objective, theta)
+    values64, _ = eigendecomposition(exact)
+    target = write_hessian(objective, theta, tmp_path / "h32.h5", {"config_hash": "h"}, 16, progress=False, storage="float32")
+    with h5py.File(target) as fh:
+        assert {fh[k].dtype for k in ("hessian", "eigenvalues", "eigenvectors")} == {np.dtype("float32")}
+        assert fh.attrs["storage"] == "float32"
+        stored, values, vectors = fh["hessian"][:], fh["eigenvalues"][:], fh["eigenvectors"][:]
+    scale = np.abs(values64).max()
+    # Rounding H to float32 moves each eigenvalue by at most |ΔH|_2 <= P * 2^-24 * max|H| (~1e-5 here);
+    # a backward-stable float32 eigh adds a few times P * 2^-24 |H|. 1e-5 of λ_max bounds both for P ≈ 90.
+    assert _relative(stored, exact) < 2**-23
+    assert np.abs(values - values64).max() / scale < 1e-5
+    residual = exact @ vectors.astype(np.float64) - vectors.astype(np.float64) * values
+    assert np.abs(residual).max() / scale < 1e-5
+    assert np.abs(vectors.T.astype(np.float64) @ vectors - np.eye(len(values))).max() < 1e-5
 
 
 KILL_SCRIPT = """

@@ -107,7 +107,8 @@ class TrainConfig:
 class HessianConfig:
     """How dense Hessians are assembled, and which mini-batch spectra are taken (H1, H2)."""
 
-    dtype: str = "float64"  # float64, or float32 products accumulated in float64, with a float64 eigh
+    dtype: str = "float64"  # float64, or float32 products accumulated in float64
+    storage: str = "float64"  # precision of the stored matrix and its eigh: float32 halves memory (paper: P^2 = 10^10)
     block_size: int = 32  # Hessian columns per batched pass over the data
     chunk_size: int = 125  # examples per vectorised chunk of that pass (memory and cache, not results)
     batch_sizes: tuple[int, ...] = (32, 128)  # H2: mini-batch sizes whose Hessian spectra are taken
@@ -286,6 +287,7 @@ def _validate(cfg: Config, path: Path) -> None:
              f"got {list(t.checkpoints)}; list distinct iterations in increasing order")
 
     _one_of(h.dtype, ("float64", "float32"), path, "hessian.dtype")
+    _one_of(h.storage, ("float64", "float32"), path, "hessian.storage")
     for key in ("block_size", "chunk_size", "batches_per_size"):
         _require(getattr(h, key) >= 1, path, f"hessian.{key}", f"got {getattr(h, key)}; must be >= 1")
     for size in h.batch_sizes:

@@ -104,39 +104,60 @@ def block_starts(P: int, block_size: int) -> list[int]:
 
 
 def dense_hessian(objective: Objective, theta: torch.Tensor, block_size: int = 32,
-                  on_block: Callable[[int, np.ndarray], None] | None = None, start: int = 0,
-                  progress: Callable[[int], None] | None = None, blocks: list[int] | None = None) -> np.ndarray | None:
+                  on_block: Callable[[int, np.ndarray], None] | None = None,
+                  blocks: list[int] | None = None, storage: str = "float64") -> np.ndarray | None:
     """The P x P Hessian, assembled from batched HVPs with unit vectors, ``block_size`` columns at a time.
 
     Column block ``j:j+k`` is ``H @ E[:, j:j+k]``. When ``on_block(first_column, block)`` is given,
     each block (P x k, float64) is handed to it (to stream to disk) and nothing is returned;
-    ``start`` skips the columns already done, or ``blocks`` lists the first columns still to do
-    (resume). Otherwise the symmetrised matrix is returned.
+    ``blocks`` lists the first columns still to do (resume; default all). Otherwise the symmetrised
+    matrix is returned, in ``storage`` precision (symmetrised in place: one P x P array in memory).
     """
     P = theta.numel()
-    dense = None if on_block else np.empty((P, P), dtype=np.float64)
-    todo = blocks if blocks is not None else [f for f in block_starts(P, block_size) if f >= start]
-    for first in todo:
+    dense = None if on_block else np.empty((P, P), dtype=storage)
+    for first in block_starts(P, block_size) if blocks is None else blocks:
         count = min(block_size, P - first)
         block = hessian_block(objective, theta, first, count)
         if on_block:
             on_block(first, block)
         else:
             dense[:, first : first + count] = block
-        if progress:
-            progress(count)
-    return None if dense is None else symmetrise(dense)
+    if dense is not None:
+        symmetrise_in_place(dense)
+    return dense
 
 
-def symmetrise(matrix: np.ndarray) -> np.ndarray:
-    """(A + Aᵀ)/2: removes the round-off asymmetry of column-wise assembly before ``eigh``."""
-    return 0.5 * (matrix + matrix.T)
+def symmetrise_in_place(matrix: np.ndarray, tile: int = 2048) -> float:
+    """Overwrite ``matrix`` with (A + Aᵀ)/2 tile by tile, without a second P x P copy; returns the raw asymmetry.
+
+    Symmetrising removes the round-off asymmetry of column-wise assembly before ``eigh``; tile by tile
+    it is bit-for-bit ``0.5 * (A + A.T)`` (halving is exact and addition commutes). The return
+    value is :math:`\\max_{ij}|A_{ij} - A_{ji}| / \\max_{ij}|A_{ij}|`, a check of the HVPs.
+    """
+    P = matrix.shape[0]
+    largest, asymmetry = 0.0, 0.0
+    for i in range(0, P, tile):
+        for j in range(i, P, tile):
+            upper, lower = matrix[i : i + tile, j : j + tile], matrix[j : j + tile, i : i + tile].T
+            largest = max(largest, float(np.abs(upper).max()), float(np.abs(lower).max()))
+            asymmetry = max(asymmetry, float(np.abs(upper - lower).max()))
+            mean = 0.5 * (upper + lower)
+            matrix[i : i + tile, j : j + tile] = mean
+            matrix[j : j + tile, i : i + tile] = mean.T
+    return asymmetry / max(largest, np.finfo(float).tiny)
 
 
-def eigendecomposition(hessian: np.ndarray | torch.Tensor, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues in ascending order and eigenvectors as columns, by float64 ``eigh``."""
-    matrix = torch.as_tensor(np.asarray(hessian), dtype=torch.float64, device=device)
+def eigendecomposition(hessian: np.ndarray | torch.Tensor, device: str | torch.device = "cpu",
+                       dtype: torch.dtype = torch.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues in ascending order and eigenvectors as columns, by ``eigh`` in ``dtype`` on ``device``.
+
+    On a GPU this is cuSOLVER's ``syevd`` (64-bit API, so P ≈ 10^5 is allowed; the CPU's 32-bit LAPACK
+    workspace index overflows above P ≈ 33,000). Memory on the device: the input and the
+    eigenvectors, ``2 P^2`` elements, plus cuSOLVER's workspace.
+    """
+    matrix = torch.as_tensor(np.asarray(hessian), dtype=dtype, device=device)
     eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
+    del matrix
     return eigenvalues.cpu().numpy(), eigenvectors.cpu().numpy()
 
 
@@ -166,12 +187,13 @@ def lanczos(objective: Objective, theta: torch.Tensor, k: int, which: str = "LA"
     return eigenvalues[order], eigenvectors[:, order]
 
 
-def _blocks_done(partial: Path, config_hash: str, P: int, block_size: int) -> np.ndarray | None:
+def _blocks_done(partial: Path, config_hash: str, P: int, block_size: int, storage: str) -> np.ndarray | None:
     """Which column blocks a partial file from the same configuration holds (None if unusable)."""
     try:
         with h5py.File(partial, "r") as fh:
             done = fh["blocks_done"][:]
-            if fh.attrs.get("config_hash") != config_hash or fh["hessian"].shape != (P, P) or len(done) != len(block_starts(P, block_size)):
+            if (fh.attrs.get("config_hash") != config_hash or fh["hessian"].shape != (P, P)
+                    or fh["hessian"].dtype != storage or len(done) != len(block_starts(P, block_size))):
                 return None
             return done
     except (OSError, KeyError) as err:
@@ -184,7 +206,7 @@ BlockRunner = Callable[[list[int], Callable[[int, np.ndarray], None]], None]
 
 def write_hessian(objective: Objective, theta: torch.Tensor, target: Path, meta: dict[str, Any],
                   block_size: int = 32, progress: bool = True, label: str = "hessian",
-                  run_blocks: BlockRunner | None = None) -> Path:
+                  run_blocks: BlockRunner | None = None, storage: str = "float64") -> Path:
     """Assemble the dense Hessian into ``target`` (HDF5), resumably, with its eigendecomposition.
 
     Column blocks are streamed into ``<target>.partial``, each marked in ``blocks_done`` when it is
@@ -194,15 +216,21 @@ def write_hessian(objective: Objective, theta: torch.Tensor, target: Path, meta:
     in, a new file is written atomically with the symmetrised ``hessian``, ``eigenvalues``
     (ascending), ``eigenvectors`` (columns), ``gradient``, ``loss`` and the relative ``asymmetry`` of
     the raw assembly (a check of the HVPs), then the partial is removed.
+
+    ``storage`` ("float64" or "float32") is the precision of the matrix on disk and of its
+    eigendecomposition, which runs on ``theta``'s device. Blocks are always accumulated in float64;
+    float32 storage halves disk and memory, which is what lets P ≈ 10^5 fit on one GPU
+    (README, "The paper profile on a GPU"). Host memory peaks at two P x P arrays of ``storage``
+    (the matrix, symmetrised in place, and the eigenvectors).
     """
     P = theta.numel()
     starts = block_starts(P, block_size)
     partial = target.with_name(target.name + ".partial")
     target.parent.mkdir(parents=True, exist_ok=True)
-    done = _blocks_done(partial, meta["config_hash"], P, block_size) if partial.exists() else None
+    done = _blocks_done(partial, meta["config_hash"], P, block_size, storage) if partial.exists() else None
     if done is None:
         with h5py.File(partial, "w") as fh:
-            fh.create_dataset("hessian", shape=(P, P), dtype="f8", chunks=(P, min(block_size, P)))
+            fh.create_dataset("hessian", shape=(P, P), dtype=storage, chunks=(P, min(block_size, P)))
             fh.create_dataset("blocks_done", data=np.zeros(len(starts), dtype=bool))
             fh.attrs["config_hash"] = meta["config_hash"]
             fh.attrs["seconds"] = 0.0
@@ -211,7 +239,7 @@ def write_hessian(objective: Objective, theta: torch.Tensor, target: Path, meta:
     with h5py.File(partial, "r") as fh:
         seconds_before = float(fh.attrs["seconds"])
     todo = [first for first, finished in zip(starts, done) if not finished]
-    start = P - sum(min(block_size, P - f) for f in todo)
+    columns_done = P - sum(min(block_size, P - f) for f in todo)
 
     def store_block(first: int, block: np.ndarray) -> None:
         with h5py.File(partial, "r+") as fh:
@@ -221,7 +249,7 @@ def write_hessian(objective: Objective, theta: torch.Tensor, target: Path, meta:
             fh.attrs["seconds"] = seconds_before + time.perf_counter() - started
             fh.flush()
 
-    with tqdm(total=P, initial=start, desc=label, unit="col", disable=not progress, dynamic_ncols=True) as bar:
+    with tqdm(total=P, initial=columns_done, desc=label, unit="col", disable=not progress, dynamic_ncols=True) as bar:
         def on_block(first: int, block: np.ndarray) -> None:
             store_block(first, block)
             bar.update(block.shape[1])
@@ -233,11 +261,9 @@ def write_hessian(objective: Objective, theta: torch.Tensor, target: Path, meta:
     with h5py.File(partial, "r") as fh:
         if not fh["blocks_done"][:].all():
             raise RuntimeError(f"{partial}: blocks {np.flatnonzero(~fh['blocks_done'][:]).tolist()} were not computed")
-        raw, seconds = fh["hessian"][:], float(fh.attrs["seconds"])
-    asymmetry = float(np.abs(raw - raw.T).max() / max(np.abs(raw).max(), np.finfo(float).tiny))
-    hessian = symmetrise(raw)
-    del raw
-    eigenvalues, eigenvectors = eigendecomposition(hessian, theta.device)
+        hessian, seconds = fh["hessian"][:], float(fh.attrs["seconds"])
+    asymmetry = symmetrise_in_place(hessian)
+    eigenvalues, eigenvectors = eigendecomposition(hessian, theta.device, getattr(torch, storage))
     with atomic_h5(target, meta) as fh:
         fh.create_dataset("hessian", data=hessian)
         fh.create_dataset("eigenvalues", data=eigenvalues)
@@ -249,5 +275,6 @@ def write_hessian(objective: Objective, theta: torch.Tensor, target: Path, meta:
         fh.attrs["assembly_seconds"] = seconds
         fh.attrs["n_examples"] = objective.n
         fh.attrs["dtype"] = str(theta.dtype).replace("torch.", "")
+        fh.attrs["storage"] = storage
     partial.unlink()
     return target

@@ -95,7 +95,8 @@ def hessian(profile: str, run: str, step: int, config_hash: str) -> None:
         run_blocks = engine.block_runner(client, spec, point.theta.numel(), cfg.hessian.block_size)
     try:
         write_hessian(point.objective(cfg.hessian.chunk_size), point.theta, target, meta,
-                      cfg.hessian.block_size, label=f"hessian:{run}@{step}", run_blocks=run_blocks)
+                      cfg.hessian.block_size, label=f"hessian:{run}@{step}", run_blocks=run_blocks,
+                      storage=cfg.hessian.storage)
     finally:
         if client is not None:
             client.close()
@@ -113,7 +114,7 @@ def spectrum_batch(profile: str, step: int, config_hash: str) -> None:
     point = load_point(cfg, paths.run_file(profile, main), step)
     batch_spectrum.compute(point, paths.hessian_file(profile, main, step), h.batch_sizes, h.batches_per_size,
                            h.batch_seed + step, h.block_size, h.chunk_size, paths.batch_spectrum_file(profile, step),
-                           provenance(profile, config_hash, f"spectrum_batch:{step}"))
+                           provenance(profile, config_hash, f"spectrum_batch:{step}"), storage=h.storage)
 
 
 def _classes(cfg: config.Config) -> int:

@@ -29,8 +29,11 @@ def batch_indices(n: int, sizes: tuple[int, ...], count: int, seed: int) -> list
 
 
 def compute(point: Point, full_hessian: Path, sizes: tuple[int, ...], count: int, seed: int, block: int,
-            chunk: int, target: Path, meta: dict[str, Any], progress: bool = True) -> Path:
-    """Spectra of ``count`` mini-batch Hessians per size, resumable batch by batch, into ``target``."""
+            chunk: int, target: Path, meta: dict[str, Any], progress: bool = True, storage: str = "float64") -> Path:
+    """Spectra of ``count`` mini-batch Hessians per size, resumable batch by batch, into ``target``.
+
+    Each is assembled and decomposed in ``storage`` precision on the point's device, as the full Hessian is.
+    """
     with read_h5(full_hessian, ("eigenvalues", "eigenvectors")) as fh:
         full_values, full_vectors = fh["eigenvalues"][:], fh["eigenvectors"][:]
     classes = len(point.data.classes)
@@ -59,7 +62,9 @@ def compute(point: Point, full_hessian: Path, sizes: tuple[int, ...], count: int
                 if done[i, j]:
                     continue
                 objective = point.objective(chunk, torch.as_tensor(indices[size][j], device=point.theta.device))
-                values, vectors = eigendecomposition(dense_hessian(objective, point.theta, block))
+                dense = dense_hessian(objective, point.theta, block, storage=storage)
+                values, vectors = eigendecomposition(dense, point.theta.device, getattr(torch, storage))
+                del dense
                 with h5py.File(partial, "r+") as fh:
                     fh["eigenvalues"][i, j] = values
                     fh["top_overlap"][i, j] = subspace_overlap(vectors, full_vectors, classes)
