@@ -1,20 +1,28 @@
-"""Dry run: the disk, memory and time a profile will need, from its configuration and a timed sample of its work.
+"""Dry run: the disk, memory, work and time a profile will need, from its configuration and a timed sample.
 
-Sizes follow from the configuration: a run file holds every iterate, (T+1)·P float32, and its
-batches; a Hessian file holds the matrix and its eigenvectors, 2·P² float64 (plus P² more for the
-partial file while it is assembled), and assembling one holds about four P × P float64 matrices in
-memory (raw, symmetrised, eigenvectors, LAPACK workspace). Times are extrapolated from work timed on
-this machine with the profile's model: a few SGD steps, and one block of Hessian-vector products
-over a slice of synthetic inputs of the profile's shape, scaled linearly in tangents and examples
-(the cost of a forward-over-reverse pass is linear in both).
+Sizes follow from the configuration (P parameters, s bytes per stored Hessian element, from
+``hessian.storage``): a run file holds every iterate, (T+1)·P float32, and its batches; a Hessian
+file holds the matrix and its eigenvectors, 2·P²·s, plus P²·s for the partial file while it is
+assembled; finishing one holds the matrix (symmetrised in place) and its eigenvectors, 2·P²·s, in
+host memory, and the same plus the solver's workspace on the device that runs ``eigh``.
+
+Work and time are extrapolated from one block of Hessian-vector products with the profile's model
+over a slice of synthetic inputs of the profile's shape (the values of the inputs do not change the
+cost), scaled linearly in columns and examples — a forward-over-reverse pass is linear in both. Its
+floating-point operations are counted by ``torch.utils.flop_counter`` (matrix products and
+convolutions only, so a lower bound), which gives a device-independent lower bound on the time of a
+Hessian on any GPU: work / peak rate.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from landscape.config import Config
 from landscape.data import CLASSES
@@ -27,49 +35,120 @@ CHANNELS = {"digits": 1, "fashion_mnist": 1, "cifar10": 3}
 SAMPLE_TANGENTS = 32  # at most this many Hessian columns in the timed block (the profile's block_size if smaller)
 SAMPLE_EXAMPLES = 250  # at most this many examples in the timed block (the profile's chunk_size if smaller)
 SAMPLE_STEPS = 20  # timed SGD steps, after warm-up
+# NVIDIA H100/H200 SXM datasheets: 67 TFLOP/s in IEEE float32 without tensor cores. The Hessian
+# runs in IEEE float32 (no TF32: train.full_float32_precision), so this bounds its time from below.
+GPU_FLOAT32_PEAK = 67e12
+STORAGE_BYTES = {"float64": 8, "float32": 4}
+
+
+def hessian_file_bytes(P: int, storage: str) -> int:
+    """Bytes of one Hessian file: the matrix and its eigenvectors (P x P each), eigenvalues, gradient, θ."""
+    s = STORAGE_BYTES[storage]
+    return 2 * P * P * s + P * s + 2 * P * 8
+
+
+def run_file_bytes(P: int, iterations: int, batch_size: int) -> int:
+    """Bytes of one run file before compression: every iterate in float32 and every batch's indices."""
+    return (iterations + 1) * P * 4 + iterations * batch_size * 4
 
 
 @dataclass
 class Plan:
-    """What a profile needs: bytes on disk and in memory, and seconds, per stage and in total."""
+    """What a profile needs: bytes on disk and in memory, operations and seconds, per stage and in total."""
 
     parameters: int
     hessians: int
+    storage: str
     run_bytes: int
     hessian_bytes: int
-    hessian_memory_bytes: int
     training_seconds: float
-    hessian_seconds: float
     seconds_per_column: float
+    flops_per_column: float
     device: str
+    block: tuple[int, int] = (0, 0)  # the profile's HVP block: columns and examples per vectorised pass
+    block_memory_bytes: float | None = None  # CUDA only: device memory of one such block, scaled from the sample
+    device_memory_bytes: int | None = None  # CUDA only: the device's total memory
 
     @property
     def disk_bytes(self) -> int:
-        return self.run_bytes + self.hessian_bytes
+        return self.run_bytes + self.hessian_bytes + self.partial_bytes
+
+    @property
+    def partial_bytes(self) -> int:
+        """The partial file of the Hessian being assembled (removed when it is finished)."""
+        return self.parameters**2 * STORAGE_BYTES[self.storage]
+
+    @property
+    def memory_bytes(self) -> int:
+        """Host memory, and device memory before the solver's workspace, while a Hessian is finished."""
+        return 2 * self.parameters**2 * STORAGE_BYTES[self.storage]
+
+    @property
+    def hessian_seconds(self) -> float:
+        return self.hessians * self.parameters * self.seconds_per_column
+
+    @property
+    def flops_per_hessian(self) -> float:
+        return self.parameters * self.flops_per_column
 
     def lines(self, profile: str) -> list[str]:
-        gb, hours = 1e9, 3600.0
+        rate = self.flops_per_column / self.seconds_per_column
         return [
-            f"profile {profile} on {self.device}: {self.parameters:,} parameters, {self.hessians} dense Hessians",
-            f"  disk    {self.disk_bytes / gb:,.2f} GB  (runs {self.run_bytes / gb:,.2f} GB, Hessians {self.hessian_bytes / gb:,.2f} GB)",
-            f"  memory  {self.hessian_memory_bytes / gb:,.2f} GB  while a Hessian is assembled and decomposed",
-            f"  time    training {self.training_seconds / hours:,.2f} h, Hessians {self.hessian_seconds / hours:,.2f} h "
+            f"profile {profile} on {self.device}: {self.parameters:,} parameters, {self.hessians} dense Hessians stored in {self.storage}",
+            f"  disk    {_bytes(self.disk_bytes)}  (runs {_bytes(self.run_bytes)} before compression, "
+            f"Hessians {_bytes(self.hessian_bytes)}, one partial file {_bytes(self.partial_bytes)})",
+            f"  memory  {_bytes(self.memory_bytes)}  host, and device plus eigh workspace, while a Hessian is finished",
+            f"  time    training {_duration(self.training_seconds)}, Hessians {_duration(self.hessian_seconds)} "
             f"({self.seconds_per_column * 1e3:,.1f} ms per column over all training examples)",
+            f"  work    {self.flops_per_hessian:.2e} FLOP per Hessian (counted), {rate / 1e9:,.0f} GFLOP/s sustained here; "
+            f"at a {GPU_FLOAT32_PEAK / 1e12:.0f} TFLOP/s float32 GPU peak (H100/H200) one Hessian takes "
+            f">= {_duration(self.flops_per_hessian / GPU_FLOAT32_PEAK)}",
+            *self._block_line(),
             "  (analyses and documents not included; times extrapolated from a timed sample on this machine)",
         ]
 
+    def _block_line(self) -> list[str]:
+        if self.block_memory_bytes is None:
+            return []
+        fits = "fits" if self.block_memory_bytes < 0.8 * self.device_memory_bytes else "does NOT fit: lower hessian.chunk_size"
+        return [f"  device  an HVP block of {self.block[0]} columns x {self.block[1]} examples needs "
+                f"{_bytes(self.block_memory_bytes)} of {_bytes(self.device_memory_bytes)}: {fits}"]
 
-def _time(fn, repeats: int) -> float:
+
+def _bytes(n: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n / 1e3:,.1f} kB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:,.1f} h"
+    return f"{seconds / 60:,.1f} min" if seconds >= 60 else f"{seconds:,.1f} s"
+
+
+def _time(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
     for _ in range(min(repeats, 3)):
         fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(repeats):
         fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     return (time.perf_counter() - start) / repeats
 
 
+def _flops(fn: Callable[[], object]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
 def estimate(cfg: Config) -> Plan:
-    """Sizes from the configuration; times from a timed sample of training and of one HVP block."""
+    """Sizes from the configuration; work and times from a sample of training and of one HVP block."""
     device = configure_determinism(cfg)
     shape = (CHANNELS[cfg.data.name], cfg.data.image_size, cfg.data.image_size)
     classes = len(CLASSES[cfg.data.name])
@@ -88,20 +167,32 @@ def estimate(cfg: Config) -> Plan:
         torch.nn.functional.cross_entropy(model(x), y).backward()
         optimiser.step()
 
-    step_seconds = _time(step, SAMPLE_STEPS)
+    step_seconds = _time(step, SAMPLE_STEPS, device)
     examples = min(SAMPLE_EXAMPLES, cfg.hessian.chunk_size, N)
     sample = Objective(model.to(dtype), torch.randn(examples, *shape, device=device, dtype=dtype),
                        torch.randint(0, classes, (examples,), device=device), cfg.train.weight_decay, examples)
     tangents = min(SAMPLE_TANGENTS, cfg.hessian.block_size, P)
-    block_seconds = _time(lambda: hessian_block(sample, theta.to(dtype), 0, tangents), 2)
-    per_column = block_seconds / tangents * N / examples
+    block = lambda: hessian_block(sample, theta.to(dtype), 0, tangents)  # noqa: E731
+    scale = N / (examples * tangents)
+    seconds_per_column = _time(block, 2, device) * scale
+    memory: dict[str, Any] = {}
+    if device.type == "cuda":
+        # Activations of a vectorised pass grow with columns x examples; the model and data do not.
+        baseline = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        block()
+        per_pair = (torch.cuda.max_memory_allocated() - baseline) / (tangents * examples)
+        columns, chunk = cfg.hessian.block_size, min(cfg.hessian.chunk_size, N)
+        memory = {"block_memory_bytes": baseline + per_pair * columns * chunk,
+                  "device_memory_bytes": torch.cuda.get_device_properties(device).total_memory}
     return Plan(
-        parameters=P, hessians=hessians,
-        run_bytes=len(cfg.runs) * ((T + 1) * P * 4 + T * B * 4),
-        hessian_bytes=hessians * 2 * P * P * 8,
-        hessian_memory_bytes=4 * P * P * 8,
+        parameters=P, hessians=hessians, storage=cfg.hessian.storage,
+        run_bytes=len(cfg.runs) * run_file_bytes(P, T, B),
+        hessian_bytes=hessians * hessian_file_bytes(P, cfg.hessian.storage),
         training_seconds=len(cfg.runs) * T * step_seconds,
-        hessian_seconds=hessians * P * per_column,
-        seconds_per_column=per_column,
+        seconds_per_column=seconds_per_column,
+        flops_per_column=_flops(block) * scale,
         device=str(device),
+        block=(cfg.hessian.block_size, min(cfg.hessian.chunk_size, N)),
+        **memory,
     )
