@@ -67,7 +67,7 @@ def _result(name):
 
 
 EXPERIMENT_HASH = section_hash(POINT_HASH[END], CFG.train, CFG.experiments)
-EXPERIMENT_CODE = HESSIAN_CODE
+EXPERIMENT_CODE = [*HESSIAN_CODE, SRC / "seeds.py"]
 
 # Each analysis: (doc, inputs, config hash, action, extra code). Results go to build/<profile>/results/.
 ANALYSES = {

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from landscape.checkpoint import Point
 
 
-def eigen_preconditioner(eigenvectors: np.ndarray, rates: np.ndarray, like: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+def eigen_preconditioner(eigenvectors: np.ndarray | torch.Tensor, rates: np.ndarray, like: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """R(v) = V diag(rates) Vᵀ v, in ``like``'s dtype and device."""
     basis = torch.as_tensor(eigenvectors, dtype=like.dtype, device=like.device)
     scale = torch.as_tensor(rates, dtype=like.dtype, device=like.device)

@@ -74,7 +74,11 @@ def transition(rule: LinearRule, curvature: np.ndarray) -> tuple[np.ndarray, np.
 
 def spectral_radius(rule: LinearRule, curvature: np.ndarray) -> np.ndarray:
     """Largest |eigenvalue| of the companion matrix per curvature: below 1 exactly where the rule is stable."""
-    return np.abs(np.linalg.eigvals(transition(rule, curvature)[0])).max(axis=-1)
+    return _radius(transition(rule, curvature)[0])
+
+
+def _radius(A: np.ndarray) -> np.ndarray:
+    return np.abs(np.linalg.eigvals(A)).max(axis=-1)
 
 
 def stable_up_to(rule: LinearRule, top_curvature: float) -> bool:
@@ -89,7 +93,7 @@ def stationary_variance(rule: LinearRule, curvature: np.ndarray, noise_var: np.n
     A, b = transition(rule, kappa)
     sigma2 = np.broadcast_to(np.asarray(noise_var, dtype=float), kappa.shape)
     variance = theory.stationary_second_moment(A, b, sigma2)[..., 0, 0]
-    return np.where(spectral_radius(rule, kappa) < 1, variance, np.inf)
+    return np.where(_radius(A) < 1, variance, np.inf)
 
 
 def expected_loss(rule: LinearRule, iterations: int, curvature: np.ndarray, noise_var: np.ndarray,
@@ -97,7 +101,7 @@ def expected_loss(rule: LinearRule, iterations: int, curvature: np.ndarray, nois
     """Exact expected excess loss Σ ½κ_i E[x_i²] after ``iterations`` steps from rest at ``start``; inf if unstable."""
     kappa = np.asarray(curvature, dtype=float)
     A, b = transition(rule, kappa)
-    if np.any(np.abs(np.linalg.eigvals(A)).max(axis=-1) >= 1):
+    if np.any(_radius(A) >= 1):
         return float("inf")
     sigma2 = np.broadcast_to(np.asarray(noise_var, dtype=float), kappa.shape)
     mean = np.repeat((np.asarray(start, dtype=float) * np.ones_like(kappa))[..., None], rule.lags, axis=-1)

@@ -24,6 +24,7 @@ from landscape import continuation, theory
 from landscape.checkpoint import Point
 from landscape.config import ExperimentsConfig
 from landscape.data import batch_order
+from landscape.seeds import spread
 from landscape.store import read_h5, write_results
 
 METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
@@ -32,7 +33,7 @@ METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
 class ProjectedVariance:
     """Running variance of Vᵀθ over the iterates from ``first`` on (Welford), per eigendirection."""
 
-    def __init__(self, eigenvectors: np.ndarray, first: int, like: torch.Tensor) -> None:
+    def __init__(self, eigenvectors: np.ndarray | torch.Tensor, first: int, like: torch.Tensor) -> None:
         self.basis = torch.as_tensor(eigenvectors, dtype=torch.float64, device=like.device)
         self.first, self.count = first, 0
         self.mean = torch.zeros(eigenvectors.shape[1], dtype=torch.float64, device=like.device)
@@ -71,12 +72,15 @@ def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, 
     base = point.metrics(point.theta)
     arrays: dict[str, Any] = {"eigenvalue": eigenvalues, "bayes_rates": rates}
     results: dict[str, dict[str, list[float]]] = {arm: {m: [] for m in (*METRICS, "median_temperature", "relaxed_share")} for arm in plan}
+    # P x P on the point's device once, not once per arm and seed: float64 for the variances, θ's dtype for the steps.
+    basis64 = torch.as_tensor(eigenvectors, dtype=torch.float64, device=point.theta.device)
+    basis = basis64.to(point.theta.dtype)
     for seed in range(settings.seeds):
         batches = batch_order(n, batch_size, T, seed=10_000 + seed, replacement=True)
         for arm, arm_rates in plan.items():
-            tracker = ProjectedVariance(eigenvectors, T // 2, point.theta)
+            tracker = ProjectedVariance(basis64, T // 2, point.theta)
             plain = np.isscalar(arm_rates)
-            precondition = None if plain else continuation.eigen_preconditioner(eigenvectors, arm_rates, point.theta)
+            precondition = None if plain else continuation.eigen_preconditioner(basis, arm_rates, point.theta)
             lrs = np.full(T, arm_rates if plain else 1.0)
             final = continuation.heavy_ball(point, point.theta, batches, lrs, momentum, precondition, tracker,
                                             label=f"bayes_lr:{arm}:{seed}")
@@ -93,15 +97,14 @@ def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, 
     for arm, values in results.items():
         for m, v in values.items():
             arrays[f"{arm}/{m}"] = np.array(v)
-    spread = {arm: {m: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
-                    for m, v in values.items()} for arm, values in results.items()}
+    summaries = {arm: {m: spread(v) for m, v in values.items()} for arm, values in results.items()}
     bayes = [a for a in plan if a != "sgd"]
-    best = min(bayes, key=lambda a: spread[a]["test_loss"]["mean"])
-    difference = spread["sgd"]["test_loss"]["mean"] - spread[best]["test_loss"]["mean"]
-    noise_sd = max(spread["sgd"]["test_loss"]["sd"], spread[best]["test_loss"]["sd"])
+    best = min(bayes, key=lambda a: summaries[a]["test_loss"]["mean"])
+    difference = summaries["sgd"]["test_loss"]["mean"] - summaries[best]["test_loss"]["mean"]
+    noise_sd = max(summaries["sgd"]["test_loss"]["sd"], summaries[best]["test_loss"]["sd"])
     summary = {
         "base": base,
-        "arms": spread,
+        "arms": summaries,
         "scales": list(settings.lr_scales),
         "best_bayes_arm": best,
         "best_bayes_scale": float(best.removeprefix("bayes_x")),

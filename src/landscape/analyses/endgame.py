@@ -19,13 +19,12 @@ from landscape import continuation, hmc
 from landscape.checkpoint import Point, ensemble, prediction_metrics
 from landscape.config import ExperimentsConfig
 from landscape.data import batch_order
+from landscape.seeds import spread
 from landscape.store import read_h5, write_results
 
 METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
 
 
-def _spread(values: list[float]) -> dict[str, float]:
-    return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
 
 
 def batch_one_epoch(point: Point, batch_size: int, momentum: float, settings: ExperimentsConfig) -> list[dict[str, float]]:
@@ -77,9 +76,9 @@ def run(point: Point, hessian_file: Path, batch_size: int, momentum: float, sett
         arrays[f"hmc_single/{m}"] = np.array([c["single"][m] for c in chains])
     for seed, c in enumerate(chains):
         arrays[f"hmc_potential/{seed}"] = c["potentials"]
-    batch1 = {m: _spread(list(arrays[f"batch1/{m}"])) for m in METRICS}
-    average = {m: _spread(list(arrays[f"hmc_average/{m}"])) for m in METRICS}
-    single = {m: _spread(list(arrays[f"hmc_single/{m}"])) for m in METRICS}
+    batch1 = {m: spread(list(arrays[f"batch1/{m}"])) for m in METRICS}
+    average = {m: spread(list(arrays[f"hmc_average/{m}"])) for m in METRICS}
+    single = {m: spread(list(arrays[f"hmc_single/{m}"])) for m in METRICS}
 
     def improves(arm: dict[str, dict[str, float]]) -> bool:
         return arm["test_loss"]["mean"] < base["test_loss"] - 2 * arm["test_loss"]["sd"]
@@ -95,9 +94,9 @@ def run(point: Point, hessian_file: Path, batch_size: int, momentum: float, sett
         "hmc_step_size": step_size,
         "hmc_steps": settings.hmc_steps,
         "hmc_samples": settings.hmc_samples,
-        "hmc_acceptance": _spread([c["acceptance"] for c in chains]),
-        "hmc_ess": _spread([c["ess"] for c in chains]),
-        "hmc_distance": _spread([c["distance"] for c in chains]),
+        "hmc_acceptance": spread([c["acceptance"] for c in chains]),
+        "hmc_ess": spread([c["ess"] for c in chains]),
+        "hmc_distance": spread([c["distance"] for c in chains]),
         "lambda_max": lambda_max,
         "seeds": settings.seeds,
     }

@@ -23,6 +23,7 @@ from landscape.checkpoint import Point
 from landscape.config import ExperimentsConfig
 from landscape.data import batch_order
 from landscape.hessian import lanczos
+from landscape.seeds import spread
 from landscape.store import read_h5, read_json, write_results
 
 LANCZOS_TOLERANCE = 1e-3  # λ_max to ~3 digits: enough to place it against the stability limit
@@ -108,9 +109,8 @@ def run(point: Point, training_results: Path, grads_results: Path, lr: float, ba
         "warmup_length": settings.warmup_length,
         "warmup_iterations": settings.warmup_iterations,
         "lr": lr,
-        "peak_ratio": {arm: {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0} for arm, v in peak.items()},
-        "final_objective": {arm: {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
-                            for arm, v in final_objective.items()},
+        "peak_ratio": {arm: spread(v) for arm, v in peak.items()},
+        "final_objective": {arm: spread(v) for arm, v in final_objective.items()},
         "unstable_without_warmup": bool(np.mean(peak["none"]) > 1),
         "unstable_with_warmup": bool(np.mean(peak["warmup"]) > 1),
         "warmup_lower_loss": bool(final_objective["warmup"].mean() < final_objective["none"].mean()),

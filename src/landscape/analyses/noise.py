@@ -24,6 +24,7 @@ from landscape import eigenbasis
 from landscape.checkpoint import Point, ensemble, prediction_metrics
 from landscape.config import ExperimentsConfig
 from landscape.params import data_loss_at
+from landscape.seeds import spread
 from landscape.store import read_h5, write_results
 
 METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
@@ -100,8 +101,6 @@ def evaluate_tuned(point: Point, eigenvectors: np.ndarray, bands: list[np.ndarra
     return expected | {f"ensemble_{k}": v for k, v in averaged.items()}
 
 
-def _spread(values: np.ndarray) -> dict[str, float]:
-    return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
 
 
 def run(point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path, provenance: dict[str, Any]) -> Path:
@@ -129,8 +128,8 @@ def run(point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path
 
     improvement = {v: base["test_loss"] - arrays[f"{v}/test_loss"].mean(axis=0).min() for v in VARIANTS}
     best = max(improvement, key=improvement.get)
-    at_max = {v: {m: _spread(arrays[f"{v}/{m}"][:, -1]) for m in METRICS} for v in VARIANTS}
-    tuned_metrics = {key: _spread(np.array([e[key] for e in evaluations])) for key in evaluations[0]}
+    at_max = {v: {m: spread(arrays[f"{v}/{m}"][:, -1]) for m in METRICS} for v in VARIANTS}
+    tuned_metrics = {key: spread(np.array([e[key] for e in evaluations])) for key in evaluations[0]}
     summary = {
         "base": base,
         "sigma_max": sigma_max,
