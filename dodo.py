@@ -47,8 +47,7 @@ RUNS = {r.name: paths.run_file(PROFILE, r.name) for r in CFG.runs}
 # so a task whose target already carries its hash can skip the work: a doit interrupted before it
 # recorded a finished task (its state is written when doit exits) does not redo hours of compute.
 RUN_HASH = {r.name: section_hash(*config.run_inputs(CFG, r.name), code_digest(CORE)) for r in CFG.runs}
-HESSIAN_SETTINGS = (CFG.hessian.dtype, CFG.hessian.block_size, CFG.hessian.chunk_size)
-POINT_HASH = {(r, s): section_hash(RUN_HASH[r], HESSIAN_SETTINGS, s, code_digest(HESSIAN_CODE))
+POINT_HASH = {(r, s): section_hash(RUN_HASH[r], config.hessian_inputs(CFG), s, code_digest(HESSIAN_CODE))
               for r, s in CFG.hessian_points()}
 HESSIANS = {(r, s): paths.hessian_file(PROFILE, r, s) for r, s in CFG.hessian_points()}
 MAIN_HESSIANS = [HESSIANS[(MAIN, s)] for s in CFG.train.checkpoints]

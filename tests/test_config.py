@@ -96,6 +96,16 @@ def test_section_hash_is_stable_and_sensitive(smoke_doc, write_profile):
     assert config.section_hash(*config.run_inputs(a, "const_a")) != config.section_hash(*config.run_inputs(c, "const_a"))
 
 
+@pytest.mark.parametrize(("key", "value", "changes"), [
+    ("storage", "float32", True), ("dtype", "float32", True), ("block_size", 7, True), ("chunk_size", 11, True),
+    ("batch_seed", 5, False), ("batches_per_size", 2, False)])
+def test_full_hessian_inputs_follow_every_key_but_the_batch_spectra(smoke_doc, write_profile, key, value, changes):
+    before = config.section_hash(config.hessian_inputs(config.load(write_profile(smoke_doc, "a"))))
+    smoke_doc["hessian"][key] = value
+    after = config.section_hash(config.hessian_inputs(config.load(write_profile(smoke_doc, "b"))))
+    assert (before != after) == changes
+
+
 def test_hessian_section_is_validated(smoke_doc, write_profile):
     smoke_doc["hessian"]["batch_steps"] = [7]
     with pytest.raises(ConfigError, match=r"hessian\.batch_steps.*not a checkpoint"):

@@ -400,6 +400,18 @@ def code_digest(files: list[Path] | tuple[Path, ...]) -> str:
     return digest.hexdigest()[:16]
 
 
+# [hessian] keys that shape only the mini-batch spectra (H2); every other key changes the full-dataset Hessian.
+BATCH_SPECTRUM_ONLY = ("batch_sizes", "batches_per_size", "batch_steps", "batch_seed")
+
+
+def hessian_inputs(cfg: Config) -> dict[str, object]:
+    """Every ``[hessian]`` setting a full-dataset Hessian depends on: all keys but the H2-only ones.
+
+    Listing the exclusions rather than the inclusions means a key added later is hashed by default.
+    """
+    return {k: v for k, v in dataclasses.asdict(cfg.hessian).items() if k not in BATCH_SPECTRUM_ONLY}
+
+
 def run_inputs(cfg: Config, run: str) -> tuple[object, ...]:
     """Everything a training run's iterates depend on (the ``root`` path does not change data)."""
     data = dataclasses.replace(cfg.data, root="", download=False)
