@@ -54,7 +54,9 @@ def main() -> None:
     scale = P_PAPER / sizes[-1]
     predicted_seconds, predicted_peak = seconds * scale**3, peak * scale**2
     print(f"{P_PAPER:>8} {predicted_seconds:>9.0f} {'(extrapolated)':>13} {predicted_peak / 1e9:>9.1f}")
-    if device.type == "cuda":
+    if device.type == "cpu":
+        print("(on the CPU the last row compares rates only: LAPACK's 32-bit workspace index stops eigh above n ≈ 33,000)")
+    else:
         free, total = torch.cuda.mem_get_info()
         print(f"device memory: {free / 1e9:.1f} GB free of {total / 1e9:.1f} GB")
         if args.full and predicted_peak < 0.95 * free:
