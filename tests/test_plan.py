@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from landscape import config
-from landscape.hessian import Objective, write_hessian
+from landscape.hessian import Objective, hessian_block, write_hessian
 from landscape.models import ResNet
 from landscape.params import flatten
-from landscape.plan import STORAGE_BYTES, estimate, hessian_file_bytes
+from landscape.plan import STORAGE_BYTES, _flops, estimate, hessian_file_bytes
 
 
 @pytest.mark.parametrize("storage", ["float64", "float32"])
@@ -37,3 +37,20 @@ def test_estimate_of_the_smoke_profile():
     assert plan.flops_per_column > 2 * P
     text = "\n".join(plan.lines("smoke"))
     assert "FLOP per Hessian" in text and f"{P:,} parameters" in text
+
+
+def test_counted_work_is_linear_in_examples_and_columns():
+    # The dry run scales one sampled block to N examples and P columns; that is exact only if the work is
+    # linear in examples and, apart from one primal pass per block, in columns.
+    torch.manual_seed(0)
+    model = ResNet(1, 3, 2, 2, 1)
+    theta = flatten(model)
+
+    def work(examples: int, columns: int) -> int:
+        objective = Objective(model, torch.randn(examples, 1, 6, 6), torch.randint(0, 3, (examples,)), 1e-2, examples)
+        return _flops(lambda: hessian_block(objective, theta, 0, columns))
+
+    assert work(16, 4) == 2 * work(8, 4)
+    per_column = work(8, 5) - work(8, 4)
+    assert work(8, 8) - work(8, 4) == 4 * per_column
+    assert work(8, 4) - 4 * per_column > 0  # the primal pass, once per block
