@@ -50,7 +50,6 @@ def _local(spec: engine.PointSpec, target):
     cfg = config.load(spec.config_path)
     point = load_point(cfg, Path(spec.run_file), spec.step)
     write_hessian(point.objective(cfg.hessian.chunk_size), point.theta, target, {"config_hash": "h"}, BLOCK, progress=False)
-    return point
 
 
 def _distributed(spec, client, target, on_block=None):

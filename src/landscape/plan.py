@@ -168,10 +168,11 @@ def estimate(cfg: Config) -> Plan:
         optimiser.step()
 
     step_seconds = _time(step, SAMPLE_STEPS, device)
-    examples = min(SAMPLE_EXAMPLES, cfg.hessian.chunk_size, N)
+    columns, chunk = cfg.hessian.block_size, min(cfg.hessian.chunk_size, N)
+    examples = min(SAMPLE_EXAMPLES, chunk)
     sample = Objective(model.to(dtype), torch.randn(examples, *shape, device=device, dtype=dtype),
                        torch.randint(0, classes, (examples,), device=device), cfg.train.weight_decay, examples)
-    tangents = min(SAMPLE_TANGENTS, cfg.hessian.block_size, P)
+    tangents = min(SAMPLE_TANGENTS, columns, P)
     block = lambda: hessian_block(sample, theta.to(dtype), 0, tangents)  # noqa: E731
     scale = N / (examples * tangents)
     seconds_per_column = _time(block, 2, device) * scale
@@ -182,7 +183,6 @@ def estimate(cfg: Config) -> Plan:
         torch.cuda.reset_peak_memory_stats()
         block()
         per_pair = (torch.cuda.max_memory_allocated() - baseline) / (tangents * examples)
-        columns, chunk = cfg.hessian.block_size, min(cfg.hessian.chunk_size, N)
         memory = {"block_memory_bytes": baseline + per_pair * columns * chunk,
                   "device_memory_bytes": torch.cuda.get_device_properties(device).total_memory}
     return Plan(
@@ -193,6 +193,6 @@ def estimate(cfg: Config) -> Plan:
         seconds_per_column=seconds_per_column,
         flops_per_column=_flops(block) * scale,
         device=str(device),
-        block=(cfg.hessian.block_size, min(cfg.hessian.chunk_size, N)),
+        block=(columns, chunk),
         **memory,
     )

@@ -25,8 +25,6 @@ from landscape.store import read_h5, write_results
 METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
 
 
-
-
 def batch_one_epoch(point: Point, batch_size: int, momentum: float, settings: ExperimentsConfig) -> list[dict[str, float]]:
     """Metrics after one epoch at batch size 1 and rate η_T/B, per seed."""
     n = point.data.train.y.numel()
@@ -76,9 +74,9 @@ def run(point: Point, hessian_file: Path, batch_size: int, momentum: float, sett
         arrays[f"hmc_single/{m}"] = np.array([c["single"][m] for c in chains])
     for seed, c in enumerate(chains):
         arrays[f"hmc_potential/{seed}"] = c["potentials"]
-    batch1 = {m: spread(list(arrays[f"batch1/{m}"])) for m in METRICS}
-    average = {m: spread(list(arrays[f"hmc_average/{m}"])) for m in METRICS}
-    single = {m: spread(list(arrays[f"hmc_single/{m}"])) for m in METRICS}
+    batch1 = {m: spread(arrays[f"batch1/{m}"]) for m in METRICS}
+    average = {m: spread(arrays[f"hmc_average/{m}"]) for m in METRICS}
+    single = {m: spread(arrays[f"hmc_single/{m}"]) for m in METRICS}
 
     def improves(arm: dict[str, dict[str, float]]) -> bool:
         return arm["test_loss"]["mean"] < base["test_loss"] - 2 * arm["test_loss"]["sd"]

@@ -101,8 +101,6 @@ def evaluate_tuned(point: Point, eigenvectors: np.ndarray, bands: list[np.ndarra
     return expected | {f"ensemble_{k}": v for k, v in averaged.items()}
 
 
-
-
 def run(point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path, provenance: dict[str, Any]) -> Path:
     """The noise sweep over bands and variants, and the per-band noise levels tuned on validation."""
     with read_h5(hessian_file, ("eigenvalues", "eigenvectors", "gradient")) as fh:
