@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import h5py
 import numpy as np
@@ -14,6 +11,7 @@ import pytest
 import torch
 from torch.func import hessian as reference_hessian
 
+from conftest import kill_on_event
 from landscape.hessian import Objective, dense_hessian, eigendecomposition, lanczos, symmetrise_in_place, write_hessian
 from landscape.models import ResNet
 from landscape.params import flatten, objective_at
@@ -133,39 +131,45 @@ def test_float32_storage_keeps_the_spectrum(tmp_path):
     assert np.abs(vectors.T.astype(np.float64) @ vectors - np.eye(len(values))).max() < 1e-5
 
 
-KILL_SCRIPT = """
+HESSIAN_SCRIPT = """
 import sys, time, torch
 from pathlib import Path
-from landscape.hessian import Objective, write_hessian
+from landscape.hessian import Objective, dense_hessian, write_hessian
 from landscape.models import ResNet
 from landscape.params import flatten
 torch.manual_seed(0)
 model = ResNet(1, 10, 3, 2, 1).double()
 x, y = torch.randn(96, 1, 8, 8, dtype=torch.float64), torch.randint(0, 10, (96,))
-write_hessian(Objective(model, x, y, 1e-3, 32), flatten(model), Path(sys.argv[1]), {"config_hash": "h"},
-              block_size=int(sys.argv[2]), progress=False)
+objective, theta, stall_after = Objective(model, x, y, 1e-3, 32), flatten(model), int(sys.argv[3])
+stored = []
+
+def store_or_stall(first, block, store):
+    # After `stall_after` blocks are on disk, the next one is computed but never stored: the kill lands between blocks.
+    if len(stored) == stall_after:
+        print(f"stalled with {len(stored)} blocks stored", flush=True)
+        time.sleep(3600)
+    store(first, block)
+    stored.append(first)
+
+def run_blocks(firsts, store):
+    dense_hessian(objective, theta, int(sys.argv[2]), on_block=lambda f, b: store_or_stall(f, b, store), blocks=firsts)
+
+write_hessian(objective, theta, Path(sys.argv[1]), {"config_hash": "h"}, block_size=int(sys.argv[2]), progress=False,
+              run_blocks=run_blocks)
 """
 
 
 def test_killed_hessian_resumes_to_the_identical_matrix(tmp_path):
     target, reference = tmp_path / "killed.h5", tmp_path / "reference.h5"
     partial = tmp_path / "killed.h5.partial"
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(target), "8"])
-    deadline, done = time.time() + 120, 0
-    while time.time() < deadline and proc.poll() is None and done < 100:
-        try:
-            with h5py.File(partial, "r", locking=False) as fh:
-                done = 8 * int(fh["blocks_done"][:].sum())
-        except (OSError, KeyError):
-            pass
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not target.exists(), "the Hessian finished before it could be killed"
+    proc = subprocess.Popen([sys.executable, "-c", HESSIAN_SCRIPT, str(target), "8", "12"], stdout=subprocess.PIPE)
+    kill_on_event(proc, lambda line: line.startswith("stalled"), "a stall after 12 stored blocks")
+    assert not target.exists()
     with h5py.File(partial, "r") as fh:
-        assert 0 < fh["blocks_done"][:].sum() < len(fh["blocks_done"]), "the kill should land mid-way"
-    subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(target), "8"], check=True)
-    subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(reference), "8"], check=True)
+        assert fh["blocks_done"][:].sum() == 12 < len(fh["blocks_done"]), "the kill should land mid-way"
+    never = "-1"  # the resumed and the reference runs never stall
+    subprocess.run([sys.executable, "-c", HESSIAN_SCRIPT, str(target), "8", never], check=True)
+    subprocess.run([sys.executable, "-c", HESSIAN_SCRIPT, str(reference), "8", never], check=True)
     assert not partial.exists()
     with h5py.File(target) as got, h5py.File(reference) as ref:
         for key in ("hessian", "eigenvalues", "eigenvectors", "gradient"):

@@ -7,6 +7,7 @@ scratch and never touches the developer's own build/ and figures/.
 from __future__ import annotations
 
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -21,13 +22,22 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def _doit(root: Path, *args: str) -> tuple[list[str], float]:
-    """Run doit in ``root``; return the tasks it executed (not the up-to-date ones) and its wall time."""
-    start = time.perf_counter()
+def _cpu_seconds_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _doit(root: Path, *args: str) -> tuple[list[str], float, float]:
+    """Run doit in ``root``; return the tasks it executed (not the up-to-date ones), its wall time and its CPU time.
+
+    CPU time (user + system, of doit and what it starts) measures the work; wall time also counts
+    whatever else the machine is doing.
+    """
+    wall, cpu = time.perf_counter(), _cpu_seconds_of_children()
     proc = subprocess.run([sys.executable, "-m", "doit", *args], cwd=root, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - wall, _cpu_seconds_of_children() - cpu
     assert proc.returncode == 0, f"doit {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    return re.findall(r"^\.  (\S+)", proc.stdout, flags=re.M), elapsed
+    return re.findall(r"^\.  (\S+)", proc.stdout, flags=re.M), wall, cpu
 
 
 def _text(pdf: Path) -> str:
@@ -48,8 +58,8 @@ def project(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def built(project) -> Path:
-    executed, elapsed = _doit(project, "profile=smoke")
-    print(f"smoke build from scratch: {elapsed:.1f} s, {len(executed)} tasks")
+    executed, wall, cpu = _doit(project, "profile=smoke")
+    print(f"smoke build from scratch: {wall:.1f} s wall, {cpu:.1f} s CPU, {len(executed)} tasks")
     expected = {"paper", "poster", "train:main", "hessian:main@600", "spectrum_batch:600"}
     expected |= {f"figure:{name}" for name in FIGURES}
     assert expected <= set(executed)
@@ -80,9 +90,19 @@ def test_paper_and_poster_show_the_training_figure_and_table(built):
 
 
 def test_second_build_does_nothing_quickly(built):
-    executed, elapsed = _doit(built, "profile=smoke")
-    assert executed == []
-    assert elapsed < 3.0, f"an up-to-date doit took {elapsed:.1f} s"
+    """An up-to-date build runs no task and checks its targets in under 3 s of CPU time.
+
+    The bound is on CPU time, the work done, so another process on the machine cannot fail it by
+    taking the cores; one retry absorbs a cold file cache.
+    """
+    measured = []
+    for _ in range(2):
+        executed, wall, cpu = _doit(built, "profile=smoke")
+        assert executed == []
+        measured.append(f"{cpu:.1f} s CPU ({wall:.1f} s wall)")
+        if cpu < 3.0:
+            return
+    pytest.fail(f"an up-to-date doit took {' then '.join(measured)}")
 
 
 def test_config_change_reruns_exactly_its_dependents(built):
@@ -90,7 +110,7 @@ def test_config_change_reruns_exactly_its_dependents(built):
     original = config.read_text()
     config.write_text(original.replace('lr = 0.03\n', 'lr = 0.02\n', 1))
     try:
-        executed, _ = _doit(built, "profile=smoke")
+        executed, *_ = _doit(built, "profile=smoke")
     finally:
         config.write_text(original)
         _doit(built, "profile=smoke")  # back to the original configuration
@@ -105,7 +125,7 @@ def test_config_change_reruns_exactly_its_dependents(built):
 def test_figure_code_change_reruns_that_figure_and_the_documents(built):
     figure = built / "src/landscape/figures/training.py"
     figure.write_text(figure.read_text() + "\n# an edit\n")
-    executed, _ = _doit(built, "profile=smoke")
+    executed, *_ = _doit(built, "profile=smoke")
     assert set(executed) == {"figure:training", "paper", "poster"}
 
 
@@ -131,7 +151,7 @@ def test_rebuilding_gives_byte_identical_pdfs(built):
     before = {path: path.read_bytes() for path in outputs}
     for path in outputs:
         path.unlink()
-    executed, _ = _doit(built, "profile=smoke")
+    executed, *_ = _doit(built, "profile=smoke")
     assert {"paper", "poster"} <= set(executed)
     changed = [path.name for path, content in before.items() if path.read_bytes() != content]
     assert changed == []

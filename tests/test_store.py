@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
+from conftest import kill_on_event
 from landscape.store import SchemaError, atomic_h5, provenance, read_h5, read_json, write_json
 
 SLOW_WRITER = """
@@ -26,10 +27,8 @@ with atomic_h5(sys.argv[1]) as fh:
 
 def test_killed_writer_leaves_no_file_at_target(tmp_path):
     target = tmp_path / "result.h5"
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(target)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "writing"
-    proc.kill()
-    proc.wait()
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(target)], stdout=subprocess.PIPE)
+    kill_on_event(proc, lambda line: line == "writing", "the writer's first dataset")
     assert not target.exists()
     assert list(tmp_path.glob(".result.h5.tmp-*")), "the killed writer's temporary file should be left hidden"
     with atomic_h5(target) as fh:

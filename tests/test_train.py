@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
+import re
 import subprocess
 import sys
-import time
 
 import h5py
 import numpy as np
 import pytest
 import torch
 
+from conftest import kill_on_event
 from landscape import config
 from landscape.config import RunConfig
 from landscape.data import load_dataset
@@ -21,8 +20,21 @@ from landscape.models import build_model
 from landscape.params import data_loss_at
 from landscape.train import configure_determinism, eval_steps, lr_schedule, train_run
 
-TRAIN_SCRIPT = "import sys; from pathlib import Path; from landscape import config, train; " \
-               "train.train_run(config.load(sys.argv[1]), 'main', Path(sys.argv[2]), progress=False)"
+# Trains, but stalls at the first flush after a resume point at step >= 2 * flush_every is on disk: the
+# next flush_every iterates are computed and not yet written, as in any kill between two flushes.
+STALLING_TRAIN_SCRIPT = """
+import sys, time
+from pathlib import Path
+from landscape import config, train
+flush = train._flush
+def flush_or_stall(path, first, thetas, *rest):
+    if first >= 2 * len(thetas):
+        print(f"stalled with a resume point at {first} and steps {first + 1}..{first + len(thetas)} unwritten", flush=True)
+        time.sleep(3600)
+    flush(path, first, thetas, *rest)
+train._flush = flush_or_stall
+train.train_run(config.load(sys.argv[1]), "main", Path(sys.argv[2]), progress=False)
+"""
 
 
 def test_determinism_turns_off_tensorfloat32():
@@ -51,7 +63,7 @@ def test_constant_schedule_and_eval_steps():
     assert eval_steps(25, 10).tolist() == [0, 10, 20, 25]
 
 
-def _tiny(smoke_doc, iterations=1500, flush_every=50):
+def _tiny(smoke_doc, iterations, flush_every=50):
     smoke_doc["train"].update(iterations=iterations, flush_every=flush_every, eval_every=100,
                               checkpoints=[0, iterations])
     smoke_doc["hessian"]["batch_steps"] = []
@@ -84,24 +96,19 @@ def test_run_file_layout(smoke_doc, write_profile, tmp_path):
 
 
 def test_killed_run_resumes_bitwise_identical(smoke_doc, write_profile, tmp_path):
-    profile = write_profile(_tiny(smoke_doc))
+    profile = write_profile(_tiny(smoke_doc, iterations=200))
     cfg = config.load(profile)
     reference = train_run(cfg, "main", tmp_path / "reference.h5", progress=False)
 
     target = tmp_path / "killed.h5"
     partial = tmp_path / "killed.h5.partial"
-    proc = subprocess.Popen([sys.executable, "-c", TRAIN_SCRIPT, str(profile), str(target)])
-    # Kill after a few resume points have been written, wherever the run happens to be.
-    deadline, mtimes = time.time() + 120, set()
-    while time.time() < deadline and len(mtimes) < 4 and proc.poll() is None:
-        if partial.exists():
-            mtimes.add(partial.stat().st_mtime_ns)
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not target.exists(), "the run finished before it could be killed; make the test run longer"
+    proc = subprocess.Popen([sys.executable, "-c", STALLING_TRAIN_SCRIPT, str(profile), str(target)],
+                            stdout=subprocess.PIPE)
+    event = kill_on_event(proc, lambda line: line.startswith("stalled"), "a stall after a flushed resume point")
+    assert not target.exists()
     with h5py.File(partial) as fh:
         resumed_from = int(fh["resume"].attrs["step"])
+    assert resumed_from == int(re.search(r"resume point at (\d+)", event)[1]), event
     assert 0 < resumed_from < cfg.train.iterations
 
     train_run(cfg, "main", target, progress=False)
