@@ -55,6 +55,9 @@ MAIN_POINT_HASHES = [POINT_HASH[(MAIN, s)] for s in CFG.train.checkpoints]
 BATCH_STEP = CFG.batch_spectrum_steps()[-1]
 END = (MAIN, CFG.train.iterations)
 LANDSCAPE_HASH = section_hash(POINT_HASH[END], CFG.landscape)
+# Runs that differ from the main run only in their activation: A1 and the curvature against scale measure them too.
+CONTRASTS = CFG.activation_contrasts()
+CONTRAST_FILES = [f for r in CONTRASTS for f in (RUNS[r.name], HESSIANS[(r.name, CFG.train.iterations)])]
 
 
 def _hash(*parts):
@@ -82,8 +85,13 @@ ANALYSES = {
                 _hash(*MAIN_POINT_HASHES), tasks.analysis_overlap,
                 [SRC / "spectra.py"]),
     "linesearch": ("A1: full-data line searches along eigendirections against the quadratic model",
-                   [RUNS[MAIN], *MAIN_HESSIANS], _hash(*MAIN_POINT_HASHES, CFG.landscape),
+                   [RUNS[MAIN], *MAIN_HESSIANS, *CONTRAST_FILES],
+                   _hash(*MAIN_POINT_HASHES, *(POINT_HASH[(r.name, CFG.train.iterations)] for r in CONTRASTS), CFG.landscape),
                    tasks.analysis_linesearch, LINE_CODE),
+    "curvature": ("A1 at every scale: float64 second differences along eigendirections against the step, and SGD's scale",
+                  [RUNS[MAIN], HESSIANS[END], *CONTRAST_FILES, paths.result_file(PROFILE, "linesearch", ".h5")],
+                  _hash(LANDSCAPE_HASH, *(POINT_HASH[(r.name, CFG.train.iterations)] for r in CONTRASTS)),
+                  tasks.analysis_curvature, [*LINE_CODE, SRC / "trajectory.py"]),
     "batch_noise": ("A2: mini-batch line searches: scatter of minima and curvatures against the eigenvalue",
                     [RUNS[MAIN], HESSIANS[END], paths.result_file(PROFILE, "linesearch", ".h5")], LANDSCAPE_HASH,
                     tasks.analysis_batch_noise, LINE_CODE),
@@ -97,18 +105,18 @@ ANALYSES = {
                    [RUNS[MAIN], *MAIN_HESSIANS[1:]], _hash(*MAIN_POINT_HASHES),
                    tasks.analysis_trajectory, [*HESSIAN_CODE, SRC / "trajectory.py"]),
     "lr_compare": ("A6: end points of every run against the high-LR annealed run, by eigenband",
-                   [paths.result_file(PROFILE, "training"), *RUNS.values(),
-                    *(HESSIANS[(r, CFG.train.iterations)] for r in RUNS)], _hash(*POINT_HASH.values()),
+                   [paths.result_file(PROFILE, "training"), *(RUNS[r.name] for r in CFG.comparable_runs()),
+                    *(HESSIANS[(r.name, CFG.train.iterations)] for r in CFG.comparable_runs())], _hash(*POINT_HASH.values()),
                    tasks.analysis_lr_compare, []),
     "example_grads": ("A10: per-example gradients in the final eigenbasis: cosines, concentration, noise vs curvature",
                       [RUNS[MAIN], HESSIANS[END]], POINT_HASH[END], tasks.analysis_example_grads, HESSIAN_CODE),
     "theory": ("B1: stationary variances, settle times and temperatures of the noisy quadratic against the data",
-               [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads", "spectrum"))],
+               [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads", "spectrum", "curvature"))],
                _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_theory, [SRC / "theory.py"]),
     "schedule": ("B3: expected loss of the study's schedule, optimised schedules and optimised linear update rules",
                  [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads"))],
                  _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_schedule,
-                 [SRC / "theory.py", SRC / "linear_rules.py"]),
+                 [*HESSIAN_CODE, SRC / "theory.py", SRC / "linear_rules.py", SRC / "continuation.py"]),
     "noise": ("A11: noise injected by eigenband (low, high, all; fit one half, perturb the other); levels tuned on validation",
               [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_noise, [*EXPERIMENT_CODE, SRC / "eigenbasis.py"]),
     "threshold": ("A12: directions above an eigenvalue threshold moved to their quadratic minima",
@@ -129,6 +137,7 @@ FIGURES = {
     "batch_spectrum": "top eigenvalues of mini-batch Hessians by batch size, against the full Hessian",
     "overlap": "eigenvector overlaps between checkpoints: row maxima, top-k subspaces, top block",
     "linesearch": "eigendirection profiles against ½λt², deviation and fitted curvature against λ",
+    "curvature": "effective curvature over λ against the step size and against the quadratic rise, by band",
     "batch_noise": "spread of mini-batch minima and mini-batch curvature against λ",
     "random_dirs": "random-direction profiles against the independent-quadratic prediction",
     "profile_fits": "chosen functional form per band, quartic term and log-cosh scale against λ",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
 from landscape import config
@@ -120,3 +123,36 @@ def test_hessian_points_are_main_checkpoints_and_run_ends():
     cfg = config.load_profile("cpu")
     assert cfg.hessian_points()[:4] == [("main", 0), ("main", 246), ("main", 2459), ("main", 6000)]
     assert [r for r, _ in cfg.hessian_points()[4:]] == [r.name for r in cfg.runs[1:]]
+
+
+def test_replicas_contrasts_and_comparable_runs_are_told_apart(smoke_doc, write_profile):
+    """Seeds replicate the main run, an activation makes a contrast, and only seed-0 same-model runs compare schedules."""
+    cfg = config.load(write_profile(smoke_doc))
+    assert [r.name for r in cfg.main_replicas()] == ["main", "main_seed1"]
+    assert [r.name for r in cfg.activation_contrasts()] == ["main_gelu"]
+    assert [r.name for r in cfg.comparable_runs()] == ["main", "const_a", "const_b", "anneal_high", "anneal_low"]
+    assert cfg.run_model("main_seed1").init_seed == cfg.model.init_seed + 1
+    assert cfg.run_model("main_gelu").activation == "gelu" and cfg.run_model("main").activation == "relu"
+    smoke_doc["runs"]["main_seed1"]["seed"] = -1
+    with pytest.raises(config.ConfigError, match=r"runs\.main_seed1\.seed"):
+        config.load(write_profile(smoke_doc))
+    smoke_doc["runs"]["main_seed1"]["seed"] = 1
+    smoke_doc["runs"]["main_gelu"]["activation"] = "tanh"
+    with pytest.raises(config.ConfigError, match=r"runs\.main_gelu\.activation.*relu, gelu, softplus"):
+        config.load(write_profile(smoke_doc))
+
+
+def test_replicas_train_from_their_own_seed(smoke_doc, write_profile, tmp_path):
+    """A replica's first iterate is another initialisation and its batches another order; the main run's are unchanged."""
+    import h5py
+
+    from landscape.train import train_run
+
+    smoke_doc["train"].update(iterations=4, flush_every=2, eval_every=2, checkpoints=[0, 4])
+    smoke_doc["hessian"]["batch_steps"] = []
+    cfg = config.load(write_profile(smoke_doc))
+    files = {name: train_run(cfg, name, tmp_path / f"{name}.h5", progress=False) for name in ("main", "main_seed1")}
+    with h5py.File(files["main"]) as a, h5py.File(files["main_seed1"]) as b:
+        assert not np.array_equal(a["params"][0], b["params"][0])
+        assert not np.array_equal(a["batch_indices"][:], b["batch_indices"][:])
+        assert json.loads(b.attrs["model"])["init_seed"] == cfg.model.init_seed + 1

@@ -60,6 +60,21 @@ def test_settle_iterations_match_the_known_relaxation():
     assert np.all(inside_from_start == 0)
 
 
+def test_settle_iterations_can_say_not_settled():
+    """A direction still relaxing when the reference window starts, or drifting through it, has not settled."""
+    steps, window = 4000, 20
+    rng = np.random.default_rng(2)
+    noise = 0.01 * rng.standard_normal((steps + 1, 3))
+    t = np.arange(steps + 1)[:, None]
+    paths = np.hstack([
+        np.exp(-t / 100.0),  # relaxes long before the window: settles
+        np.exp(-t / 3000.0),  # still relaxing when the window starts at 2000
+        1e-3 * t,  # a steady drift: inside the band somewhere, but not stationary
+    ]) + noise
+    settle = trajectory.settle_iterations(paths, slice(steps // 2, steps + 1), window)
+    assert 0 < settle[0] < steps // 2 and settle[1] == -1 and settle[2] == -1, settle
+
+
 def test_fluctuation_dissipation_ratio_is_one_at_stationarity():
     curvatures = np.array([2.0, 0.5, 0.1])
     lr, momentum = 0.05, 0.9
@@ -96,3 +111,17 @@ def test_band_decomposition_is_exact_on_a_quadratic():
     assert total == pytest.approx(gradient @ delta + 0.5 * delta @ hessian @ delta)
     assert per_band.sum() == pytest.approx(total)
     assert lr_compare.band_edges(P)[-1] == P
+
+
+@pytest.mark.parametrize(("gap", "predicted", "describes"), [(0.1, 0.12, True), (0.1, 0.06, True), (0.1, 0.04, False),
+                                                             (-0.095, 0.02, False), (-0.1, -0.15, True), (0.0, 0.0, False)])
+def test_a_band_decomposition_needs_an_expansion_that_describes_the_gap(gap, predicted, describes):
+    assert lr_compare.expansion_describes(gap, predicted) is describes
+
+
+def test_a_difference_of_band_medians_gets_a_bootstrap_interval_that_can_exclude_zero():
+    rng = np.random.default_rng(0)
+    separated = example_grads.median_difference(rng.normal(0.5, 0.05, 200), rng.normal(0.4, 0.05, 50))
+    assert separated["low"] > 0 and separated["difference"] == pytest.approx(0.1, abs=0.03)
+    same = example_grads.median_difference(rng.normal(0.5, 0.05, 200), rng.normal(0.5, 0.05, 50))
+    assert same["low"] < 0 < same["high"]  # "48% vs 42%" without a real difference is not a finding

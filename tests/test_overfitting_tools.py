@@ -89,3 +89,84 @@ def test_bayesian_learning_rates_make_the_stationary_variance_the_posterior():
             samples.append(x.copy())
     # ~280,000 correlated samples (relaxation ≤ ~1,000 steps): the variance is within ~5%; allow 15%.
     assert np.var(samples, axis=0) == pytest.approx(1 / (N * curvature), rel=0.15)
+
+
+def test_bayesian_arms_have_their_controls_and_a_top_k_arm():
+    from landscape.analyses.bayes_lr import arms
+
+    rates = np.array([50.0, 5.0, 0.5, 0.05, 0.005])  # ascending eigenvalues: the sharpest direction is last
+    plan = arms(rates, final_lr=0.01, max_rate=0.1, scales=(1.0, 4.0), top_k=2)
+    assert plan["sgd"] == 0.01 and plan["sgd_at_cap"] == 0.1
+    np.testing.assert_array_equal(plan["bayes_x1"], [0.1, 0.1, 0.1, 0.05, 0.005])
+    np.testing.assert_array_equal(plan["bayes_x4"], [0.1, 0.1, 0.1, 0.1, 0.02])
+    np.testing.assert_array_equal(plan["bayes_top"], [0.01, 0.01, 0.01, 0.05, 0.005])  # Bayesian in the top 2 only
+    assert "bayes_top" not in arms(rates, 0.01, 0.1, (1.0,))
+
+
+def test_matched_noise_raises_a_quadratic_by_the_same_amount_on_either_band():
+    """Monte Carlo on ½xᵀHx: noise at the matched σ raises it by the planted ΔL on the flat and the sharp half alike."""
+    from landscape import eigenbasis
+    from landscape.analyses.noise import halves, matched_sigmas
+
+    rng = np.random.default_rng(0)
+    eigenvalues = np.geomspace(1e-4, 10.0, 40)
+    basis = np.linalg.qr(rng.standard_normal((40, 40)))[0]
+    hessian = basis @ np.diag(eigenvalues) @ basis.T
+    masks = halves(eigenvalues)
+    for band in ("low", "high"):
+        sigma = matched_sigmas(eigenvalues, masks[band], np.array([0.3]))[0]
+        draws = eigenbasis.band_noise(basis, masks[band], sigma, 20000, rng)
+        rise = 0.5 * np.einsum("ni,ij,nj->n", draws, hessian, draws)
+        # 20,000 draws of a weighted chi-square: the mean is within 3 standard errors of 0.3.
+        assert abs(rise.mean() - 0.3) < 3 * rise.std() / np.sqrt(len(rise)), (band, rise.mean())
+
+
+def _toy_point():
+    import torch
+
+    from landscape.checkpoint import Point
+    from landscape.data import Dataset, Split
+    from landscape.models import ResNet
+    from landscape.params import flatten
+
+    torch.manual_seed(0)
+    model = ResNet(1, 3, 2, 2, 1).double()
+    split = Split(torch.randn(40, 1, 6, 6, dtype=torch.float64), torch.randint(0, 3, (40,)), np.arange(40))
+    return Point(model, flatten(model), Dataset("toy", ("a", "b", "c"), split, split, split), 0.05, 1e-3)
+
+
+def test_a_linear_rule_with_heavy_ball_weights_is_heavy_ball():
+    """continuation.linear_rule with a = (1+β, −β), b = (1, 0) against continuation.heavy_ball at a constant rate."""
+    import torch
+
+    from landscape import continuation
+    from landscape.linear_rules import LinearRule
+
+    point = _toy_point()
+    batches = np.random.default_rng(0).integers(0, 40, (30, 8))
+    momentum, lr = 0.9, 0.05
+    reference = continuation.heavy_ball(point, point.theta, batches, np.full(30, lr), momentum)
+    rule = LinearRule.from_method(lr, momentum, "heavy_ball")
+    got = continuation.linear_rule(point, point.theta, batches, rule)
+    # The two forms round differently (velocity vs iterate differences): agreement to ~1e-12 of |θ| in float64.
+    assert torch.allclose(got, reference, rtol=0, atol=1e-12 * float(reference.norm()))
+    diverging = continuation.linear_rule(point, point.theta, batches, LinearRule.from_method(1e6, 0.0, "sgd"))
+    assert not torch.isfinite(diverging).all()  # a rule that diverges stops and says so by a non-finite iterate
+
+
+def test_trained_arms_report_their_metrics_and_divergence():
+    """B3 on the network: the study's end is measured as given; a heavy-ball schedule trains; a diverging rule says so."""
+    from landscape.analyses.schedule import trained
+    from landscape.linear_rules import LinearRule
+
+    point = _toy_point()
+    batches = np.random.default_rng(1).integers(0, 40, (20, 8))
+    end = point.theta.numpy() * 0.5
+    arms = trained(point, batches, end, np.full(20, 0.05), {"calm": LinearRule.from_method(0.05, 0.9, "heavy_ball"),
+                                                            "wild": LinearRule.from_method(1e6, 0.0, "sgd")}, 0.9)
+    metrics = point.metrics(point.theta.new_tensor(end), ("train", "test"))
+    assert arms["study"]["test_loss"] == metrics["test_loss"]
+    assert arms["study"]["objective"] == metrics["train_loss"] + 0.5 * 1e-3 * float((point.theta * 0.5).pow(2).sum())
+    # A constant schedule and the heavy-ball rule at the same rate are the same training: same objective to rounding.
+    assert arms["calm"]["objective"] == pytest.approx(arms["optimised_schedule"]["objective"], rel=1e-10)
+    assert arms["wild"] == {"diverged": True, "objective": None, "test_loss": None, "test_acc": None}

@@ -20,6 +20,14 @@ def test_outlier_count_finds_planted_outliers(k):
     assert count == k and separation > 10
 
 
+def test_a_spectrum_without_a_gap_has_no_outliers():
+    smooth = np.geomspace(10.0, 0.01, 500)  # neighbouring ratios 1.014: no gap anywhere
+    assert outlier_count(smooth, search=30) == (0, pytest.approx(10.0 / smooth[1]))
+    just_below = np.concatenate([smooth[1:], [smooth[1] * 1.99]])  # the largest gap is a factor 1.99 < 2
+    assert outlier_count(just_below, search=30)[0] == 0
+    assert outlier_count(np.concatenate([smooth[1:], [smooth[1] * 2.01]]), search=30)[0] == 1
+
+
 def test_stability_ratio_is_one_at_the_heavy_ball_limit():
     assert stability_ratio(lambda_max=2 * 1.9 / 0.1, lr=0.1, momentum=0.9) == pytest.approx(1.0)
 
@@ -44,11 +52,16 @@ def _hessian_file(path, eigenvalues, eigenvectors):
 
 def test_spectrum_and_overlap_analyses_on_a_known_spectrum(tmp_path):
     P, rng = 120, np.random.default_rng(0)
-    values = np.sort(np.concatenate([rng.normal(0, 0.01, P - 3), [5.0, 10.0, 20.0]]))
+    values = np.sort(np.concatenate([rng.normal(0, 0.01, P - 7), [1e-3] * 4, [5.0, 10.0, 20.0]]))
     basis = random_basis(P, seed=3)
     points = {f"main@{s}": _hessian_file(tmp_path / f"h{s}.h5", values * (1 + s / 10), basis) for s in (0, 5, 10)}
-    spectrum.run(points, {p: 0.1 for p in points}, 0.9, 3, list(points), tmp_path / "spectrum.h5", {"task": "t"})
+    spectrum.run(points, {p: 0.1 for p in points}, 0.9, 3, list(points), tmp_path / "spectrum.h5", {"task": "t"},
+                 weight_decay=1e-3)
     summary = read_summary(tmp_path / "spectrum.h5")
+    first = summary["points"]["main@0"]  # unscaled: four planted eigenvalues equal wd
+    assert first["n_at_wd"] == 4 + np.sum(np.abs(values[values != 1e-3] - 1e-3) <= 1e-5)
+    assert first["n_below_2wd"] == np.sum((values > 0) & (values <= 2e-3))
+    assert first["n_positive"] == np.sum(values > 0)
     assert summary["final_outliers"] == 3 and summary["outliers_match_classes"]
     assert summary["points"]["main@10"]["lambda_max"] == pytest.approx(40.0)
     assert summary["points"]["main@10"]["stability_ratio"] == pytest.approx(40 * 0.1 / 3.8)
@@ -71,3 +84,16 @@ def test_batch_spectrum_summary_checks_the_trace(tmp_path):
     summary = read_summary(tmp_path / "summary.h5")
     assert summary["trace_unbiased"]
     assert summary["per_size"]["2"]["lambda_max_ratio"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_eigenbands_set_the_weight_decay_directions_apart():
+    from landscape.spectra import eigenbands
+
+    wd = 1e-3
+    eigenvalues = np.sort(np.concatenate([[-0.5, -0.01], [wd] * 5, [1.5e-3, 2e-3], np.geomspace(0.01, 1, 20), [5, 7, 9]]))
+    bands = eigenbands(eigenvalues, classes=3, weight_decay=wd)
+    assert np.all((eigenvalues[bands["weight_decay"]] >= 0) & (eigenvalues[bands["weight_decay"]] <= 2 * wd))
+    assert len(bands["weight_decay"]) == 7 and eigenvalues[bands["top"]].tolist() == [5, 7, 9]
+    assert sorted(np.concatenate(list(bands.values())).tolist()) == list(range(len(eigenvalues)))  # a partition
+    assert len(bands["bottom"]) == (len(eigenvalues) - 7 - 3) // 4 and -0.5 in eigenvalues[bands["bottom"]]
+    assert len(eigenbands(eigenvalues, 3)["weight_decay"]) == 0  # no weight decay, no such band

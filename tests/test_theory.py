@@ -126,3 +126,30 @@ def test_expected_loss_curve_matches_simulation_for_every_method(method):
         state = np.einsum("dij,rdj->rdi", A, state) + b[None] * (np.sqrt(noise) * rng.standard_normal((4000, 2)))[..., None]
     simulated = np.mean(np.sum(0.5 * curvatures * state[..., 0] ** 2, axis=1))
     assert simulated == pytest.approx(predicted, rel=0.1)
+
+
+def test_scale_aware_prediction_recovers_variances_planted_with_the_effective_curvature(tmp_path):
+    """Variances made by the theory with κ = c(h_SGD) = 3λ: the effective curvature predicts them, λ misses by 1/3."""
+    import h5py
+
+    from landscape.analyses.theory import scale_aware_variance
+
+    eigenvalues = np.array([-0.5, 0.01, 0.2, 1.0, 5.0])
+    effective = 3.0 * eigenvalues
+    noise = np.array([1.0, 0.5, 2.0, 1.0, 4.0])
+    lr, momentum, batch = 0.01, 0.9, 32
+    measured = np.where(eigenvalues > 0, theory.stationary_variance(lr, np.abs(effective), noise / batch, momentum,
+                                                                    "heavy_ball"), 1.0)
+    with h5py.File(tmp_path / "curvature.h5", "w") as fh:
+        fh["index"], fh["curvature_at_sgd"], fh["resolved"] = np.arange(5), effective, np.ones((5, 3), dtype=bool)
+    result = scale_aware_variance(tmp_path / "curvature.h5", eigenvalues, measured, noise, lr, 10**6, batch, momentum)
+    assert result["directions"] == 4  # the negative direction is left out
+    assert result["median_ratio_effective"] == pytest.approx(1.0, rel=1e-12)
+    # Var ∝ 1/(κ(2(1+β) − ηκ)): with ηκ ≪ 1 the ratio is close to 1/3 (exactly: the median of the planted ratios).
+    planted = [theory.stationary_variance(lr, 3 * k, n / batch, momentum, "heavy_ball")
+               / theory.stationary_variance(lr, k, n / batch, momentum, "heavy_ball")
+               for k, n in zip(eigenvalues[1:], noise[1:])]
+    assert result["median_ratio_eigenvalue"] == pytest.approx(np.median(planted), rel=1e-12)
+    assert result["median_curvature_ratio"] == pytest.approx(3.0)
+    slow = scale_aware_variance(tmp_path / "curvature.h5", eigenvalues, measured, noise, lr, 400, batch, momentum)
+    assert slow["directions"] < 4  # directions that cannot relax within half a 400-step phase are left out

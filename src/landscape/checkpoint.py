@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from landscape.config import Config
+from landscape.config import Config, ModelConfig
 from landscape.data import Dataset, load_dataset
 from landscape.hessian import Objective
 from landscape.linesearch import LineLoss
@@ -84,7 +85,9 @@ def load_point(cfg: Config, run_file: Path, step: int) -> Point:
             raise ValueError(f"{run_file}: no iterate {step}; the run has {fh['params'].shape[0]} (0 ... {fh['params'].shape[0] - 1})")
         theta = torch.from_numpy(fh["params"][step]).to(device=device, dtype=dtype)
         lrs = fh["lr"][:]
+        # The run file records the model it trained (activation included); older files used the profile's.
+        model_cfg = ModelConfig(**json.loads(fh.attrs["model"])) if "model" in fh.attrs else cfg.model
     data = load_dataset(cfg.data).to(device)
     data = Dataset(data.name, data.classes, *(type(s)(s.x.to(dtype), s.y, s.index) for s in (data.train, data.val, data.test)))
-    model = build_model(cfg.model, data.input_shape, len(data.classes)).to(device=device, dtype=dtype)
+    model = build_model(model_cfg, data.input_shape, len(data.classes)).to(device=device, dtype=dtype)
     return Point(model, theta, data, float(lrs[min(step, len(lrs) - 1)]), cfg.train.weight_decay)

@@ -25,6 +25,7 @@ DATASETS = ("digits", "fashion_mnist", "cifar10")
 # digits has no official split, so its whole set is one pool.
 DATASET_POOLS = {"digits": (1797, 0), "fashion_mnist": (60000, 10000), "cifar10": (50000, 10000)}
 SCHEDULES = ("step", "constant", "anneal")
+ACTIVATIONS = ("relu", "gelu", "softplus")  # the keys of models.ACTIVATIONS (config must not import torch)
 
 
 class ConfigError(ValueError):
@@ -72,6 +73,7 @@ class ModelConfig:
     norm: str = "group"  # group (per-example GroupNorm) | none
     groups: int = 2  # at most this many groups per GroupNorm layer
     init_seed: int = 0
+    activation: str = "relu"  # relu | gelu | softplus (smooth: no kinks in the loss)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,15 @@ class RunConfig:
     final_lr: float = 0.0  # anneal: learning rate at the last iteration
     hold: float = 0.0  # anneal: fraction of the run at constant lr before the geometric decay
     description: str = ""
+    # Training seed: added to model.init_seed and train.batch_seed. Runs with seed 0 share one initialisation
+    # and one batch order (the controlled comparisons of T2, T3); a run with the main run's schedule and
+    # another seed is a replica of it, for intervals over initialisations and batch orders.
+    seed: int = 0
+    activation: str = ""  # empty: the profile's model.activation; else this run's (e.g. a smooth contrast run)
+
+    def schedule_key(self) -> tuple[object, ...]:
+        """Everything that defines the schedule (not the name, description or seed)."""
+        return (self.schedule, self.lr, self.milestones, self.gamma, self.final_lr, self.hold)
 
 
 @dataclass(frozen=True)
@@ -185,6 +196,31 @@ class Config:
         """The first run listed is the study's main run (T1)."""
         return self.runs[0]
 
+    def run_model(self, name: str) -> ModelConfig:
+        """The model a run trains: the profile's, with the run's activation and its seed added to the init seed."""
+        run = self.run(name)
+        return dataclasses.replace(self.model, init_seed=self.model.init_seed + run.seed,
+                                   activation=run.activation or self.model.activation)
+
+    def _same_model(self, run: RunConfig) -> bool:
+        return (run.activation or self.model.activation) == (self.main_run.activation or self.model.activation)
+
+    def main_replicas(self) -> list[RunConfig]:
+        """The main run and every run with its schedule and model but another seed, main run first."""
+        main = self.main_run
+        return [main] + [r for r in self.runs[1:] if r.schedule_key() == main.schedule_key() and r.seed != main.seed
+                         and self._same_model(r)]
+
+    def comparable_runs(self) -> list[RunConfig]:
+        """The runs that share the main run's seed and model: one initialisation, one batch order, different schedules."""
+        return [r for r in self.runs if r.seed == self.main_run.seed and self._same_model(r)]
+
+    def activation_contrasts(self) -> list[RunConfig]:
+        """Runs with the main run's schedule and seed but another activation: the same study on a smoother loss."""
+        main = self.main_run
+        return [r for r in self.runs[1:] if r.schedule_key() == main.schedule_key() and r.seed == main.seed
+                and not self._same_model(r)]
+
     def hessian_points(self) -> list[tuple[str, int]]:
         """(run, step) of every full-dataset Hessian: the main run's checkpoints, the end of each other run."""
         points = [(self.main_run.name, step) for step in self.train.checkpoints]
@@ -269,6 +305,7 @@ def _validate(cfg: Config, path: Path) -> None:
                  f"{from_test} examples asked of {d.name}'s test pool of {test_pool}")
 
     _one_of(m.norm, ("group", "none"), path, "model.norm")
+    _one_of(m.activation, ACTIVATIONS, path, "model.activation")
     for key in ("target_params", "stages", "blocks_per_stage", "groups"):
         _require(getattr(m, key) >= 1, path, f"model.{key}", f"got {getattr(m, key)}; must be >= 1")
 
@@ -330,6 +367,9 @@ def _validate(cfg: Config, path: Path) -> None:
                  f"got {list(run.milestones)}; milestones are fractions of the run, strictly between 0 and 1")
         _require(0.0 < run.gamma <= 1.0, path, f"{key}.gamma", f"got {run.gamma}; allowed: 0 < gamma <= 1")
         _require(0.0 <= run.hold < 1.0, path, f"{key}.hold", f"got {run.hold}; allowed: 0 <= hold < 1")
+        _require(run.seed >= 0, path, f"{key}.seed", f"got {run.seed}; a training seed is an integer >= 0")
+        if run.activation:
+            _one_of(run.activation, ACTIVATIONS, path, f"{key}.activation")
         if run.schedule == "anneal":
             _require(0.0 < run.final_lr <= run.lr, path, f"{key}.final_lr",
                      f"got {run.final_lr}; an annealed run needs 0 < final_lr <= lr = {run.lr}")

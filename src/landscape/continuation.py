@@ -1,4 +1,5 @@
-"""Training continued from a saved iterate: heavy ball (PyTorch's convention), optionally preconditioned in the eigenbasis.
+"""Training continued from a saved iterate: heavy ball (PyTorch's convention), optionally preconditioned in the eigenbasis,
+or any constant linear update rule over the last K iterates (:mod:`landscape.linear_rules`).
 
 One step on the batch b_t is v ← βv + ∇L_b(θ), θ ← θ − η_t R(v), with R the identity (plain SGD)
 or R(v) = V diag(r) Vᵀv, per-eigendirection rates r (the Bayesian rates of B2). L_b is the batch
@@ -14,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from landscape.checkpoint import Point
+from landscape.linear_rules import LinearRule
 
 
 def eigen_preconditioner(eigenvectors: np.ndarray | torch.Tensor, rates: np.ndarray, like: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -37,3 +39,24 @@ def heavy_ball(point: Point, start: torch.Tensor, batches: np.ndarray, lrs: np.n
         if observe:
             observe(t + 1, theta)
     return theta
+
+
+def linear_rule(point: Point, start: torch.Tensor, batches: np.ndarray, rule: LinearRule,
+                label: str = "rule") -> torch.Tensor:
+    """Run a constant linear rule ``len(batches)`` steps from ``start`` at rest; the last iterate (non-finite if it diverged).
+
+    .. math:: x_{t+1} = \\sum_k a_k x_{t-k} - \\eta\\, \\nabla L_{b_t}\\Big(\\sum_k b_k x_{t-k}\\Big),
+
+    with the history before the start filled with ``start`` (at rest), as :mod:`landscape.linear_rules`
+    assumes; heavy ball at a constant rate is a = (1+β, −β), b = (1, 0).
+    """
+    history = [start.clone() for _ in range(rule.lags)]  # history[k] = x_{t-k}
+    for batch in tqdm(batches, desc=label, unit="it", dynamic_ncols=True, leave=False):
+        objective = point.objective(chunk_size=len(batch), indices=torch.as_tensor(batch, device=start.device))
+        probe = sum(b * x for b, x in zip(rule.gradient_weights, history))
+        step = objective.gradient(probe).to(start.dtype)
+        new = sum(a * x for a, x in zip(rule.iterate_weights, history)) - rule.lr * step
+        if not torch.isfinite(new).all():
+            return new
+        history = [new, *history[:-1]]
+    return history[0]

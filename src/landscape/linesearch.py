@@ -145,3 +145,20 @@ def check_quadratic(ts: np.ndarray, losses: np.ndarray, loss0: float, slope: flo
     inside = np.abs(ts) < first_bad
     valid = float(np.abs(ts[inside]).max() / t_max) if inside.any() else 0.0
     return QuadraticCheck(float(error.max() / scale), float(2 * coefficients[2]), float(odd.max() / scale), valid)
+
+
+def select_directions(eigenvalues: np.ndarray, count: int) -> dict[str, np.ndarray]:
+    """Eigenvector indices (ascending order) in four bands: top, bulk (log-spaced ranks), near zero, negative."""
+    P = len(eigenvalues)
+    n_top = max(count // 3, 1)
+    n_neg = min(max(count // 6, 1), int(np.sum(eigenvalues < 0)))
+    n_zero = max(count // 6, 1)
+    n_bulk = max(count - n_top - n_neg - n_zero, 1)
+    top = np.arange(P - 1, P - 1 - n_top, -1)
+    positive = int(np.sum(eigenvalues > 0))
+    ranks = np.unique(np.geomspace(n_top + 1, max(positive, n_top + 2), n_bulk + 1).astype(int))[:n_bulk]
+    bulk = P - ranks
+    negative = np.arange(n_neg)
+    taken = set(top) | set(bulk) | set(negative)
+    zero = np.array([i for i in np.argsort(np.abs(eigenvalues)) if i not in taken][:n_zero])
+    return {"top": top, "bulk": bulk, "zero": zero, "negative": negative}

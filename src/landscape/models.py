@@ -3,6 +3,11 @@
 Normalisation is GroupNorm (statistics over channels and pixels of one example) or none,
 so the loss is an exact sum over examples: the Hessian is well defined and per-example
 gradients exist (DESIGN §3). BatchNorm is deliberately not offered.
+
+The activation is ReLU by default; GELU and softplus are smooth alternatives. With ReLU the loss
+is only piecewise smooth: units switch on and off at finite distances from any θ, so curvature
+measured over a step differs from the Hessian's eigenvalues beyond that distance (A1, curvature
+against scale); a smooth activation removes the kinks and leaves the same architecture.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import torch
 from torch import nn
 
 from landscape.config import ModelConfig
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "softplus": nn.Softplus}
 
 
 def _norm(kind: str, channels: int, max_groups: int) -> nn.Module:
@@ -25,8 +32,9 @@ def _norm(kind: str, channels: int, max_groups: int) -> nn.Module:
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions with a skip connection (a 1x1 projection when the shape changes)."""
 
-    def __init__(self, cin: int, cout: int, stride: int, norm: str, groups: int) -> None:
+    def __init__(self, cin: int, cout: int, stride: int, norm: str, groups: int, activation: str = "relu") -> None:
         super().__init__()
+        self.activation = ACTIVATIONS[activation]()
         bias = norm == "none"
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=bias)
         self.norm1 = _norm(norm, cout, groups)
@@ -37,26 +45,26 @@ class BasicBlock(nn.Module):
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=bias), _norm(norm, cout, groups))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.norm1(self.conv1(x)))
+        out = self.activation(self.norm1(self.conv1(x)))
         out = self.norm2(self.conv2(out))
-        return torch.relu(out + self.shortcut(x))
+        return self.activation(out + self.shortcut(x))
 
 
 class ResNet(nn.Module):
     """Stem, ``stages`` stages of BasicBlocks (width doubling, stride 2 after the first), pooling, linear head."""
 
     def __init__(self, in_channels: int, num_classes: int, width: int, stages: int, blocks_per_stage: int,
-                 norm: str = "group", groups: int = 2) -> None:
+                 norm: str = "group", groups: int = 2, activation: str = "relu") -> None:
         super().__init__()
         self.width = width
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=norm == "none"),
-                                  _norm(norm, width, groups), nn.ReLU())
+                                  _norm(norm, width, groups), ACTIVATIONS[activation]())
         blocks, cin = [], width
         for stage in range(stages):
             cout = width * 2**stage
             for block in range(blocks_per_stage):
                 stride = 2 if stage > 0 and block == 0 else 1
-                blocks.append(BasicBlock(cin, cout, stride, norm, groups))
+                blocks.append(BasicBlock(cin, cout, stride, norm, groups, activation))
                 cin = cout
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(cin, num_classes)
@@ -92,7 +100,8 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, int, int], num_classes
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(cfg.init_seed)
     try:
-        model = ResNet(input_shape[0], num_classes, width, cfg.stages, cfg.blocks_per_stage, cfg.norm, cfg.groups)
+        model = ResNet(input_shape[0], num_classes, width, cfg.stages, cfg.blocks_per_stage, cfg.norm, cfg.groups,
+                       cfg.activation)
     finally:
         torch.random.set_rng_state(generator_state)
     return model

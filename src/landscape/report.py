@@ -25,10 +25,10 @@ from landscape.store import REPO_ROOT, atomic_path, git_state, read_json, read_s
 TEMPLATES = {"paper": REPO_ROOT / "paper" / "paper.tex.j2", "poster": REPO_ROOT / "poster" / "poster.tex.j2"}
 # Analyses whose summaries the documents quote (results/<name><suffix>), and the figures they show.
 RESULTS = {"training": ".json", "spectrum": ".h5", "batch_spectrum": ".h5", "overlap": ".h5", "linesearch": ".h5",
-           "batch_noise": ".h5", "random_dirs": ".h5", "profile_fits": ".h5", "fine_structure": ".h5",
+           "curvature": ".h5", "batch_noise": ".h5", "random_dirs": ".h5", "profile_fits": ".h5", "fine_structure": ".h5",
            "trajectory": ".h5", "lr_compare": ".h5", "example_grads": ".h5", "theory": ".h5", "schedule": ".h5",
            "noise": ".h5", "threshold": ".h5", "bayes_lr": ".h5", "endgame": ".h5", "mysteries": ".h5"}
-FIGURES = ("training", "spectrum", "batch_spectrum", "overlap", "linesearch", "batch_noise", "random_dirs",
+FIGURES = ("training", "spectrum", "batch_spectrum", "overlap", "linesearch", "curvature", "batch_noise", "random_dirs",
            "profile_fits", "fine_structure", "trajectory", "lr_compare", "example_grads", "theory", "schedule",
            "noise", "threshold", "bayes_lr", "endgame", "mysteries")
 
@@ -179,6 +179,7 @@ def collect(cfg: Config) -> dict[str, Any]:
         "model": as_dict(cfg.model),
         "train": as_dict(cfg.train),
         "runs": [{"name": r.name, **as_dict(r)} for r in cfg.runs],
+        "runs_by_name": {r.name: {**as_dict(r), "activation": r.activation or cfg.model.activation} for r in cfg.runs},
         "main_run": cfg.main_run.name,
         "hessian": as_dict(cfg.hessian),
         "landscape": as_dict(cfg.landscape),

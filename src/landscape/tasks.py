@@ -140,8 +140,9 @@ def analysis_spectrum(profile: str, config_hash: str) -> None:
     points = {f"{r}@{s}": paths.hessian_file(profile, r, s) for r, s in cfg.hessian_points()}
     lrs = {f"{r}@{s}": _lr_at(profile, r, s) for r, s in cfg.hessian_points()}
     main = [f"{cfg.main_run.name}@{s}" for s in cfg.train.checkpoints]
+    ends = [f"{r.name}@{cfg.train.iterations}" for r in cfg.main_replicas()]
     spectrum.run(points, lrs, cfg.train.momentum, _classes(cfg), main, paths.result_file(profile, "spectrum", ".h5"),
-                 provenance(profile, config_hash, "analysis:spectrum"))
+                 provenance(profile, config_hash, "analysis:spectrum"), cfg.train.weight_decay, ends)
 
 
 @_plain_errors
@@ -182,14 +183,43 @@ def analysis_linesearch(profile: str, config_hash: str) -> None:
     from landscape.store import provenance
 
     cfg = config.load_profile(profile)
-    main = cfg.main_run.name
-    points = {}
-    for step in cfg.train.checkpoints:
-        point = load_point(cfg, paths.run_file(profile, main), step)
-        points[f"{main}@{step}"] = (point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass), point.theta,
-                                    paths.hessian_file(profile, main, step))
+    main, end = cfg.main_run.name, cfg.train.iterations
+
+    def searched(run: str, step: int):
+        point = load_point(cfg, paths.run_file(profile, run), step)
+        return (point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass), point.theta,
+                paths.hessian_file(profile, run, step))
+
+    points = {f"{main}@{step}": searched(main, step) for step in cfg.train.checkpoints}
+    contrasts = {f"{r.name}@{end}": searched(r.name, end) for r in cfg.activation_contrasts()}
     linesearch.run(points, cfg.landscape, paths.result_file(profile, "linesearch", ".h5"),
-                   provenance(profile, config_hash, "analysis:linesearch"))
+                   provenance(profile, config_hash, "analysis:linesearch"), contrasts)
+
+
+@_plain_errors
+def analysis_curvature(profile: str, config_hash: str) -> None:
+    """A1 at every scale: float64 second differences along A1's final directions, against the SGD scale."""
+    import torch
+
+    from landscape.analyses import curvature
+    from landscape.store import provenance
+
+    from landscape.checkpoint import load_point
+
+    cfg = config.load_profile(profile)
+    end = cfg.train.iterations
+
+    def float64_point(run: str):
+        point = load_point(cfg, paths.run_file(profile, run), end)
+        return (point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass, dtype=torch.float64),
+                point.theta.double(), paths.hessian_file(profile, run, end), paths.run_file(profile, run))
+
+    main = cfg.main_run.name
+    line, theta, hessian_file, run_file = float64_point(main)
+    contrasts = {f"{r.name}@{end}": float64_point(r.name) for r in cfg.activation_contrasts()}
+    curvature.run(line, theta, hessian_file, paths.result_file(profile, "linesearch", ".h5"), f"{main}@{end}", run_file,
+                  paths.result_file(profile, "curvature", ".h5"), provenance(profile, config_hash, "analysis:curvature"),
+                  contrasts)
 
 
 @_plain_errors
@@ -271,11 +301,11 @@ def analysis_lr_compare(profile: str, config_hash: str) -> None:
     from landscape.store import provenance
 
     cfg = config.load_profile(profile)
-    others = cfg.runs[1:]
-    reference = max((r for r in others if r.schedule == "anneal"), key=lambda r: r.lr, default=cfg.main_run).name
+    runs = cfg.comparable_runs()  # one initialisation and batch order: the replicas with other seeds are left out
+    reference = max((r for r in runs[1:] if r.schedule == "anneal"), key=lambda r: r.lr, default=cfg.main_run).name
     end = cfg.train.iterations
-    lr_compare.run(paths.result_file(profile, "training"), {r.name: paths.run_file(profile, r.name) for r in cfg.runs},
-                   {r.name: paths.hessian_file(profile, r.name, end) for r in cfg.runs}, reference,
+    lr_compare.run(paths.result_file(profile, "training"), {r.name: paths.run_file(profile, r.name) for r in runs},
+                   {r.name: paths.hessian_file(profile, r.name, end) for r in runs}, reference,
                    paths.result_file(profile, "lr_compare", ".h5"), provenance(profile, config_hash, "analysis:lr_compare"))
 
 
@@ -303,7 +333,8 @@ def analysis_theory(profile: str, config_hash: str) -> None:
         lrs = fh["lr"][:]
     result = lambda name: paths.result_file(profile, name, ".h5")  # noqa: E731
     theory.run(result("trajectory"), result("example_grads"), result("spectrum"), lrs, cfg.train.batch_size,
-               cfg.data.n_train, cfg.train.momentum, result("theory"), provenance(profile, config_hash, "analysis:theory"))
+               cfg.data.n_train, cfg.train.momentum, result("theory"), provenance(profile, config_hash, "analysis:theory"),
+               result("curvature"))
 
 
 @_plain_errors
@@ -314,8 +345,11 @@ def analysis_schedule(profile: str, config_hash: str) -> None:
 
     cfg = config.load_profile(profile)
     result = lambda name: paths.result_file(profile, name, ".h5")  # noqa: E731
-    schedule.run(result("trajectory"), result("example_grads"), paths.run_file(profile, cfg.main_run.name),
-                 cfg.train.batch_size, cfg.train.momentum, result("schedule"), provenance(profile, config_hash, "analysis:schedule"))
+    from landscape.checkpoint import load_point
+
+    run_file = paths.run_file(profile, cfg.main_run.name)
+    schedule.run(result("trajectory"), result("example_grads"), run_file, cfg.train.batch_size, cfg.train.momentum,
+                 result("schedule"), provenance(profile, config_hash, "analysis:schedule"), load_point(cfg, run_file, 0))
 
 
 def figure_inputs(profile: str, name: str) -> object:
@@ -384,9 +418,10 @@ def analysis_bayes_lr(profile: str, config_hash: str) -> None:
 
     cfg = config.load_profile(profile)
     point, hessian_file = _final_point(cfg)
+    # Bayesian in the top C directions only (C classes: the outliers of the class-structure picture).
     bayes_lr.run(point, hessian_file, paths.result_file(profile, "example_grads", ".h5"), cfg.train.batch_size,
                  cfg.train.momentum, cfg.main_run.lr, cfg.experiments, paths.result_file(profile, "bayes_lr", ".h5"),
-                 provenance(profile, config_hash, "analysis:bayes_lr"))
+                 provenance(profile, config_hash, "analysis:bayes_lr"), top_k=_classes(cfg))
 
 
 @_plain_errors

@@ -199,9 +199,10 @@ def train_run(cfg: Config, run_name: str, target: Path, task: str = "", progress
     run = cfg.run(run_name)
     run_hash = config_hash or config_mod.section_hash(*config_mod.run_inputs(cfg, run_name))
     data = load_dataset(cfg.data).to(device)
-    model = build_model(cfg.model, data.input_shape, len(data.classes)).to(device)
+    model_cfg = cfg.run_model(run_name)
+    model = build_model(model_cfg, data.input_shape, len(data.classes)).to(device)
     T, B = cfg.train.iterations, cfg.train.batch_size
-    order = batch_order(len(data.train), B, T, cfg.train.batch_seed)
+    order = batch_order(len(data.train), B, T, cfg.train.batch_seed + run.seed)
     lrs = lr_schedule(run, T)
     evals = eval_steps(T, cfg.train.eval_every)
     partial = target.with_name(target.name + ".partial")
@@ -210,7 +211,8 @@ def train_run(cfg: Config, run_name: str, target: Path, task: str = "", progress
     state = _open_resume(partial, model, run_hash) if partial.exists() else None
     if state is None:
         meta = provenance(cfg.name, run_hash, task or f"train:{run_name}")
-        meta.update(run=run_name, schedule=json.dumps(config_mod.as_dict(run)), parameter_count=count_parameters(model),
+        meta.update(run=run_name, schedule=json.dumps(config_mod.as_dict(run)), model=json.dumps(config_mod.as_dict(model_cfg)),
+                    parameter_count=count_parameters(model),
                     model_width=model.width, dataset=data.name, input_shape=json.dumps(data.input_shape))
         _create(partial, cfg, run, data, flatten(model).cpu().numpy(), order, lrs, evals, meta)
         state = _State(0, [torch.zeros_like(p) for p in model.parameters()], 0.0)

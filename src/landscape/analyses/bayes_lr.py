@@ -6,8 +6,12 @@ makes heavy ball's stationary variance the posterior's, 1/(Nκ_i), for batches d
 replacement. Training continues from the end point for ``continue_iterations`` with these rates
 (times each global scale in ``lr_scales``, then capped at the main run's initial rate: the flat
 directions' posterior is far wider than the region where the quadratic model holds, and uncapped
-rates of 10⁴–10⁵ there leave it within a few steps) and, as the control, with plain heavy ball at the run's
-final rate; both see the same batches. Reported per arm and seed: the final metrics, and the
+rates of 10⁴–10⁵ there leave it within a few steps) and, as controls, with plain heavy ball at the run's
+final rate and at the cap (when the cap binds for most directions, a Bayesian arm is mostly "SGD at the
+cap rate", and this control separates that from the per-direction rates). The study plan's prediction
+for large networks, Bayesian rates in a few top directions only, is the arm ``bayes_top``: the Bayesian
+rate (capped) in the top ``top_k`` eigendirections and the run's final rate in all others. Every arm sees
+the same batches. Reported per arm and seed: the final metrics, and the
 measured temperature — the variance of each direction over the second half against 1/(Nκ_i), for
 the directions that relax within the first half at that arm's rates.
 """
@@ -24,7 +28,7 @@ from landscape import continuation, theory
 from landscape.checkpoint import Point
 from landscape.config import ExperimentsConfig
 from landscape.data import batch_order
-from landscape.seeds import spread
+from landscape.seeds import compare, spread
 from landscape.store import read_h5, write_results
 
 METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
@@ -52,13 +56,23 @@ class ProjectedVariance:
         return (self.m2 / max(self.count - 1, 1)).cpu().numpy()
 
 
-def arms(rates: np.ndarray, final_lr: float, max_rate: float, scales: tuple[float, ...]) -> dict[str, np.ndarray | float]:
-    """Per-direction rates (an array, capped at ``max_rate``) of each Bayesian arm, and the plain rate of the SGD control."""
-    return {"sgd": final_lr, **{f"bayes_x{s:g}": np.minimum(s * rates, max_rate) for s in scales}}
+def arms(rates: np.ndarray, final_lr: float, max_rate: float, scales: tuple[float, ...],
+         top_k: int = 0) -> dict[str, np.ndarray | float]:
+    """Per-direction rates (arrays, capped at ``max_rate``) of the Bayesian arms, plain rates of the SGD controls.
+
+    ``rates`` follow the eigenvalues in ascending order, so the top ``top_k`` directions are the last entries.
+    """
+    plan: dict[str, np.ndarray | float] = {"sgd": final_lr, "sgd_at_cap": max_rate}
+    plan.update({f"bayes_x{s:g}": np.minimum(s * rates, max_rate) for s in scales})
+    if top_k > 0:
+        top = np.full(len(rates), final_lr)
+        top[-top_k:] = np.minimum(rates[-top_k:], max_rate)
+        plan["bayes_top"] = top
+    return plan
 
 
 def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, momentum: float, max_rate: float,
-        settings: ExperimentsConfig, out: Path, provenance: dict[str, Any]) -> Path:
+        settings: ExperimentsConfig, out: Path, provenance: dict[str, Any], top_k: int = 0) -> Path:
     """Continue from the end point with Bayesian rates and with plain SGD, over ``seeds`` batch sequences."""
     with read_h5(hessian_file, ("eigenvalues", "eigenvectors")) as fh:
         eigenvalues, eigenvectors = fh["eigenvalues"][:], fh["eigenvectors"][:]
@@ -66,7 +80,7 @@ def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, 
         noise = fh["noise"][:]
     n, T = point.data.train.y.numel(), settings.continue_iterations
     rates = theory.bayesian_learning_rates(eigenvalues, noise, batch_size, n, momentum)
-    plan = arms(rates, point.lr, max_rate, settings.lr_scales)
+    plan = arms(rates, point.lr, max_rate, settings.lr_scales, top_k)
     positive = eigenvalues > 0
     posterior = 1 / (n * eigenvalues[positive])
     base = point.metrics(point.theta)
@@ -98,25 +112,36 @@ def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, 
         for m, v in values.items():
             arrays[f"{arm}/{m}"] = np.array(v)
     summaries = {arm: {m: spread(v) for m, v in values.items()} for arm, values in results.items()}
-    bayes = [a for a in plan if a != "sgd"]
+    bayes = [a for a in plan if a.startswith("bayes_x")]
     best = min(bayes, key=lambda a: summaries[a]["test_loss"]["mean"])
-    difference = summaries["sgd"]["test_loss"]["mean"] - summaries[best]["test_loss"]["mean"]
-    noise_sd = max(summaries["sgd"]["test_loss"]["sd"], summaries[best]["test_loss"]["sd"])
+
+    def gain(control: str, arm: str) -> dict[str, Any]:
+        """Test-loss gain of ``arm`` over ``control``, decided by the paired t-interval over seeds (same batches)."""
+        decided = compare(results[arm]["test_loss"], results[control]["test_loss"])
+        return {"gain": -decided["difference"], "low": -decided["high"], "high": -decided["low"],
+                "better": decided["lower"], "worse": decided["higher"]}
+
+    against_sgd = gain("sgd", best)
+
     summary = {
         "base": base,
         "arms": summaries,
         "scales": list(settings.lr_scales),
         "best_bayes_arm": best,
         "best_bayes_scale": float(best.removeprefix("bayes_x")),
-        "test_loss_gain": difference,
-        "bayes_better": bool(difference > 2 * noise_sd and difference > 0),
-        "bayes_worse": bool(-difference > 2 * noise_sd and difference < 0),
+        "test_loss_gain": against_sgd["gain"],
+        "best_against_sgd": against_sgd,
+        "bayes_better": against_sgd["better"],
+        "bayes_worse": against_sgd["worse"],
         "iterations": T,
         "epochs": T * batch_size / n,
         "final_lr": point.lr,
         "rate_range": [float(rates.min()), float(rates.max())],
         "max_rate": max_rate,
         "capped_share": {arm: float(np.mean(plan[arm] >= max_rate)) for arm in bayes},
+        "best_against_cap_control": gain("sgd_at_cap", best),
+        "top_k": top_k,
+        "top_against_sgd": gain("sgd", "bayes_top") if "bayes_top" in plan else None,
         "median_rate": float(np.median(rates)),
         "seeds": settings.seeds,
     }

@@ -2,7 +2,8 @@
 
 At the end of the main run every example's gradient g_n = ∇ℓ_n (vmap over examples, streamed in
 chunks) is decomposed in the final Hessian's eigenbasis, a_{ni} = v_iᵀ g_n. Streamed statistics
-per direction: the distribution of |cos(g_n, v_i)| (a histogram per eigenband), the share of
+per direction: the distribution of |cos(g_n, v_i)| (a histogram per eigenband; the directions
+with 0 ≤ λ ≤ 2 wd, held mostly by weight decay, are a band of their own), the share of
 Σ_n a_{ni}² carried by the top 1% of examples, the participation ratio (Σ_n a²)² / Σ_n a⁴ / N
 (1 if all examples contribute equally, 1/N if one does), and the gradient-noise variance
 c_i = v_iᵀ C v_i with C the per-example gradient covariance, set against λ_i (is C ≈ H?).
@@ -25,6 +26,15 @@ from landscape.store import read_h5, write_results
 
 COS_BINS = np.linspace(0.0, 1.0, 51)
 TOP_SHARE = 0.01  # the top 1% of examples
+BOOTSTRAP = 2000  # resamples of the directions of a band, for the interval of a difference of band medians
+
+
+def median_difference(a: np.ndarray, b: np.ndarray, level: float = 0.95, seed: int = 0) -> dict[str, float]:
+    """median(a) − median(b), with the percentile interval of a bootstrap over the directions of each band."""
+    rng = np.random.default_rng(seed)
+    resampled = [np.median(rng.choice(a, len(a))) - np.median(rng.choice(b, len(b))) for _ in range(BOOTSTRAP)]
+    low, high = np.percentile(resampled, [50 * (1 - level), 50 * (1 + level)])
+    return {"difference": float(np.median(a) - np.median(b)), "low": float(low), "high": float(high), "level": level}
 
 
 def per_example_gradients(model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -36,10 +46,13 @@ def per_example_gradients(model: torch.nn.Module, theta: torch.Tensor, x: torch.
     return vmap(grad(loss), in_dims=(None, 0, 0))(theta, x, y)
 
 
-def band_of(P: int, classes: int) -> np.ndarray:
-    """Band label per eigen-index: 0 bottom, 1 bulk, 2 top (``spectra.eigenbands``)."""
-    labels = np.empty(P, dtype=int)
-    for label, indices in enumerate(eigenbands(P, classes).values()):
+BAND_NAMES = ("weight_decay", "bottom", "bulk", "top")  # the order of spectra.eigenbands
+
+
+def band_of(eigenvalues: np.ndarray, classes: int, weight_decay: float) -> np.ndarray:
+    """Band label per eigen-index, an index into ``BAND_NAMES`` (``spectra.eigenbands``)."""
+    labels = np.empty(len(eigenvalues), dtype=int)
+    for label, indices in enumerate(eigenbands(eigenvalues, classes, weight_decay).values()):
         labels[indices] = label
     return labels
 
@@ -54,8 +67,8 @@ def run(model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.T
     keep = max(int(np.ceil(TOP_SHARE * N)), 1)
     sums = {k: np.zeros(P) for k in ("a", "a2", "a4")}
     largest = np.zeros((0, P))
-    bands = band_of(P, classes)
-    histograms = np.zeros((3, len(COS_BINS) - 1))
+    bands = band_of(eigenvalues, classes, weight_decay)
+    histograms = np.zeros((len(BAND_NAMES), len(COS_BINS) - 1))
     gradient_sum = np.zeros(P)
     for start in tqdm(range(0, N, chunk), desc="example_grads", unit="chunk", dynamic_ncols=True, leave=False):
         g = per_example_gradients(model, theta, x[start : start + chunk], y[start : start + chunk]).double()
@@ -63,7 +76,7 @@ def run(model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.T
         a = (g @ basis).cpu().numpy()
         norms = np.linalg.norm(g.cpu().numpy(), axis=1, keepdims=True)
         cosines = np.abs(a) / np.maximum(norms, 1e-300)
-        for band in range(3):
+        for band in range(len(BAND_NAMES)):
             histograms[band] += np.histogram(cosines[:, bands == band], bins=COS_BINS)[0]
         sums["a"] += a.sum(axis=0)
         sums["a2"] += (a**2).sum(axis=0)
@@ -75,21 +88,26 @@ def run(model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.T
     participation = sums["a2"] ** 2 / np.maximum(sums["a4"], 1e-300) / N
     curvature = eigenvalues - weight_decay  # the data part of the Hessian, which C is compared with
     positive = curvature > 0
-    names = ("bottom", "bulk", "top")
     summary = {
         "examples": N,
         "top_share_fraction": TOP_SHARE,
         "gradient_check": float(np.abs(mean_gradient - full_gradient).max() / np.abs(full_gradient).max()),
-        "bands": {names[b]: {"median_top_share": float(np.median(top_share[bands == b])),
-                             "median_participation": float(np.median(participation[bands == b])),
-                             "median_noise_ratio": float(np.median(noise[(bands == b) & positive] / curvature[(bands == b) & positive]))
-                             if np.any((bands == b) & positive) else float("nan")}
-                  for b in range(3)},
+        "band_sizes": {name: int(np.sum(bands == b)) for b, name in enumerate(BAND_NAMES)},
+        "bands": {name: {"median_top_share": float(np.median(top_share[bands == b])),
+                         "median_participation": float(np.median(participation[bands == b])),
+                         "median_noise_ratio": float(np.median(noise[(bands == b) & positive] / curvature[(bands == b) & positive]))
+                         if np.any((bands == b) & positive) else None}
+                  for b, name in enumerate(BAND_NAMES) if np.any(bands == b)},
         "noise_curvature_slope": float(np.polyfit(np.log(curvature[positive]), np.log(noise[positive] + 1e-300), 1)[0]),
         "noise_curvature_spearman": float(np.corrcoef(np.argsort(np.argsort(curvature[positive])),
                                                       np.argsort(np.argsort(noise[positive])))[0, 1]),
     }
-    summary["few_examples_at_bottom"] = summary["bands"]["bottom"]["median_top_share"] > summary["bands"]["top"]["median_top_share"]
+    # "Fewer examples behind the flat directions" holds when the bootstrap interval of the difference excludes zero.
+    summary["top_share_bottom_minus_top"] = median_difference(top_share[bands == 1], top_share[bands == 3])
+    summary["few_examples_at_bottom"] = summary["top_share_bottom_minus_top"]["low"] > 0
+    top_ratio = summary["bands"]["top"]["median_noise_ratio"]
+    summary["c_within_factor_two_of_h_at_top"] = top_ratio is not None and 0.5 < top_ratio < 2
     arrays = {"eigenvalue": eigenvalues, "noise": noise, "top_share": top_share, "participation": participation,
-              "cos_histograms": histograms, "cos_bins": COS_BINS, "band": bands}
+              "cos_histograms": histograms, "cos_bins": COS_BINS, "band": bands,
+              "band_names": np.array(BAND_NAMES, dtype="S")}
     return write_results(out, arrays, summary, provenance)

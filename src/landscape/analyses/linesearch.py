@@ -15,24 +15,9 @@ from tqdm import tqdm
 import torch
 
 from landscape.config import LandscapeConfig
-from landscape.linesearch import TOLERANCE, LineFunction, check_quadratic, noise_floor, step_scale, symmetric_grid
+from landscape.linesearch import (TOLERANCE, LineFunction, check_quadratic, noise_floor, select_directions, step_scale,
+                                  symmetric_grid)
 from landscape.store import read_h5, write_results
-
-def select_directions(eigenvalues: np.ndarray, count: int) -> dict[str, np.ndarray]:
-    """Eigenvector indices (ascending order) in four bands: top, bulk (log-spaced ranks), near zero, negative."""
-    P = len(eigenvalues)
-    n_top = max(count // 3, 1)
-    n_neg = min(max(count // 6, 1), int(np.sum(eigenvalues < 0)))
-    n_zero = max(count // 6, 1)
-    n_bulk = max(count - n_top - n_neg - n_zero, 1)
-    top = np.arange(P - 1, P - 1 - n_top, -1)
-    positive = int(np.sum(eigenvalues > 0))
-    ranks = np.unique(np.geomspace(n_top + 1, max(positive, n_top + 2), n_bulk + 1).astype(int))[:n_bulk]
-    bulk = P - ranks
-    negative = np.arange(n_neg)
-    taken = set(top) | set(bulk) | set(negative)
-    zero = np.array([i for i in np.argsort(np.abs(eigenvalues)) if i not in taken][:n_zero])
-    return {"top": top, "bulk": bulk, "zero": zero, "negative": negative}
 
 
 def search_point(line: LineFunction, theta: torch.Tensor, hessian_file: Path, settings: LandscapeConfig) -> dict[str, Any]:
@@ -88,11 +73,15 @@ def band_summary(rows: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 
 def run(points: dict[str, tuple[LineFunction, torch.Tensor, Path]], settings: LandscapeConfig, out: Path,
-        provenance: dict[str, Any]) -> Path:
-    """Line searches at every point ``label -> (line function, theta, hessian file)``; the last is the end of training."""
+        provenance: dict[str, Any], contrasts: dict[str, tuple[LineFunction, torch.Tensor, Path]] | None = None) -> Path:
+    """Line searches at every point ``label -> (line function, theta, hessian file)``; the last is the end of training.
+
+    ``contrasts`` are end points of runs that differ from the main run only in their activation: searched the
+    same way and summarised beside the main run's end, not mixed into it.
+    """
     arrays: dict[str, Any] = {}
     per_point = {}
-    for label, (line, theta, hessian_file) in points.items():
+    for label, (line, theta, hessian_file) in {**points, **(contrasts or {})}.items():
         rows = search_point(line, theta, hessian_file, settings)
         for key in ("index", "eigenvalue", "slope", "t_max", "ts", "losses", "max_deviation", "fitted_curvature",
                     "asymmetry", "valid_fraction"):
@@ -101,8 +90,9 @@ def run(points: dict[str, tuple[LineFunction, torch.Tensor, Path]], settings: La
         per_point[label] = {"loss0": rows["loss0"], "bands": band_summary(rows)}
     final = per_point[list(points)[-1]]["bands"]
     summary = {
-        "points": per_point,
+        "points": {label: per_point[label] for label in points},
         "labels": list(points),
+        "contrasts": {label: per_point[label] for label in (contrasts or {})},
         "tolerance": TOLERANCE,
         "loss_increase": settings.loss_increase,
         "final": final,

@@ -7,7 +7,8 @@ the eigenbasis of a's final Hessian, with δ = θ_b − θ_a:
 .. math:: L(\\theta_b) - L(\\theta_a) \\approx \\sum_i \\big(g_i\\,\\delta_i + \\tfrac12\\lambda_i\\delta_i^2\\big),
 
 and the terms are summed over eigenbands (log-spaced in rank). Positive band totals are where b
-is worse than a: what a's high-LR phase fixed and b's did not.
+is worse than a: what a's high-LR phase fixed and b's did not. The decomposition is reported only for
+runs whose measured gap the expansion describes (same sign, within a factor of two).
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ import numpy as np
 from landscape.store import read_h5, read_json, write_results
 
 BANDS = 6
+# The expansion "describes" a gap when it has the gap's sign and lies within a factor of two of it; a band
+# decomposition of a gap it does not describe would attribute to bands a difference the model does not capture.
+FACTOR = 2.0
+
+
+def expansion_describes(gap: float, predicted: float, factor: float = FACTOR) -> bool:
+    """Whether the quadratic expansion ``predicted`` has the sign of ``gap`` and is within ``factor`` of it."""
+    return gap != 0 and predicted / gap > 0 and 1 / factor <= predicted / gap <= factor
 
 
 def band_edges(P: int, bands: int = BANDS) -> np.ndarray:
@@ -67,6 +76,7 @@ def run(training_results: Path, run_files: dict[str, Path], hessian_files: dict[
             "test_loss": final["test_loss"],
             "gap": loss_b - loss_a,
             "predicted_gap": predicted,
+            "expansion_describes_gap": expansion_describes(loss_b - loss_a, predicted),
             "worst_band": int(np.argmax(per_band)),
             "distance": float(np.linalg.norm(ends[name] - ends[reference])),
         }
@@ -86,5 +96,8 @@ def run(training_results: Path, run_files: dict[str, Path], hessian_files: dict[
         "quadratic_gap_error": float(np.median([abs(per_run[r]["predicted_gap"] - per_run[r]["gap"]) /
                                                max(abs(per_run[r]["gap"]), 1e-12) for r in others])) if others else 0.0,
         "reference_loss": loss_a,
+        "factor": FACTOR,
+        "described": [r for r in others if per_run[r]["expansion_describes_gap"]],
+        "not_described": [r for r in others if not per_run[r]["expansion_describes_gap"]],
     }
     return write_results(out, arrays, summary, provenance)

@@ -2,9 +2,13 @@
 
 At the main run's end point θ (Hessian eigenpairs λ_i, v_i), Gaussian noise σ Σ_{i∈band} z_i v_i is
 added along the positive directions below the median eigenvalue (``low``), above it (``high``) or
-all of them (``all``), at log-spaced σ up to the level that raises the all-band quadratic training
-loss by ``noise_max_increase``; two variants first move one half exactly to its quadratic minimum
-(:func:`landscape.eigenbasis.newton_step`) and add noise to the other. Then the noise level of each
+all of them (``all``). Bands are compared at matched predicted training-loss increase, not at equal σ:
+the quadratic model predicts an increase ΔL = ½σ² Σ_{i∈band} λ_i, so equal σ would put far more loss on
+the sharp half than on the flat one and confound "which band" with "how much noise". Each band's σ
+follows from log-spaced ΔL up to ``noise_max_increase``. Two variants first move one half exactly to its
+quadratic minimum (:func:`landscape.eigenbasis.newton_step`; its length is reported, since along flat
+directions with a non-zero gradient that minimum can be far outside the region the model describes)
+and add noise to the other. Then the noise level of each
 of ``tune_bands`` log-spaced bands is tuned on the validation set by Adam on log σ_k, with the
 reparameterised gradient of the expected validation loss, and the tuned noise is evaluated on the
 test set (expected metrics over draws, and the ensemble of the draws). Every randomised part is
@@ -24,7 +28,7 @@ from landscape import eigenbasis
 from landscape.checkpoint import Point, ensemble, prediction_metrics
 from landscape.config import ExperimentsConfig
 from landscape.params import data_loss_at
-from landscape.seeds import spread
+from landscape.seeds import compare, spread
 from landscape.store import read_h5, write_results
 
 METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
@@ -40,9 +44,18 @@ def halves(eigenvalues: np.ndarray) -> dict[str, np.ndarray]:
     return {"low": positive & (eigenvalues <= median), "high": eigenvalues > median, "all": positive}
 
 
+def matched_sigmas(eigenvalues: np.ndarray, mask: np.ndarray, increases: np.ndarray) -> np.ndarray:
+    r"""The σ at which noise on the ``mask`` directions raises the quadratic training loss by each of ``increases``.
+
+    .. math:: \Delta L = \tfrac12 \sigma^2 \sum_{i \in \mathrm{mask}} \lambda_i \quad\Rightarrow\quad
+              \sigma = \sqrt{2\,\Delta L / \textstyle\sum_{i\in\mathrm{mask}} \lambda_i}.
+    """
+    return np.sqrt(2 * np.asarray(increases) / eigenvalues[mask].sum())
+
+
 def noise_sweep(point: Point, eigenvalues: np.ndarray, eigenvectors: np.ndarray, gradient: np.ndarray,
-                sigmas: np.ndarray, settings: ExperimentsConfig) -> dict[str, np.ndarray]:
-    """Metrics (seeds, σ) of every variant, each averaged over ``noise_draws`` draws."""
+                increases: np.ndarray, settings: ExperimentsConfig) -> dict[str, np.ndarray]:
+    """Metrics (seeds, increase) of every variant at matched predicted increases, each over ``noise_draws`` draws."""
     masks = halves(eigenvalues)
     theta = point.theta
     arrays: dict[str, np.ndarray] = {}
@@ -51,6 +64,8 @@ def noise_sweep(point: Point, eigenvalues: np.ndarray, eigenvectors: np.ndarray,
         start = theta.double().cpu().numpy()
         if fit is not None:
             start = start + eigenbasis.newton_step(gradient, eigenvalues, eigenvectors, masks[fit])
+        sigmas = matched_sigmas(eigenvalues, masks[noisy], increases)
+        arrays[f"sigma/{variant}"] = sigmas
         values = np.zeros((len(METRICS), settings.seeds, len(sigmas)))
         for seed in range(settings.seeds):
             rng = np.random.default_rng([seed, index])
@@ -107,13 +122,14 @@ def run(point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path
         eigenvalues, eigenvectors, gradient = fh["eigenvalues"][:], fh["eigenvectors"][:], fh["gradient"][:]
     base = point.metrics(point.theta)
     positive = eigenvalues[eigenvalues > 0]
-    sigma_max = float(np.sqrt(2 * settings.noise_max_increase / positive.sum()))
-    sigmas = np.geomspace(sigma_max / 1000, sigma_max, settings.noise_scales)
-    arrays: dict[str, Any] = {"sigma": sigmas, **noise_sweep(point, eigenvalues, eigenvectors, gradient, sigmas, settings)}
     masks = halves(eigenvalues)
-    arrays["predicted_train_increase/low"] = 0.5 * sigmas**2 * eigenvalues[masks["low"]].sum()
-    arrays["predicted_train_increase/high"] = 0.5 * sigmas**2 * eigenvalues[masks["high"]].sum()
-    arrays["predicted_train_increase/all"] = 0.5 * sigmas**2 * positive.sum()
+    # σ spans three decades, as ΔL ∝ σ² spans six.
+    increases = np.geomspace(settings.noise_max_increase * 1e-6, settings.noise_max_increase, settings.noise_scales)
+    arrays: dict[str, Any] = {"predicted_increase": increases,
+                              **noise_sweep(point, eigenvalues, eigenvectors, gradient, increases, settings)}
+    sigma_max = float(matched_sigmas(eigenvalues, masks["all"], increases[-1:])[0])
+    newton = {fit: float(np.linalg.norm(eigenbasis.newton_step(gradient, eigenvalues, eigenvectors, masks[fit])))
+              for fit in ("low", "high")}
 
     bands = eigenbasis.log_bands(eigenvalues, settings.tune_bands)
     band_eigenvalue = np.array([np.exp(np.mean(np.log(eigenvalues[m]))) for m in bands])
@@ -126,16 +142,24 @@ def run(point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path
 
     improvement = {v: base["test_loss"] - arrays[f"{v}/test_loss"].mean(axis=0).min() for v in VARIANTS}
     best = max(improvement, key=improvement.get)
+    best_level = int(np.argmin(arrays[f"{best}/test_loss"].mean(axis=0)))
     at_max = {v: {m: spread(arrays[f"{v}/{m}"][:, -1]) for m in METRICS} for v in VARIANTS}
+    theta_norm = float(point.theta.double().norm())
     tuned_metrics = {key: spread(np.array([e[key] for e in evaluations])) for key in evaluations[0]}
     summary = {
         "base": base,
-        "sigma_max": sigma_max,
+        "max_increase": settings.noise_max_increase,
+        "sigma_at_max": {v: float(arrays[f"sigma/{v}"][-1]) for v in VARIANTS},
         "median_eigenvalue": float(np.median(positive)),
-        "at_max_sigma": at_max,
+        "at_max_increase": at_max,
+        "newton_step_norm": newton,
+        "newton_step_relative": {fit: value / theta_norm for fit, value in newton.items()},
         "best_variant": best,
         "best_test_loss_improvement": float(improvement[best]),
-        "noise_helps": bool(improvement[best] > 2 * at_max[best]["test_loss"]["sd"]) and improvement[best] > 0,
+        # The best of len(VARIANTS) x noise_scales arms is tested, so the interval is Bonferroni-corrected for them.
+        "noise_helps": compare(arrays[f"{best}/test_loss"][:, best_level], base["test_loss"],
+                               level=1 - 0.05 / (len(VARIANTS) * settings.noise_scales))["lower"],
+        "arms_searched": len(VARIANTS) * settings.noise_scales,
         "high_hurts_more": at_max["high"]["test_loss"]["mean"] > at_max["low"]["test_loss"]["mean"],
         "tuned": tuned_metrics,
         "tuned_sigma_mean": tuned.mean(axis=0).tolist(),

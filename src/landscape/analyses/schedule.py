@@ -11,6 +11,11 @@ The same question for update rules with constant coefficients: on a power-law mo
 measured spectrum (:func:`power_law_model`), the best constant SGD, heavy ball and Nesterov are
 found, then a general linear rule over the last ``LAGS`` iterates (:mod:`landscape.linear_rules`) is
 optimised from the best of them; each optimised rule is then evaluated on the measured spectrum.
+
+All of that is prediction. To measure it, the optimised heavy-ball schedule, the best constant momentum
+rule and the general rule are trained on the network from the main run's initialisation with the main
+run's batches, for the same number of iterations, and their final objective and test metrics are set
+against the main run's own (one seed: the same start and batches for every arm).
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from landscape import linear_rules, theory
+from landscape import continuation, linear_rules, theory
+from landscape.checkpoint import Point
 from landscape.store import read_h5, read_summary, write_results
 
 PIECES = 4
@@ -51,11 +58,12 @@ def power_law_model(eigenvalues: np.ndarray, example_noise: np.ndarray, start: n
 
 
 def compare_rules(model: dict[str, Any], measured: tuple[np.ndarray, np.ndarray, np.ndarray], batch_size: int,
-                  iterations: int, initial_lr: float) -> tuple[dict[str, Any], dict[str, Any]]:
+                  iterations: int, initial_lr: float) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Best constant SGD, heavy ball, Nesterov and general rule on the model; each also on the measured spectrum.
 
     A rule's gradient steps η·b_k are reported beside its weights: along a direction only they and the
-    iterate weights enter the recursion, so they are the comparable numbers across rules.
+    iterate weights enter the recursion, so they are the comparable numbers across rules. Returns the
+    summary, the arrays and the rules themselves (name -> LinearRule).
     """
     kappa, sigma2, x0 = model["eigenvalue"], model["noise"] / batch_size, model["start"]
     rules = {method: linear_rules.optimise_method(kappa, sigma2, x0, iterations, method, initial_lr)
@@ -74,7 +82,37 @@ def compare_rules(model: dict[str, Any], measured: tuple[np.ndarray, np.ndarray,
                          "gradient_steps": [rule.lr * w for w in rule.gradient_weights], "model_final_excess": loss,
                          "measured_final_excess": on_measured if np.isfinite(on_measured) else None}
         arrays[f"rules/{name}/measured_curve"] = [linear_rules.expected_loss(rule, int(n), *measured) for n in checkpoints]
-    return {"rules": summary, "general_started_from": best}, arrays
+    return {"rules": summary, "general_started_from": best}, arrays, {name: rule for name, (rule, _) in rules.items()}
+
+
+def trained(point: Point, batches: np.ndarray, study_end: np.ndarray, schedule: np.ndarray,
+            rules: dict[str, linear_rules.LinearRule], momentum: float) -> dict[str, dict[str, Any]]:
+    """Final objective and test metrics of the study's run and of each arm trained from ``point`` on ``batches``.
+
+    ``schedule`` is heavy ball's per-step rate; ``rules`` are constant rules. An arm whose iterate is not
+    finite has diverged and gets no metrics.
+    """
+    ends = {"study": torch.as_tensor(study_end, dtype=point.theta.dtype, device=point.theta.device),
+            "optimised_schedule": continuation.heavy_ball(point, point.theta, batches, schedule, momentum,
+                                                          label="schedule:trained")}
+    ends.update({name: continuation.linear_rule(point, point.theta, batches, rule, label=f"schedule:{name}")
+                 for name, rule in rules.items()})
+    out = {}
+    for name, theta in ends.items():
+        if not torch.isfinite(theta).all():
+            out[name] = {"diverged": True, "objective": None, "test_loss": None, "test_acc": None}
+            continue
+        metrics = point.metrics(theta, ("train", "test"))
+        penalty = 0.5 * point.weight_decay * float(theta.double().pow(2).sum())
+        out[name] = {"diverged": False, "objective": metrics["train_loss"] + penalty,
+                     "test_loss": metrics["test_loss"], "test_acc": metrics["test_acc"]}
+    return out
+
+
+def _lower(trained_arms: dict[str, dict[str, Any]], arm: str, than: str) -> bool:
+    """Whether ``arm`` ended at a lower objective than ``than`` (False if either diverged)."""
+    a, b = trained_arms[arm]["objective"], trained_arms[than]["objective"]
+    return a is not None and b is not None and a < b
 
 
 def study_prediction(lrs: np.ndarray, steps: np.ndarray, kappa: np.ndarray, sigma2: np.ndarray, x0: np.ndarray,
@@ -105,22 +143,27 @@ def optimised_schedules(kappa: np.ndarray, sigma2: np.ndarray, x0: np.ndarray, i
 
 
 def run(trajectory_results: Path, grads_results: Path, run_file: Path, batch_size: int, momentum: float, out: Path,
-        provenance: dict[str, Any]) -> Path:
-    """Predicted loss curve of the study's schedule, optimised schedules, and optimised constant update rules."""
+        provenance: dict[str, Any], initial_point: Point | None = None) -> Path:
+    """Predicted loss curve of the study's schedule, optimised schedules, and optimised constant update rules.
+
+    With ``initial_point`` (the main run's initialisation) the optimised schedule and rules are also trained on the
+    network.
+    """
     final = read_summary(trajectory_results)["final_label"]
     with read_h5(trajectory_results, (f"{final}/eigenvalue", f"{final}/start")) as fh:
         eigenvalues, start = fh[f"{final}/eigenvalue"][:], fh[f"{final}/start"][:]
     with read_h5(grads_results, ("noise",)) as fh:
         noise = fh["noise"][:]
-    with read_h5(run_file, ("lr", "eval/step", "eval/objective")) as fh:
+    with read_h5(run_file, ("lr", "eval/step", "eval/objective", "batch_indices", "params")) as fh:
         lrs, steps, objective = fh["lr"][:], fh["eval/step"][:], fh["eval/objective"][:]
+        batches, study_end = fh["batch_indices"][:].astype(np.int64), fh["params"][-1]
     positive = eigenvalues > 0
     kappa, sigma2, x0 = eigenvalues[positive], noise[positive] / batch_size, start[positive]
     at_eval = study_prediction(lrs, steps, kappa, sigma2, x0, momentum)
     arrays: dict[str, Any] = {"study/steps": steps, "study/predicted": at_eval, "study/measured": objective, "study/lr": lrs}
     methods, schedule_arrays = optimised_schedules(kappa, sigma2, x0, len(lrs), momentum, float(lrs[0]))
     model = power_law_model(kappa, noise[positive], x0)
-    comparison, rule_arrays = compare_rules(model, (kappa, sigma2, x0), batch_size, len(lrs), float(lrs[0]))
+    comparison, rule_arrays, rule_objects = compare_rules(model, (kappa, sigma2, x0), batch_size, len(lrs), float(lrs[0]))
     arrays.update(schedule_arrays | rule_arrays)
     arrays["model/eigenvalue"], arrays["measured/eigenvalue"] = model["eigenvalue"], np.sort(kappa)[::-1]
     study_final = float(at_eval[-1])
@@ -145,5 +188,13 @@ def run(trajectory_results: Path, grads_results: Path, run_file: Path, batch_siz
         "general_gain_transfers": (rules["general"]["measured_final_excess"] or np.inf)
         < (best_momentum["measured_final_excess"] or np.inf),
         "momentum_gain_over_sgd": rules["sgd"]["model_final_excess"] / best_momentum["model_final_excess"],
+        "trained": None,
     }
+    if initial_point is not None:
+        best = comparison["general_started_from"]
+        arms = trained(initial_point, batches, study_end, schedule_arrays["heavy_ball/schedule"],
+                       {"best_momentum_rule": rule_objects[best], "general_rule": rule_objects["general"]}, momentum)
+        summary["trained"] = arms
+        summary["trained_schedule_beats_study"] = _lower(arms, "optimised_schedule", "study")
+        summary["trained_general_beats_momentum"] = _lower(arms, "general_rule", "best_momentum_rule")
     return write_results(out, arrays, summary, provenance)

@@ -7,16 +7,31 @@ from typing import Any
 
 import numpy as np
 
-from landscape.spectra import outlier_count, stability_ratio
+from landscape.seeds import interval
+from landscape.spectra import MIN_GAP, outlier_count, stability_ratio
 from landscape.store import read_h5, write_results
 
 HESSIAN_SCHEMA = ("eigenvalues", "eigenvectors", "gradient")
+# An eigenvalue "equals" wd within 1% of wd: a unit that is dead on every example contributes exactly wd, and the
+# assembly's error (float32 products: ~1e-6 of λ_max, 5e-6 on `cpu`) is below 1% of wd = 5e-4.
+AT_WD = 0.01
 
 
-def describe(eigenvalues: np.ndarray, lr: float, momentum: float, classes: int) -> dict[str, Any]:
+def weight_decay_share(eigenvalues: np.ndarray, weight_decay: float) -> dict[str, Any]:
+    """How much of the spectrum weight decay alone could explain: eigenvalues in (0, 2 wd], and those equal to wd."""
+    positive = eigenvalues > 0
+    return {
+        "n_positive": int(positive.sum()),
+        "n_below_2wd": int(np.sum(positive & (eigenvalues <= 2 * weight_decay))),
+        "n_at_wd": int(np.sum(np.abs(eigenvalues - weight_decay) <= AT_WD * weight_decay)),
+    }
+
+
+def describe(eigenvalues: np.ndarray, lr: float, momentum: float, classes: int, weight_decay: float) -> dict[str, Any]:
     """The quoted properties of one spectrum."""
     outliers, separation = outlier_count(eigenvalues, search=3 * classes)
     return {
+        **weight_decay_share(eigenvalues, weight_decay),
         "lambda_max": float(eigenvalues[-1]),
         "lambda_min": float(eigenvalues[0]),
         "n_negative": int(np.sum(eigenvalues < 0)),
@@ -31,13 +46,18 @@ def describe(eigenvalues: np.ndarray, lr: float, momentum: float, classes: int) 
 
 
 def run(points: dict[str, Path], lrs: dict[str, float], momentum: float, classes: int, main_points: list[str],
-        out: Path, provenance: dict[str, Any]) -> Path:
-    """Spectra of every Hessian point ``"<run>@<step>"``; ``main_points`` are the main run's checkpoints in order."""
+        out: Path, provenance: dict[str, Any], weight_decay: float = 0.0,
+        replica_ends: list[str] | None = None) -> Path:
+    """Spectra of every Hessian point ``"<run>@<step>"``; ``main_points`` are the main run's checkpoints in order.
+
+    ``replica_ends`` are the end points of the main run and of its replicas with other training seeds
+    (the main run's first): the headline numbers of the final spectrum get an interval over them.
+    """
     arrays, per_point = {}, {}
     for label, path in points.items():
         with read_h5(path, HESSIAN_SCHEMA) as fh:
             eigenvalues = fh["eigenvalues"][:]
-            per_point[label] = describe(eigenvalues, lrs[label], momentum, classes)
+            per_point[label] = describe(eigenvalues, lrs[label], momentum, classes, weight_decay)
             per_point[label]["loss"] = float(fh.attrs["loss"])
             per_point[label]["gradient_norm"] = float(np.linalg.norm(fh["gradient"][:]))
             per_point[label]["asymmetry"] = float(fh.attrs["asymmetry"])
@@ -46,10 +66,20 @@ def run(points: dict[str, Path], lrs: dict[str, float], momentum: float, classes
             per_point[label]["parameters"] = int(len(eigenvalues))
         arrays[f"eigenvalues/{label}"] = eigenvalues
     final = per_point[main_points[-1]]
+    replica_ends = replica_ends or [main_points[-1]]
     summary = {
+        "replica_ends": replica_ends,
+        "final_over_seeds": {key: interval([per_point[p][key] for p in replica_ends])
+                             for key in ("lambda_max", "frac_negative", "outliers", "outlier_separation", "n_below_2wd",
+                                         "n_at_wd", "stability_ratio")},
+        "outliers_over_seeds": [per_point[p]["outliers"] for p in replica_ends],
         "points": per_point,
         "main_points": main_points,
         "classes": classes,
+        "weight_decay": weight_decay,
+        "at_wd_tolerance": AT_WD,
+        "outlier_search": 3 * classes,
+        "outlier_min_gap": MIN_GAP,
         "final_outliers": final["outliers"],
         "outliers_match_classes": abs(final["outliers"] - classes) <= 1,
         "lambda_max_growth": final["lambda_max"] / per_point[main_points[0]]["lambda_max"],

@@ -73,9 +73,39 @@ def predicted_settle(lrs: np.ndarray, curvature: np.ndarray, start: np.ndarray, 
     return settle
 
 
+def scale_aware_variance(curvature_results: Path, eigenvalues: np.ndarray, measured: np.ndarray, noise: np.ndarray,
+                         lr: float, phase_length: int, batch_size: int, momentum: float) -> dict[str, Any]:
+    """The last phase's measured/predicted variance along A1's directions with κ = λ_i and with κ = c_i(h_SGD).
+
+    ``c_i(h_SGD)`` is the second difference at the scale SGD explores (the curvature analysis); the
+    comparison keeps the directions where both curvatures are positive, resolved, and relax within
+    the phase under either (so the two medians are over the same directions).
+    """
+    with read_h5(curvature_results, ("index", "curvature_at_sgd", "resolved")) as fh:
+        index, effective = fh["index"][:], fh["curvature_at_sgd"][:]
+    lam, var, c = eigenvalues[index], measured[index], noise[index]
+    keep = (lam > 0) & (effective > 0) & (var > 0)
+    for kappa in (lam, effective):
+        keep &= theory.relaxation_time(lr, np.where(keep, kappa, 1.0), momentum, "heavy_ball") < phase_length / 2
+    ratios = {}
+    for name, kappa in (("eigenvalue", lam), ("effective", effective)):
+        ratios[name] = np.full(len(index), np.nan)
+        ratios[name][keep] = var[keep] / theory.stationary_variance(lr, kappa[keep], c[keep] / batch_size, momentum,
+                                                                    "heavy_ball")
+    median = {name: float(np.median(r[keep])) if keep.any() else None for name, r in ratios.items()}
+    closer = keep.any() and abs(np.log(median["effective"])) < abs(np.log(median["eigenvalue"]))
+    return {"directions": int(keep.sum()), "effective_closer": bool(closer), "median_ratio_eigenvalue": median["eigenvalue"],
+            "median_ratio_effective": median["effective"],
+            "median_curvature_ratio": float(np.median(effective[keep] / lam[keep])) if keep.any() else None}
+
+
 def run(trajectory_results: Path, grads_results: Path, spectrum_results: Path, lrs: np.ndarray, batch_size: int,
-        n_examples: int, momentum: float, out: Path, provenance: dict[str, Any]) -> Path:
-    """Confront stationary variances, settle iterations and stability with the theory; the Bayesian temperatures."""
+        n_examples: int, momentum: float, out: Path, provenance: dict[str, Any],
+        curvature_results: Path | None = None) -> Path:
+    """Confront stationary variances, settle iterations and stability with the theory; the Bayesian temperatures.
+
+    With ``curvature_results`` the last phase is also predicted with the curvature at SGD's scale along A1's directions.
+    """
     trajectory = read_summary(trajectory_results)
     final = trajectory["final_label"]
     with read_h5(trajectory_results, (f"{final}/eigenvalue", f"{final}/phase_variance")) as fh:
@@ -130,13 +160,17 @@ def run(trajectory_results: Path, grads_results: Path, spectrum_results: Path, l
         "batch_size": batch_size,
         "n_examples": n_examples,
         "settle_spearman": float(stats.spearmanr(settle_pred[both], measured_settle[positive][both]).statistic)
-        if both.sum() >= 3 else float("nan"),
+        if both.sum() >= 3 else None,
         "settle_median_ratio": float(np.median((measured_settle[positive][both] + 1) / (settle_pred[both] + 1)))
-        if both.any() else float("nan"),
+        if both.any() else None,
+        "settle_compared": int(both.sum()),
         "stability": stability,
         "shuffling_correction": corrections,
         "last_phase_within_factor_two": last["median_ratio"] is not None and 0.5 <= last["median_ratio"] <= 2.0,
         "last_phase_hot_share": last["hot_share"],
         "noise_law": dict(zip(("scale", "power"), theory.power_law_fit(kappa, c))),
+        "scale_aware": None if curvature_results is None else scale_aware_variance(
+            curvature_results, eigenvalues, measured_variance[-1], example_noise, float(phase_lr[-1]), phase_lengths[-1],
+            batch_size, momentum),
     }
     return write_results(out, arrays, summary, provenance)

@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 
 from landscape.config import Config, as_dict
+from landscape.seeds import interval
 from landscape.store import provenance, read_h5, write_json
 from landscape.train import EVAL_METRICS
 
-RUN_SCHEMA = ("params", "lr", "train_loss", "batch_indices", "eval/step", *(f"eval/{k}" for k in EVAL_METRICS))
+RUN_SCHEMA = ("params", "lr", "train_loss", "batch_indices", "eval/step", "splits/test_index",
+              *(f"eval/{k}" for k in EVAL_METRICS))
 
 
 def summarise_run(path: Path) -> dict[str, Any]:
@@ -21,9 +23,13 @@ def summarise_run(path: Path) -> dict[str, Any]:
         final = {k: float(fh["eval"][k][-1]) for k in EVAL_METRICS}
         best_val = int(np.nanargmax(fh["eval/val_acc"][:]))
         lrs = fh["lr"][:]
+        n_test = int(fh["splits/test_index"].shape[0])
         return {
             "schedule": json.loads(fh.attrs["schedule"]),
             "final": final,
+            # Binomial sampling error of an accuracy measured on n_test examples: sqrt(acc (1 - acc) / n_test).
+            "test_acc_se": float(np.sqrt(final["test_acc"] * (1 - final["test_acc"]) / n_test)),
+            "weight_decay_share": (final["objective"] - final["train_loss"]) / final["objective"],
             "best_val_acc": float(fh["eval/val_acc"][best_val]),
             "best_val_step": int(fh["eval/step"][best_val]),
             "initial_lr": float(lrs[0]),
@@ -42,11 +48,25 @@ def run(cfg: Config, run_files: dict[str, Path], out: Path, config_hash: str, ta
     """Write ``results/training.json``: per-run summaries and the numbers the paper quotes."""
     runs = {name: summarise_run(path) for name, path in run_files.items()}
     main = runs[cfg.main_run.name]
-    best = max(runs, key=lambda name: runs[name]["final"]["test_acc"])
-    lowest = min(runs, key=lambda name: runs[name]["final"]["train_loss"])
+    # Schedules are compared at one initialisation and batch order (the main run's seed), not across replicas.
+    comparable = [r.name for r in cfg.comparable_runs()]
+    best = max(comparable, key=lambda name: runs[name]["final"]["test_acc"])
+    lowest = min(comparable, key=lambda name: runs[name]["final"]["train_loss"])
+    replicas = [r.name for r in cfg.main_replicas()]
+    over_seeds = {m: interval([runs[r]["final"][m] for r in replicas])
+                  for m in ("train_loss", "train_acc", "test_loss", "test_acc", "objective")}
     summary = {
+        "main_replicas": replicas,
+        "main_seeds": [cfg.run(r).seed for r in replicas],
+        "main_over_seeds": over_seeds,
         "parameter_count": main["parameter_count"],
         "main_test_acc": main["final"]["test_acc"],
+        "main_test_acc_se": main["test_acc_se"],
+        "main_train_acc": main["final"]["train_acc"],
+        "main_weight_decay_share": main["weight_decay_share"],
+        "n_train": cfg.data.n_train,
+        "n_test": cfg.data.n_test,
+        "examples_per_parameter": cfg.data.n_train / main["parameter_count"],
         "main_train_loss": main["final"]["train_loss"],
         "best_test_run": best,
         "best_test_acc": runs[best]["final"]["test_acc"],
@@ -54,6 +74,9 @@ def run(cfg: Config, run_files: dict[str, Path], out: Path, config_hash: str, ta
         "lowest_train_loss": runs[lowest]["final"]["train_loss"],
         "total_train_seconds": sum(r["wall_seconds"] for r in runs.values()),
         "main_is_best": best == cfg.main_run.name,
+        "comparable_runs": comparable,
+        "model_runs": [r.name for r in cfg.runs if r.name in comparable or r.name in replicas],
+        "activation_contrasts": [r.name for r in cfg.activation_contrasts()],
     }
     payload = {
         "provenance": provenance(cfg.name, config_hash, task),

@@ -3,7 +3,8 @@
 Every saved iterate is projected on the eigenvectors of the final Hessian (and, to show how much
 the basis matters, of earlier checkpoints' Hessians), streamed in blocks. Per direction: the
 distance from the end point at initialisation and at each checkpoint; the iteration at which it
-settles (the trailing running mean first enters mean ± 3 sd of the last phase's second half);
+settles (the trailing running mean first enters mean ± 3 sd of the last phase's second half, before
+that window and without drift in it; otherwise it has not settled);
 the variance in the second half of every constant-LR phase. In the last phase the
 fluctuation–dissipation ratio ⟨x g_B⟩ / ((1+β)η/2 ⟨v²⟩), which is 1 at equilibrium, is computed
 from a replay of the saved batches.
@@ -92,20 +93,20 @@ def run(point: Any, run_file: Path, hessian_files: dict[str, Path], classes: int
             per_basis[label] = {
                 "settled_share": float(settled.mean()),
                 "settle_spearman": float(stats.spearmanr(eigenvalues[keep], statistics["settle"][keep]).statistic)
-                if keep.sum() >= 3 else float("nan"),
+                if keep.sum() >= 3 else None,
                 "start_spearman": float(stats.spearmanr(eigenvalues[positive], statistics["start"][positive]).statistic),
                 "bands": {band: {"median_settle": float(np.median(np.where(statistics["settle"][idx] >= 0,
                                                                            statistics["settle"][idx], T))),
                                  "median_start": float(np.median(statistics["start"][idx])),
                                  "settled_share": float(settled[idx].mean())}
-                          for band, idx in eigenbands(len(eigenvalues), classes).items()},
+                          for band, idx in eigenbands(eigenvalues, classes, point.weight_decay).items() if len(idx)},
                 "final_phase_variance_slope": float(np.polyfit(np.log(eigenvalues[positive]),
                                                                np.log(statistics["phase_variance"][-1][positive] + 1e-300), 1)[0]),
             }
         final_label = labels[-1]
         with read_h5(hessian_files[final_label], ("eigenvalues", "eigenvectors")) as fh:
             eigenvalues = fh["eigenvalues"][:]
-            bands = eigenbands(len(eigenvalues), classes)
+            bands = eigenbands(eigenvalues, classes, point.weight_decay)
             fdr_directions = np.concatenate([bands["top"], bands["bulk"][:: max(len(bands["bulk"]) // 32, 1)]])
             vectors = fh["eigenvectors"][:, np.sort(fdr_directions)]
             traced = np.unique(np.linspace(0, len(eigenvalues) - 1, TRACED).astype(int))
@@ -131,7 +132,7 @@ def run(point: Any, run_file: Path, hessian_files: dict[str, Path], classes: int
         "fdr_median_top": float(np.median(fdr[top])),
         "fdr_median_bulk": float(np.median(fdr[~top])),
         "fdr_top_equilibrated": bool(abs(np.median(fdr[top]) - 1) < 0.2),
-        "sharp_settle_first": bool(final["settle_spearman"] < 0),
+        "sharp_settle_first": final["settle_spearman"] is not None and final["settle_spearman"] < 0,
         "basis_matters": bool(abs(per_basis[labels[0]]["settled_share"] - final["settled_share"]) > 0.1),
         "projection_peak_mb": projection_peak / 2**20,
         "iterates_mb": float(np.prod(params_shape)) * 4 / 2**20,

@@ -18,8 +18,11 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     summary = read_summary(results)
     fig, axes = style.figure(ncols=3)
     rate_ax, loss_ax, temp_ax = axes[0]
-    arms = ["sgd", *(f"bayes_x{s:g}" for s in summary["scales"])]
-    labels = ["SGD"] + [f"Bayes ×{s:g}" for s in summary["scales"]]
+    arms = ["sgd", "sgd_at_cap", *(f"bayes_x{s:g}" for s in summary["scales"])]
+    labels = ["SGD", "SGD at cap"] + [f"Bayes ×{s:g}" for s in summary["scales"]]
+    if summary["top_against_sgd"] is not None:
+        arms.append("bayes_top")
+        labels.append(f"Bayes, top {summary['top_k']}")
     with read_h5(results, ("eigenvalue", "bayes_rates")) as fh:
         eigenvalues, rates = fh["eigenvalue"][:], fh["bayes_rates"][:]
     positive = eigenvalues > 0

@@ -17,14 +17,16 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Three panels: |cos(g_n, v_i)| distribution per band; top-1% share against λ; gradient noise c_i against λ."""
     fig, axes = style.figure(ncols=3)
     cos_ax, share_ax, noise_ax = axes[0]
-    with read_h5(results, ("cos_histograms", "cos_bins", "eigenvalue", "top_share", "noise")) as fh:
-        histograms, bins = fh["cos_histograms"][:], fh["cos_bins"][:]
+    with read_h5(results, ("cos_histograms", "cos_bins", "eigenvalue", "top_share", "noise", "band_names")) as fh:
+        histograms, bins, names = fh["cos_histograms"][:], fh["cos_bins"][:], fh["band_names"][:].astype(str)
         eigenvalues, share, noise = fh["eigenvalue"][:], fh["top_share"][:], fh["noise"][:]
         participation = fh["participation"][:]
     centres = 0.5 * (bins[1:] + bins[:-1])
-    for band, name in enumerate(("bottom", "bulk", "top")):
+    for band, name in enumerate(names):
+        if histograms[band].sum() == 0:
+            continue
         density = histograms[band] / max(histograms[band].sum() * (bins[1] - bins[0]), 1e-300)
-        cos_ax.semilogy(centres, density + 1e-6, label=name)
+        cos_ax.semilogy(centres, density + 1e-6, label=name.replace("_", " "))
     cos_ax.set(xlabel=r"$|\cos(g_n, v_i)|$", ylabel="density")
     cos_ax.legend(frameon=False, fontsize=6)
     positive = eigenvalues > 0

@@ -15,22 +15,22 @@ LABELS = {"low": "low half", "high": "high half", "all": "all", "fit_low_noise_h
 
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
-    """Three panels: test loss and test accuracy against σ per variant (mean ± sd over seeds); tuned σ per band."""
+    """Three panels: test and accuracy against the predicted rise per variant (mean ± sd over seeds); tuned σ per band."""
     summary = read_summary(results)
     fig, axes = style.figure(ncols=3)
     loss_ax, acc_ax, tuned_ax = axes[0]
-    with read_h5(results, ("sigma", "tuned/sigma", "tuned/band_eigenvalue", "tuned/posterior_sd")) as fh:
-        sigma = fh["sigma"][:]
+    with read_h5(results, ("predicted_increase", "tuned/sigma", "tuned/band_eigenvalue", "tuned/posterior_sd")) as fh:
+        increase = fh["predicted_increase"][:]
         for variant, label in LABELS.items():
             for ax, metric in ((loss_ax, "test_loss"), (acc_ax, "test_acc")):
                 values = fh[f"{variant}/{metric}"][:]
-                ax.errorbar(sigma, values.mean(0), yerr=values.std(0, ddof=1) if len(values) > 1 else None,
+                ax.errorbar(increase, values.mean(0), yerr=values.std(0, ddof=1) if len(values) > 1 else None,
                             marker="o", ms=2.5, capsize=2, label=label)
         tuned, band_eigenvalue, posterior_sd = fh["tuned/sigma"][:], fh["tuned/band_eigenvalue"][:], fh["tuned/posterior_sd"][:]
     for ax, metric in ((loss_ax, "test_loss"), (acc_ax, "test_acc")):
         ax.axhline(summary["base"][metric], color="black", ls=":", lw=0.8)
         ax.set_xscale("log")
-        ax.set(xlabel=r"noise level $\sigma$ (parameter units)")
+        ax.set(xlabel=r"predicted training-loss rise $\frac{1}{2}\sigma^2\sum_{i\in S}\lambda_i$")
     loss_ax.set(ylabel="test loss (dotted: end point)", yscale="log")
     acc_ax.set(ylabel="test accuracy")
     loss_ax.legend(frameon=False, fontsize=5)

@@ -25,5 +25,5 @@ def make(run_files: dict[str, Path], target: Path, provenance: dict[str, Any]) -
     loss_ax.set(yscale="log", xlabel="iteration", ylabel="training loss (cross-entropy)")
     acc_ax.set(xlabel="iteration", ylabel="test accuracy (%)")
     lr_ax.set(yscale="log", xlabel="iteration", ylabel="learning rate")
-    loss_ax.legend(frameon=False)
+    fig.legend(frameon=False, loc="outside upper center", ncol=min(len(run_files), 5))
     return style.save(fig, target, provenance, SCRIPT)
