@@ -9,10 +9,18 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from conftest import kill_on_event
 from torch.func import hessian as reference_hessian
 
-from conftest import kill_on_event
-from landscape.hessian import Objective, dense_hessian, eigendecomposition, lanczos, symmetrise_in_place, write_hessian
+from landscape.hessian import (
+    Objective,
+    cuda_eigh_library,
+    dense_hessian,
+    eigendecomposition,
+    lanczos,
+    symmetrise_in_place,
+    write_hessian,
+)
 from landscape.models import ResNet
 from landscape.params import flatten, objective_at
 
@@ -111,6 +119,14 @@ def test_in_place_symmetrisation_is_bitwise_the_copying_one(tile):
     assert asymmetry == expected_asymmetry
 
 
+def test_the_gpu_eigh_falls_back_to_magma_only_when_cusolvers_workspace_does_not_fit():
+    h200_free = 135 * 10**9  # what torch.cuda.mem_get_info reported free on the H200 of 2026-12-01
+    assert cuda_eigh_library(16_384, torch.float32, h200_free) == "cusolver"
+    assert cuda_eigh_library(98_524, torch.float32, h200_free) == "magma"  # 6.1 * P^2 * 4 B = 237 GB
+    assert cuda_eigh_library(60_000, torch.float64, h200_free) == "magma"  # 176 GB
+    assert cuda_eigh_library(40_000, torch.float32, h200_free) == "cusolver"  # 39 GB
+
+
 def test_float32_storage_keeps_the_spectrum(tmp_path):
     model, x, y, theta = _problem("group")
     objective = Objective(model, x, y, WEIGHT_DECAY)
@@ -134,7 +150,7 @@ def test_float32_storage_keeps_the_spectrum(tmp_path):
 HESSIAN_SCRIPT = """
 import sys, time, torch
 from pathlib import Path
-from landscape.hessian import Objective, dense_hessian, write_hessian
+from landscape.hessian import Objective, cuda_eigh_library, dense_hessian, write_hessian
 from landscape.models import ResNet
 from landscape.params import flatten
 torch.manual_seed(0)

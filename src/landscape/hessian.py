@@ -147,18 +147,50 @@ def symmetrise_in_place(matrix: np.ndarray, tile: int = 2048) -> float:
     return asymmetry / max(largest, np.finfo(float).tiny)
 
 
+# cuSOLVER's float32 eigh (torch 2.11, H200, benchmarks/eigh_gpu.py, 2026-12-01) loses accuracy on small
+# matrices: eigenvalue error 2.1e-4 of max |lambda| at n = 512 and 1.2e-4 on tests/test_gpu.py's 365-parameter
+# Hessian, against 1.7e-6 at n = 4096, 6.2e-6 at 8192, and 1e-6 for LAPACK on the CPU at n = 365. Below this size
+# a GPU decomposes in float64 (at most 2 * 4096^2 * 8 B = 268 MB), which costs well under a second there.
+CUDA_FLOAT32_EIGH_FROM = 4096
+# Peak device memory of torch.linalg.eigh with eigenvectors, in elements of the matrix's dtype per n^2, measured at
+# n = 16384 on the same H200: cuSOLVER 6.04 (2.0 s), MAGMA 2.03 (30 s; accuracy the same, 1.4e-6 residual). At the
+# paper's P = 98,524 in float32 that is 234 GB against 79 GB: only MAGMA fits one H200 (141 GB), in ≈1.8 h.
+EIGH_PEAK_ELEMENTS = {"cusolver": 6.1, "magma": 2.1}
+
+
+def cuda_eigh_library(n: int, dtype: torch.dtype, free_bytes: int) -> str:
+    """``"cusolver"`` (fast) when its measured peak fits in ``free_bytes`` of the GPU, else ``"magma"``."""
+    needed = EIGH_PEAK_ELEMENTS["cusolver"] * n * n * torch.finfo(dtype).bits // 8
+    return "cusolver" if needed < free_bytes else "magma"
+
+
 def eigendecomposition(hessian: np.ndarray | torch.Tensor, device: str | torch.device = "cpu",
                        dtype: torch.dtype = torch.float64) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues in ascending order and eigenvectors as columns, by ``eigh`` in ``dtype`` on ``device``.
 
     On a GPU this is cuSOLVER's ``syevd`` (64-bit API, so P ≈ 10^5 is allowed; the CPU's 32-bit LAPACK
-    workspace index overflows above P ≈ 33,000). Memory on the device: the input and the
-    eigenvectors, ``2 P^2`` elements, plus cuSOLVER's workspace.
+    workspace index overflows above P ≈ 33,000), or MAGMA's when cuSOLVER's workspace would not fit the
+    device's free memory (``cuda_eigh_library``). A float32 request for a matrix smaller than
+    ``CUDA_FLOAT32_EIGH_FROM`` on a GPU is computed in float64 and rounded to float32 (see that constant).
     """
-    matrix = torch.as_tensor(np.asarray(hessian), dtype=dtype, device=device)
-    eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
+    n = hessian.shape[0]
+    device = torch.device(device)
+    solve_dtype = dtype
+    if device.type == "cuda" and dtype == torch.float32 and n < CUDA_FLOAT32_EIGH_FROM:
+        solve_dtype = torch.float64
+    matrix = torch.as_tensor(np.asarray(hessian), dtype=solve_dtype, device=device)
+    if device.type == "cuda":
+        chosen = cuda_eigh_library(n, solve_dtype, torch.cuda.mem_get_info(device)[0])
+        previous = torch.backends.cuda.preferred_linalg_library()
+        torch.backends.cuda.preferred_linalg_library(chosen)
+        try:
+            eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
+        finally:
+            torch.backends.cuda.preferred_linalg_library(previous)
+    else:
+        eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
     del matrix
-    return eigenvalues.cpu().numpy(), eigenvectors.cpu().numpy()
+    return eigenvalues.to(dtype).cpu().numpy(), eigenvectors.to(dtype).cpu().numpy()
 
 
 def lanczos(objective: Objective, theta: torch.Tensor, k: int, which: str = "LA", tol: float = 1e-10,
