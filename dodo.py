@@ -18,6 +18,7 @@ from doit.tools import config_changed
 
 sys.path.insert(0, str(Path(__file__).parent / "src"))
 from landscape import config, paths, tasks  # noqa: E402
+from landscape.code_deps import action_code, closure  # noqa: E402
 from landscape.config import code_digest, section_hash  # noqa: E402
 
 PROFILE = get_var("profile", "cpu")
@@ -40,7 +41,6 @@ SRC = Path("src/landscape")
 # is captured by the configuration hash, and an edit to the parser or the I/O should not retrain.
 CORE = [SRC / f for f in ("data.py", "models.py", "params.py", "train.py")]
 HESSIAN_CODE = [*CORE, SRC / "hessian.py", SRC / "checkpoint.py"]
-LINE_CODE = [*HESSIAN_CODE, SRC / "linesearch.py"]
 MAIN = CFG.main_run.name
 RUNS = {r.name: paths.run_file(PROFILE, r.name) for r in CFG.runs}
 # The hashes that name a run's and a Hessian's inputs include the digest of the code that makes them,
@@ -60,6 +60,11 @@ CONTRASTS = CFG.activation_contrasts()
 CONTRAST_FILES = [f for r in CONTRASTS for f in (RUNS[r.name], HESSIANS[(r.name, CFG.train.iterations)])]
 
 
+def _code(files):
+    """Code files as paths relative to the repository, like every other file dependency here."""
+    return [f.relative_to(Path(__file__).resolve().parent) for f in files]
+
+
 def _hash(*parts):
     return section_hash(*parts)
 
@@ -69,67 +74,62 @@ def _result(name):
 
 
 EXPERIMENT_HASH = section_hash(POINT_HASH[END], CFG.train, CFG.experiments)
-EXPERIMENT_CODE = [*HESSIAN_CODE, SRC / "seeds.py"]
 
-# Each analysis: (doc, inputs, config hash, action, extra code). Results go to build/<profile>/results/.
+# Each analysis: (doc, inputs, config hash, action). Results go to build/<profile>/results/; its code files
+# are derived from the imports of its action (landscape.code_deps), never typed here.
 ANALYSES = {
     "training": ("final metrics, sizes and wall times of every run (T1–T3)", list(RUNS.values()),
-                 _hash(*RUN_HASH.values()), tasks.analysis_training, []),
+                 _hash(*RUN_HASH.values()), tasks.analysis_training),
     "spectrum": ("A3: spectra through training — outliers, negative eigenvalues, stability ratio",
-                 list(HESSIANS.values()), _hash(*POINT_HASH.values(), CFG.train.momentum), tasks.analysis_spectrum,
-                 [SRC / "spectra.py"]),
+                 [*HESSIANS.values(), *RUNS.values()], _hash(*POINT_HASH.values(), CFG.train.momentum), tasks.analysis_spectrum),
     "batch_spectrum": ("H2: mini-batch Hessian spectra against the full one, by batch size",
                        [paths.batch_spectrum_file(PROFILE, BATCH_STEP)], _hash(POINT_HASH[(MAIN, BATCH_STEP)], CFG.hessian),
-                       tasks.analysis_batch_spectrum, [SRC / "spectra.py"]),
+                       tasks.analysis_batch_spectrum),
     "overlap": ("A4: eigenvector overlaps between the main run's checkpoints", MAIN_HESSIANS,
-                _hash(*MAIN_POINT_HASHES), tasks.analysis_overlap,
-                [SRC / "spectra.py"]),
+                _hash(*MAIN_POINT_HASHES), tasks.analysis_overlap),
     "linesearch": ("A1: full-data line searches along eigendirections against the quadratic model",
                    [RUNS[MAIN], *MAIN_HESSIANS, *CONTRAST_FILES],
                    _hash(*MAIN_POINT_HASHES, *(POINT_HASH[(r.name, CFG.train.iterations)] for r in CONTRASTS), CFG.landscape),
-                   tasks.analysis_linesearch, LINE_CODE),
+                   tasks.analysis_linesearch),
     "curvature": ("A1 at every scale: float64 second differences along eigendirections against the step, and SGD's scale",
                   [RUNS[MAIN], HESSIANS[END], *CONTRAST_FILES, paths.result_file(PROFILE, "linesearch", ".h5")],
                   _hash(LANDSCAPE_HASH, *(POINT_HASH[(r.name, CFG.train.iterations)] for r in CONTRASTS)),
-                  tasks.analysis_curvature, [*LINE_CODE, SRC / "trajectory.py"]),
+                  tasks.analysis_curvature),
     "batch_noise": ("A2: mini-batch line searches: scatter of minima and curvatures against the eigenvalue",
                     [RUNS[MAIN], HESSIANS[END], paths.result_file(PROFILE, "linesearch", ".h5")], LANDSCAPE_HASH,
-                    tasks.analysis_batch_noise, LINE_CODE),
+                    tasks.analysis_batch_noise),
     "random_dirs": ("A7: random-direction line searches against the independent-quadratic prediction",
-                    [RUNS[MAIN], HESSIANS[END]], LANDSCAPE_HASH, tasks.analysis_random_dirs, LINE_CODE),
+                    [RUNS[MAIN], HESSIANS[END]], LANDSCAPE_HASH, tasks.analysis_random_dirs),
     "profile_fits": ("A8: quadratic, quartic or log-cosh: the form of each eigendirection profile",
-                     [paths.result_file(PROFILE, "linesearch", ".h5")], LANDSCAPE_HASH, tasks.analysis_profile_fits, []),
+                     [paths.result_file(PROFILE, "linesearch", ".h5")], LANDSCAPE_HASH, tasks.analysis_profile_fits),
     "fine_structure": ("A9: very dense line searches near the end point, float64 against float32",
-                       [RUNS[MAIN], HESSIANS[END]], LANDSCAPE_HASH, tasks.analysis_fine_structure, LINE_CODE),
+                       [RUNS[MAIN], HESSIANS[END]], LANDSCAPE_HASH, tasks.analysis_fine_structure),
     "trajectory": ("A5: the main run in the eigenbasis: start distance, settling, stationary variance, FDR",
                    [RUNS[MAIN], *MAIN_HESSIANS[1:]], _hash(*MAIN_POINT_HASHES),
-                   tasks.analysis_trajectory, [*HESSIAN_CODE, SRC / "trajectory.py"]),
+                   tasks.analysis_trajectory),
     "lr_compare": ("A6: end points of every run against the high-LR annealed run, by eigenband",
                    [paths.result_file(PROFILE, "training"), *(RUNS[r.name] for r in CFG.comparable_runs()),
                     *(HESSIANS[(r.name, CFG.train.iterations)] for r in CFG.comparable_runs())], _hash(*POINT_HASH.values()),
-                   tasks.analysis_lr_compare, []),
+                   tasks.analysis_lr_compare),
     "example_grads": ("A10: per-example gradients in the final eigenbasis: cosines, concentration, noise vs curvature",
-                      [RUNS[MAIN], HESSIANS[END]], POINT_HASH[END], tasks.analysis_example_grads, HESSIAN_CODE),
+                      [RUNS[MAIN], HESSIANS[END]], POINT_HASH[END], tasks.analysis_example_grads),
     "theory": ("B1: stationary variances, settle times and temperatures of the noisy quadratic against the data",
                [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads", "spectrum", "curvature"))],
-               _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_theory, [SRC / "theory.py"]),
+               _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_theory),
     "schedule": ("B3: expected loss of the study's schedule, optimised schedules and optimised linear update rules",
                  [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads"))],
-                 _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_schedule,
-                 [*HESSIAN_CODE, SRC / "theory.py", SRC / "linear_rules.py", SRC / "continuation.py"]),
+                 _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_schedule),
     "noise": ("A11: noise injected by eigenband (low, high, all; fit one half, perturb the other); levels tuned on validation",
-              [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_noise, [*EXPERIMENT_CODE, SRC / "eigenbasis.py"]),
+              [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_noise),
     "threshold": ("A12: directions above an eigenvalue threshold moved to their quadratic minima",
-                  [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_threshold, [*EXPERIMENT_CODE, SRC / "eigenbasis.py"]),
+                  [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_threshold),
     "bayes_lr": ("B2: training continued with Bayesian per-direction learning rates against plain SGD",
-                 [RUNS[MAIN], HESSIANS[END], _result("example_grads")], EXPERIMENT_HASH, tasks.analysis_bayes_lr,
-                 [*EXPERIMENT_CODE, SRC / "theory.py", SRC / "continuation.py"]),
+                 [RUNS[MAIN], HESSIANS[END], _result("example_grads")], EXPERIMENT_HASH, tasks.analysis_bayes_lr),
     "endgame": ("B4: a final epoch at batch size 1, and HMC from the end point",
-                [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_endgame,
-                [*EXPERIMENT_CODE, SRC / "hmc.py", SRC / "continuation.py"]),
+                [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_endgame),
     "mysteries": ("B5: the training-loss floor against the learning rate; warm-up against the stability limit",
                   [RUNS[MAIN], _result("training"), _result("example_grads")], _hash(EXPERIMENT_HASH, *RUN_HASH.values()),
-                  tasks.analysis_mysteries, [*EXPERIMENT_CODE, SRC / "theory.py", SRC / "continuation.py"]),
+                  tasks.analysis_mysteries),
 }
 FIGURES = {
     "training": "training loss, test accuracy and learning rate of every run",
@@ -191,8 +191,7 @@ def task_spectrum_batch():
             "name": str(step),
             "doc": f"mini-batch Hessian spectra at iterate {step}, batch sizes {list(CFG.hessian.batch_sizes)}",
             "actions": [(tasks.spectrum_batch, [PROFILE, step, config_hash])],
-            "file_dep": [RUNS[MAIN], HESSIANS[(MAIN, step)], *HESSIAN_CODE, SRC / "analyses" / "batch_spectrum.py",
-                         SRC / "spectra.py"],
+            "file_dep": [RUNS[MAIN], HESSIANS[(MAIN, step)], *_code(action_code("spectrum_batch"))],
             "targets": [paths.batch_spectrum_file(PROFILE, step)],
             "uptodate": [config_changed(config_hash)],
             "clean": True,
@@ -201,12 +200,12 @@ def task_spectrum_batch():
 
 def task_analysis():
     """Analyses of DESIGN §5: each writes build/<profile>/results/<name>.json|h5."""
-    for name, (doc, inputs, config_hash, action, code) in ANALYSES.items():
+    for name, (doc, inputs, config_hash, action) in ANALYSES.items():
         yield {
             "name": name,
             "doc": doc,
             "actions": [(action, [PROFILE, config_hash])],
-            "file_dep": [*inputs, SRC / "analyses" / f"{name}.py", SRC / "store.py", *code],
+            "file_dep": [*inputs, SRC / "store.py", *_code(action_code(action.__name__))],
             "targets": [_result(name)],
             "uptodate": [config_changed(config_hash)],
             "clean": True,
@@ -222,7 +221,7 @@ def task_figure():
             "name": name,
             "doc": doc,
             "actions": [(tasks.figure, [PROFILE, name, ANALYSES[name][2]])],
-            "file_dep": [*inputs, SRC / "figures" / f"{name}.py", SRC / "figures" / "style.py"],
+            "file_dep": [*inputs, *_code(closure([f"landscape.figures.{name}"]))],
             "targets": [target, target.with_suffix(".json")],
             "clean": True,
         }
@@ -232,7 +231,7 @@ def task_values():
     """Gather every number the paper and poster quote into build/<profile>/values.json."""
     return {
         "actions": [(tasks.values, [PROFILE])],
-        "file_dep": [*(_result(name) for name in ANALYSES), SRC / "report.py", SRC / "findings.py"],
+        "file_dep": [*(_result(name) for name in ANALYSES), *_code(action_code("values"))],
         "targets": [paths.values_file(PROFILE)],
         "uptodate": [config_changed(section_hash(CFG))],
         "clean": True,
