@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import tomllib
 
 import numpy as np
 import pytest
+from conftest import dump_toml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from landscape import config
 from landscape.config import ConfigError
@@ -41,6 +45,17 @@ def test_paper_profile_keeps_the_study_checkpoints():
         ("data", "name", "imagenet", "allowed values: digits, fashion_mnist, cifar10"),
         ("model", "norm", "batch", "allowed values: group, none"),
         ("profile", "device", "tpu", "allowed values: cpu, cuda, auto"),
+        # Each of these gave a traceback or was accepted before (issue 18).
+        ("train", "checkpoints", [0, 25, 246], "must be the end of the run"),
+        ("train", "iterations", 10**12, "more than the"),
+        ("train", "weight_decay", float("inf"), "must be finite"),
+        ("data", "split_seed", -1, "a seed is an integer >= 0"),
+        ("data", "image_size", 64, "only downsampled"),
+        ("landscape", "loss_increase", float("nan"), "must be finite"),
+        ("landscape", "directions", 10_000, "at most a quarter"),
+        ("landscape", "batch_sizes", [], "at least one batch size"),
+        ("hessian", "batch_sizes", [], "at least one batch size"),
+        ("experiments", "lr_scales", [1.0, float("inf")], "must be finite"),
     ],
 )
 def test_bad_values_name_file_and_key(smoke_doc, write_profile, section, key, value, message):
@@ -156,3 +171,73 @@ def test_replicas_train_from_their_own_seed(smoke_doc, write_profile, tmp_path):
         assert not np.array_equal(a["params"][0], b["params"][0])
         assert not np.array_equal(a["batch_indices"][:], b["batch_indices"][:])
         assert json.loads(b.attrs["model"])["init_seed"] == cfg.model.init_seed + 1
+
+
+def test_an_infinite_learning_rate_is_refused(smoke_doc, write_profile):
+    smoke_doc["runs"]["main"]["lr"] = float("inf")
+    with pytest.raises(ConfigError, match=r"runs\.main\.lr.*must be finite"):
+        config.load(write_profile(smoke_doc))
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_a_gpu_that_this_machine_lacks_is_refused_at_load(smoke_doc, write_profile, monkeypatch):
+    smoke_doc["profile"]["device"] = "cuda"
+    with pytest.raises(ConfigError, match=r"profile\.device.*torch sees no GPU"):
+        config.load(write_profile(smoke_doc))
+    smoke_doc["profile"]["device"] = "cpu"
+    monkeypatch.setenv("LANDSCAPE_DEVICE", "cuda")
+    with pytest.raises(ConfigError, match=r"LANDSCAPE_DEVICE.*torch sees no GPU"):
+        config.load(write_profile(smoke_doc))
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "the file is empty"),
+    (b"  \n\n", "the file is empty"),
+    (b"\xef\xbb\xbf[profile]\n", "byte-order mark"),
+    (b"[profile]\n# caf\xe9\n", "line 2.*not UTF-8"),
+])
+def test_unreadable_bytes_get_their_own_message_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "bytes.toml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message) as err:
+        config.load(path)
+    assert str(path) in str(err.value)
+
+
+VALUES = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1), st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(), st.text(max_size=12),
+    st.lists(st.one_of(st.integers(-(10**7), 10**7), st.floats(allow_nan=True, allow_infinity=True)), max_size=4),
+)
+
+
+@st.composite
+def mutated_profiles(draw) -> bytes:
+    """The smoke profile with one to three random edits: a key set to any value, a key removed, or bytes inserted."""
+    doc = tomllib.loads((config.CONFIG_DIR / "smoke.toml").read_text())
+    for _ in range(draw(st.integers(1, 3))):
+        section = draw(st.sampled_from(sorted(doc)))
+        table = doc[section] if section != "runs" else doc["runs"][draw(st.sampled_from(sorted(doc["runs"])))]
+        if not table:
+            continue
+        key = draw(st.one_of(st.sampled_from(sorted(table)), st.from_regex(r"[a-z_]{1,8}", fullmatch=True)))
+        if draw(st.booleans()) and key in table:
+            del table[key]
+        else:
+            table[key] = draw(VALUES)
+    text = dump_toml(doc).encode()
+    if draw(st.integers(0, 4)) == 0:
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.binary(min_size=1, max_size=8)) + text[at:]
+    return text
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=mutated_profiles())
+def test_any_mutated_profile_loads_or_fails_with_a_configuration_error(tmp_path, content):
+    path = tmp_path / "mutated.toml"
+    path.write_bytes(content)
+    try:
+        config.load(path)
+    except ConfigError as err:
+        assert str(path) in str(err)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import os
 import re
 import tomllib
 import typing
@@ -24,6 +26,10 @@ DATASETS = ("digits", "fashion_mnist", "cifar10")
 # Examples available per dataset: (official train pool, official test pool).
 # digits has no official split, so its whole set is one pool.
 DATASET_POOLS = {"digits": (1797, 0), "fashion_mnist": (60000, 10000), "cifar10": (50000, 10000)}
+DATASET_IMAGE_SIZE = {"digits": 8, "fashion_mnist": 28, "cifar10": 32}  # side in pixels; data.py only downsamples
+# Work a profile may ask for before it is refused as a typing slip: the batch order alone is iterations x batch
+# int32 entries held in memory (the paper profile asks for 48,800 x 128 = 6.2e6).
+MAX_BATCH_ORDER = 10**9
 SCHEDULES = ("step", "constant", "anneal")
 ACTIVATIONS = ("relu", "gelu", "softplus")  # the keys of models.ACTIVATIONS (config must not import torch)
 
@@ -244,9 +250,13 @@ def _coerce(value: object, tp: object, where: str, path: Path) -> object:
             raise ConfigError(path, where, f"expected a list of {_type_name(inner)}, got {value!r}")
         return tuple(_coerce(v, inner, f"{where}[{i}]", path) for i, v in enumerate(value))
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
     if tp is int and isinstance(value, bool) or not isinstance(value, tp):  # type: ignore[arg-type]
         raise ConfigError(path, where, f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    if tp is float and not math.isfinite(value):
+        raise ConfigError(path, where, f"got {value!r}; every number in a profile must be finite")
+    if tp is int and where.rsplit(".", 1)[-1].endswith("seed") and value < 0:
+        raise ConfigError(path, where, f"got {value}; a seed is an integer >= 0")
     return value
 
 
@@ -291,6 +301,9 @@ def _validate(cfg: Config, path: Path) -> None:
     _one_of(d.val_source, ("train", "test"), path, "data.val_source")
     for key in ("n_train", "n_val", "n_test", "image_size"):
         _require(getattr(d, key) >= 1, path, f"data.{key}", f"got {getattr(d, key)}; must be >= 1")
+    native = DATASET_IMAGE_SIZE[d.name]
+    _require(d.image_size <= native, path, "data.image_size",
+             f"got {d.image_size}; {d.name} images are {native} x {native} and are only downsampled: allowed 1 ... {native}")
     train_pool, test_pool = DATASET_POOLS[d.name]
     if test_pool == 0:
         need, have = d.n_train + d.n_val + d.n_test, train_pool
@@ -312,6 +325,9 @@ def _validate(cfg: Config, path: Path) -> None:
     _require(t.iterations >= 1, path, "train.iterations", f"got {t.iterations}; must be >= 1")
     _require(1 <= t.batch_size <= d.n_train, path, "train.batch_size",
              f"got {t.batch_size}; must be between 1 and data.n_train = {d.n_train}")
+    _require(t.iterations * t.batch_size <= MAX_BATCH_ORDER, path, "train.iterations",
+             f"got {t.iterations} iterations of {t.batch_size} examples; the batch order would hold "
+             f"{t.iterations * t.batch_size:.2e} entries, more than the {MAX_BATCH_ORDER:.0e} a profile may ask for")
     _require(0.0 <= t.momentum < 1.0, path, "train.momentum", f"got {t.momentum}; allowed: 0 <= momentum < 1")
     _require(t.weight_decay >= 0.0, path, "train.weight_decay", f"got {t.weight_decay}; must be >= 0")
     for key in ("eval_every", "flush_every", "eval_batch_size"):
@@ -322,11 +338,15 @@ def _validate(cfg: Config, path: Path) -> None:
                  f"checkpoint {c} is outside the run; allowed: 0 ... train.iterations = {t.iterations}")
     _require(list(t.checkpoints) == sorted(set(t.checkpoints)), path, "train.checkpoints",
              f"got {list(t.checkpoints)}; list distinct iterations in increasing order")
+    _require(t.checkpoints[-1] == t.iterations, path, "train.checkpoints",
+             f"got {list(t.checkpoints)}; the last checkpoint must be the end of the run, train.iterations = {t.iterations} "
+             "(the analyses of the end point need its Hessian)")
 
     _one_of(h.dtype, ("float64", "float32"), path, "hessian.dtype")
     _one_of(h.storage, ("float64", "float32"), path, "hessian.storage")
     for key in ("block_size", "chunk_size", "batches_per_size"):
         _require(getattr(h, key) >= 1, path, f"hessian.{key}", f"got {getattr(h, key)}; must be >= 1")
+    _require(len(h.batch_sizes) >= 1, path, "hessian.batch_sizes", "give at least one batch size, e.g. [32, 128]")
     for size in h.batch_sizes:
         _require(1 <= size <= d.n_train, path, "hessian.batch_sizes", f"batch size {size} is outside 1 ... data.n_train = {d.n_train}")
     for step in h.batch_steps:
@@ -339,6 +359,10 @@ def _validate(cfg: Config, path: Path) -> None:
         _require(getattr(ls, key) >= 5 and getattr(ls, key) % 2 == 1, path, f"landscape.{key}",
                  f"got {getattr(ls, key)}; use an odd number >= 5 (a symmetric grid through t = 0)")
     _require(ls.loss_increase > 0, path, "landscape.loss_increase", f"got {ls.loss_increase}; must be > 0")
+    _require(ls.directions <= m.target_params // 4, path, "landscape.directions",
+             f"got {ls.directions}; at most a quarter of model.target_params = {m.target_params} (directions are "
+             "spread over four bands of the spectrum)")
+    _require(len(ls.batch_sizes) >= 1, path, "landscape.batch_sizes", "give at least one batch size, e.g. [32, 128]")
     for size in ls.batch_sizes:
         _require(1 <= size <= d.n_train, path, "landscape.batch_sizes", f"batch size {size} is outside 1 ... data.n_train = {d.n_train}")
 
@@ -375,6 +399,37 @@ def _validate(cfg: Config, path: Path) -> None:
                      f"got {run.final_lr}; an annealed run needs 0 < final_lr <= lr = {run.lr}")
 
 
+def _check_device(device: str, path: Path) -> None:
+    """A profile (or ``LANDSCAPE_DEVICE``) that asks for a GPU on a machine without one fails now, not mid-build."""
+    override = os.environ.get("LANDSCAPE_DEVICE", "")
+    if (override or device) != "cuda":
+        return
+    import torch
+
+    where = "LANDSCAPE_DEVICE" if override else "profile.device"
+    _require(torch.cuda.is_available(), path, where,
+             "'cuda' but torch sees no GPU on this machine; use device = \"auto\" or \"cpu\", or set LANDSCAPE_DEVICE=cpu")
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, with a message of its own for each way the bytes can be unreadable."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(path, "-", f"cannot be read: {err.strerror}") from None
+    if not data.strip():
+        raise ConfigError(path, "-", "the file is empty; copy configs/smoke.toml as a starting point")
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise ConfigError(path, "-", "starts with a byte-order mark (BOM), which TOML forbids; save it as UTF-8 "
+                                     "without BOM")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ConfigError(path, f"line {line}", f"bytes that are not UTF-8 ({data[err.start:err.end]!r}); "
+                                                "TOML files are UTF-8 text") from None
+
+
 def load(path: str | Path) -> Config:
     """Load and validate a profile file.
 
@@ -385,7 +440,7 @@ def load(path: str | Path) -> Config:
     if not path.is_file():
         raise ConfigError(path, "-", f"no such profile file; profiles: {', '.join(available())}")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(_read_text(path))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, "-", f"not valid TOML: {err}") from None
     sections = {"profile", "data", "model", "train", "hessian", "landscape", "experiments", "runs"}
@@ -408,6 +463,7 @@ def load(path: str | Path) -> Config:
         runs=tuple(_build(RunConfig, table, f"runs.{name}", path, name=name) for name, table in runs_table.items()),
     )
     _validate(cfg, path)
+    _check_device(cfg.profile.device, path)
     return cfg
 
 
