@@ -241,3 +241,36 @@ def test_any_mutated_profile_loads_or_fails_with_a_configuration_error(tmp_path,
         config.load(path)
     except ConfigError as err:
         assert str(path) in str(err)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train", "smoke", "nosuchrun"], "no run 'nosuchrun'; runs: main"),
+    (["describe", "smoke"], None),
+])
+def test_the_command_line_prints_input_mistakes_without_a_traceback(argv, message, capsys):
+    from landscape.__main__ import main
+
+    status = main(argv)
+    err = capsys.readouterr().err
+    if message is None:
+        assert status == 0 and err == ""
+    else:
+        assert status == 2 and err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_describe_with_a_missing_dataset_is_one_clear_line(smoke_doc, write_profile, tmp_path, monkeypatch, capsys):
+    from landscape.__main__ import _run
+
+    smoke_doc["data"].update(name="fashion_mnist", root=str(tmp_path / "nowhere"), n_train=100, n_val=10, n_test=10,
+                             image_size=7)
+    smoke_doc["train"]["batch_size"] = 32
+    smoke_doc["hessian"]["batch_sizes"] = [32]
+    smoke_doc["landscape"]["batch_sizes"] = [32]
+    cfg_path = write_profile(smoke_doc, "nodata")
+    monkeypatch.setattr(config, "load_profile", lambda name: config.load(cfg_path))
+    import argparse
+
+    from landscape.data import DatasetMissing
+
+    with pytest.raises(DatasetMissing, match="apt-get install dataset-fashion-mnist"):
+        _run(argparse.Namespace(command="describe", profile="nodata"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import pickle
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from landscape.config import DataConfig
-from landscape.data import FASHION_DEFAULT_ROOT, DatasetMissing, batch_order, load_dataset
+from landscape.data import FASHION_DEFAULT_ROOT, DatasetDamaged, DatasetMissing, batch_order, load_dataset
 
 DIGITS = DataConfig(name="digits", n_train=300, n_val=100, n_test=100, image_size=8, split_seed=3)
 
@@ -86,3 +87,19 @@ def test_fashion_mnist_from_the_debian_package():
     data = load_dataset(cfg)
     assert data.input_shape == (1, 7, 7)
     assert set(data.train.y.tolist()) <= set(range(10))
+
+
+@pytest.mark.skipif(not FASHION_DEFAULT_ROOT.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda b: b[: len(b) // 2], "cannot be read .*truncated or damaged"),
+    (lambda b: gzip.compress(gzip.decompress(b)[:-1] + b"\x01"), "is not Fashion-MNIST's"),
+])
+def test_a_damaged_fashion_file_is_named_with_the_command_that_restores_it(tmp_path, damage, message):
+    for source in FASHION_DEFAULT_ROOT.glob("*.gz"):
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(damage(labels.read_bytes()))
+    cfg = DataConfig(name="fashion_mnist", root=str(tmp_path), n_train=10, n_val=1, n_test=1, image_size=7)
+    with pytest.raises(DatasetDamaged, match=message) as err:
+        load_dataset(cfg)
+    assert str(labels) in str(err.value) and "apt-get install --reinstall dataset-fashion-mnist" in str(err.value)

@@ -21,11 +21,18 @@ def main(argv: list[str] | None = None) -> int:
     plan = sub.add_parser("plan", help="dry run: the disk, memory and time a profile will need, before it starts")
     plan.add_argument("profile", choices=config.available())
     args = parser.parse_args(argv)
+    from landscape.data import DatasetMissing
+
     try:
-        cfg = config.load_profile(args.profile)
-    except config.ConfigError as err:
+        return _run(args)
+    except (config.ConfigError, DatasetMissing) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The chosen command; input mistakes surface as ConfigError or DatasetMissing, printed by :func:`main`."""
+    cfg = config.load_profile(args.profile)
     if args.command == "train":
         from landscape.train import train_run
 

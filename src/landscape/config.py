@@ -195,7 +195,7 @@ class Config:
         for run in self.runs:
             if run.name == name:
                 return run
-        raise KeyError(f"{self.path}: no run '{name}' (runs: {', '.join(r.name for r in self.runs)})")
+        raise ConfigError(self.path, "runs", f"no run '{name}'; runs: {', '.join(r.name for r in self.runs)}")
 
     @property
     def main_run(self) -> RunConfig:

@@ -15,7 +15,9 @@ both are saved with every run so that any run can be replayed exactly.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import pickle
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,20 @@ CLASSES = {"digits": tuple(str(i) for i in range(10)), "fashion_mnist": FASHION_
 
 class DatasetMissing(FileNotFoundError):
     """The dataset's files are not where the profile says; the message says how to get them."""
+
+
+class DatasetDamaged(DatasetMissing):
+    """A dataset file is there but truncated, unreadable or altered; the message names it and how to restore it."""
+
+
+# MD5 of each Fashion-MNIST file's decompressed IDX content, read from Debian's dataset-fashion-mnist
+# (2026-11-30); the same content whether the file is stored gzipped (Debian, torchvision's download) or not.
+FASHION_MD5 = {"train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+               "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+               "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+               "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965"}
+FASHION_REPAIR = ("restore it with `apt-get install --reinstall dataset-fashion-mnist` (the default folder), or delete "
+                  "it and set data.download = true in the profile")
 
 
 @dataclass(frozen=True)
@@ -80,10 +96,20 @@ def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return x, digits.target.astype(np.int64), x[:0], digits.target[:0].astype(np.int64)
 
 
-def _read_idx(path: Path, header: int) -> np.ndarray:
+def _read_idx(path: Path, header: int, md5: str) -> np.ndarray:
+    """The bytes after an IDX file's header, after checking the whole content against its known MD5."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        return np.frombuffer(fh.read()[header:], dtype=np.uint8)
+    try:
+        with opener(path, "rb") as fh:
+            content = fh.read()
+    except (EOFError, OSError, zlib.error) as err:
+        raise DatasetDamaged(f"{path}: cannot be read ({type(err).__name__}: {err}); the file is truncated or "
+                             f"damaged: {FASHION_REPAIR}") from None
+    found = hashlib.md5(content).hexdigest()
+    if found != md5:
+        raise DatasetDamaged(f"{path}: its content ({len(content):,} bytes, MD5 {found}) is not Fashion-MNIST's "
+                             f"(MD5 {md5}); the file is damaged or another dataset: {FASHION_REPAIR}")
+    return np.frombuffer(content[header:], dtype=np.uint8)
 
 
 def _find(root: Path, stem: str) -> Path | None:
@@ -109,7 +135,8 @@ def _fashion_mnist(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray,
             f"`apt-get install dataset-fashion-mnist` (Debian, installs {FASHION_DEFAULT_ROOT}), or put the four "
             "IDX files in a folder and set data.root to it, or set data.download = true in the profile."
         )
-    train_x, train_y, test_x, test_y = (_read_idx(p, 16 if "images" in p.name else 8) for p in paths)  # type: ignore[arg-type]
+    train_x, train_y, test_x, test_y = (_read_idx(p, 16 if "images" in s else 8, FASHION_MD5[s])  # type: ignore[arg-type]
+                                        for s, p in zip(stems, paths))
     as_images = lambda a: (a.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0)  # noqa: E731
     return as_images(train_x), train_y.astype(np.int64), as_images(test_x), test_y.astype(np.int64)
 
