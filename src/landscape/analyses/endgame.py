@@ -20,8 +20,9 @@ from landscape import continuation, hmc
 from landscape.checkpoint import Point, ensemble, prediction_metrics
 from landscape.config import ExperimentsConfig
 from landscape.data import batch_order
+from landscape.hessian import StoredHessian
 from landscape.seeds import compare, spread
-from landscape.store import read_h5, write_results
+from landscape.store import write_results
 
 METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
 LOWERED = 0.1  # the lowered batch-1 epoch runs at a tenth of η_T/B: ten times colder than the run's end
@@ -66,8 +67,8 @@ def hmc_chains(point: Point, lambda_max: float, settings: ExperimentsConfig) -> 
 def run(point: Point, hessian_file: Path, batch_size: int, momentum: float, settings: ExperimentsConfig, out: Path,
         provenance: dict[str, Any]) -> Path:
     """Both predictions, each over ``seeds``."""
-    with read_h5(hessian_file, ("eigenvalues",)) as fh:
-        lambda_max = float(fh["eigenvalues"][-1])
+    with StoredHessian(hessian_file) as stored:
+        lambda_max = float(stored.eigenvalues[-1])
     base = point.metrics(point.theta)
     epoch = batch_one_epoch(point, point.lr / batch_size, momentum, settings)
     lowered = batch_one_epoch(point, LOWERED * point.lr / batch_size, momentum, settings, label="batch1_lowered")
@@ -95,6 +96,7 @@ def run(point: Point, hessian_file: Path, batch_size: int, momentum: float, sett
         "batch1_improves": improves("batch1"),
         "batch1_lowered": batch1_lowered,
         "batch1_lowered_lr": LOWERED * point.lr / batch_size,
+        "batch1_lowered_factor": LOWERED,
         "batch1_lowered_improves": improves("batch1_lowered"),
         "hmc_average": average,
         "hmc_single": single,
