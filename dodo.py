@@ -40,7 +40,7 @@ SRC = Path("src/landscape")
 # The science of training; config.py and store.py are left out on purpose: their effect on a run
 # is captured by the configuration hash, and an edit to the parser or the I/O should not retrain.
 CORE = [SRC / f for f in ("data.py", "models.py", "params.py", "train.py")]
-HESSIAN_CODE = [*CORE, SRC / "hessian.py", SRC / "checkpoint.py"]
+HESSIAN_CODE = [*CORE, SRC / "hessian.py", SRC / "segments.py", SRC / "checkpoint.py"]
 MAIN = CFG.main_run.name
 RUNS = {r.name: paths.run_file(PROFILE, r.name) for r in CFG.runs}
 # The hashes that name a run's and a Hessian's inputs include the digest of the code that makes them,
@@ -70,7 +70,7 @@ def _hash(*parts):
 
 
 def _result(name):
-    return paths.result_file(PROFILE, name, ".json" if name == "training" else ".h5")
+    return paths.result_file(PROFILE, name)
 
 
 EXPERIMENT_HASH = section_hash(POINT_HASH[END], CFG.train, CFG.experiments)
@@ -199,7 +199,7 @@ def task_spectrum_batch():
 
 
 def task_analysis():
-    """Analyses of DESIGN §5: each writes build/<profile>/results/<name>.json|h5."""
+    """Analyses of DESIGN §5: each writes build/<profile>/results/<name>.h5."""
     for name, (doc, inputs, config_hash, action) in ANALYSES.items():
         yield {
             "name": name,

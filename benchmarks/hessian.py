@@ -1,4 +1,4 @@
-"""Benchmark: dense Hessian of a profile's model over its training set, four ways, side by side.
+"""Benchmark: dense Hessian of a profile's model over its training set, five ways, side by side.
 
     python benchmarks/hessian.py                   # cpu profile, all columns (a few minutes each method)
     python benchmarks/hessian.py --columns 256     # time the first 256 columns and extrapolate
@@ -8,10 +8,14 @@ Methods (all at the profile's initialisation, on the same data, same threads):
   (a) naive      one double-backward HVP per column, recomputing the graph each time
   (b) func       torch.func.hessian of the flat-parameter loss, summed over data chunks
   (c) curvlinops HessianLinearOperator @ identity blocks (if curvlinops-for-pytorch is installed)
-  (d) landscape  Objective.hvp: vmap'd forward-over-reverse, k columns per pass (the project's method),
+  (d) landscape  Objective.hvp: vmap'd forward-over-reverse, k columns per pass (full products),
                  in float64, and in float32 accumulated in float64 (the cpu profile's setting)
+  (e) segmented  the project's assembly since issue 16 (landscape.segments): each column's rows from its
+                 segment on, by products of the network's tail only; the rows above from symmetry. It
+                 always assembles all P columns (early columns cost more than late ones), like (b).
 Prints wall time per column, extrapolated time for the full Hessian, the ratio to the fastest
-reference (a–c), and the largest difference from the float64 landscape result relative to its max.
+reference (a–c) and to full products (d) at the same precision, and the largest difference from the
+float64 landscape result relative to its max.
 Not part of the test suite.
 
 Measured on this project's 2-core CPU (2026-11-29, `--columns 128`, cpu profile: P = 2,095, N = 1,500):
@@ -36,7 +40,7 @@ import torch.nn.functional as F
 
 from landscape import config
 from landscape.data import load_dataset
-from landscape.hessian import Objective
+from landscape.hessian import Objective, dense_hessian
 from landscape.models import build_model
 from landscape.params import flatten, objective_at, unflatten
 
@@ -95,6 +99,11 @@ def landscape_hessian(model, x, y, wd, theta, columns, chunk, block):
     return out
 
 
+def segmented_hessian(model, x, y, wd, theta, columns, chunk, block):
+    """(e) the segmented assembly: all P columns, then the requested ones."""
+    return dense_hessian(Objective(model, x, y, wd, chunk), theta, block)[:, columns]
+
+
 def timed(method: Callable, *args) -> tuple[np.ndarray, float]:
     start = time.perf_counter()
     result = method(*args)
@@ -105,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="cpu", choices=config.available())
     parser.add_argument("--columns", type=int, default=0, help="columns to time (0 = all)")
-    parser.add_argument("--methods", default="landscape64,landscape32,naive,curvlinops,func")
+    parser.add_argument("--methods", default="landscape64,landscape32,segmented64,segmented32,naive,curvlinops,func")
     args = parser.parse_args()
     cfg = config.load_profile(args.profile)
     torch.set_num_threads(cfg.profile.threads)
@@ -115,7 +124,7 @@ def main() -> None:
     rows = []
     reference = None
     for name in args.methods.split(","):
-        dtype = torch.float32 if name == "landscape32" else torch.float64
+        dtype = torch.float32 if name.endswith("32") else torch.float64
         model = build_model(cfg.model, data.input_shape, len(data.classes)).to(dtype)
         theta = flatten(model)
         x, y = data.train.x.to(dtype), data.train.y
@@ -131,23 +140,29 @@ def main() -> None:
                   "func": lambda: func_hessian(model, x, y, wd, theta, columns, 16),
                   "curvlinops": lambda: curvlinops_hessian(model, x, y, wd, theta, columns, chunk),
                   "landscape64": lambda: landscape_hessian(model, x, y, wd, theta, columns, chunk, block),
-                  "landscape32": lambda: landscape_hessian(model, x, y, wd, theta, columns, chunk, block)}[name]
+                  "landscape32": lambda: landscape_hessian(model, x, y, wd, theta, columns, chunk, block),
+                  "segmented64": lambda: segmented_hessian(model, x, y, wd, theta, columns, chunk, block),
+                  "segmented32": lambda: segmented_hessian(model, x, y, wd, theta, columns, chunk, block)}[name]
         try:
             result, seconds = timed(method)
         except (NotImplementedError, RuntimeError) as err:
             print(f"{name:12s} failed: {type(err).__name__}: {str(err).splitlines()[0]}", flush=True)
             continue
-        per_column = seconds / (P if name == "func" else len(columns))  # func always builds all P columns
+        per_column = seconds / (P if name == "func" or name.startswith("segmented") else len(columns))  # all P built
         if name == "landscape64":
             reference = result
         rows.append((name, per_column, result))
         print(f"{name:12s} {per_column * 1e3:8.1f} ms/column   full Hessian {per_column * P:8.1f} s", flush=True)
-    fastest_reference = min((r[1] for r in rows if not r[0].startswith("landscape")), default=float("nan"))
+    fastest_reference = min((r[1] for r in rows if r[0] in ("naive", "func", "curvlinops")), default=float("nan"))
+    full_products = {r[0][-2:]: r[1] for r in rows if r[0].startswith("landscape")}
     print(f"\n{args.profile}: P = {P}, N = {len(data.train)}, {cfg.profile.threads} threads, chunk {chunk}, block {block}")
-    print(f"{'method':12s} {'ms/col':>8s} {'full (s)':>9s} {'vs fastest a-c':>15s} {'max |diff| / max|H|':>20s}")
+    print(f"{'method':12s} {'ms/col':>8s} {'full (s)':>9s} {'vs fastest a-c':>15s} {'vs (d) same dtype':>18s}"
+          f" {'max |diff| / max|H|':>20s}")
     for name, per_column, result in rows:
         diff = np.abs(result - reference).max() / np.abs(reference).max() if reference is not None else float("nan")
-        print(f"{name:12s} {per_column * 1e3:8.1f} {per_column * P:9.1f} {per_column / fastest_reference:15.2f} {diff:20.1e}")
+        versus = per_column / full_products.get(name[-2:], float("nan"))
+        print(f"{name:12s} {per_column * 1e3:8.1f} {per_column * P:9.1f} {per_column / fastest_reference:15.2f}"
+              f" {versus:18.2f} {diff:20.1e}")
 
 
 if __name__ == "__main__":

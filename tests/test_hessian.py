@@ -14,6 +14,7 @@ from torch.func import hessian as reference_hessian
 
 from landscape.hessian import (
     Objective,
+    StoredHessian,
     cuda_eigh_library,
     dense_hessian,
     eigendecomposition,
@@ -23,6 +24,7 @@ from landscape.hessian import (
 )
 from landscape.models import ResNet
 from landscape.params import flatten, objective_at
+from landscape.store import SchemaError
 
 WEIGHT_DECAY = 1e-2
 
@@ -147,10 +149,28 @@ def test_float32_storage_keeps_the_spectrum(tmp_path):
     assert np.abs(vectors.T.astype(np.float64) @ vectors - np.eye(len(values))).max() < 1e-5
 
 
+def test_the_stored_hessian_reader_returns_what_write_hessian_stored(tmp_path):
+    model, x, y, theta = _problem("group")
+    objective = Objective(model, x, y, WEIGHT_DECAY)
+    target = write_hessian(objective, theta, tmp_path / "h.h5", {"config_hash": "h"}, 16, progress=False)
+    with h5py.File(target) as fh:
+        values, vectors, gradient, loss = fh["eigenvalues"][:], fh["eigenvectors"][:], fh["gradient"][:], fh.attrs["loss"]
+    columns = np.array([7, 2, 7, len(values) - 1, 0])  # unsorted, with a repeat: HDF5 alone refuses both
+    with StoredHessian(target) as stored:
+        assert np.array_equal(stored.eigenvalues, values) and np.array_equal(stored.gradient, gradient)
+        assert stored.loss == loss and np.array_equal(stored.eigenvectors(), vectors)
+        assert np.array_equal(stored.eigenvectors(columns), vectors[:, columns])
+        assert stored.eigenvector_dataset.shape == vectors.shape
+    with h5py.File(target, "a") as fh:
+        del fh["gradient"]
+    with pytest.raises(SchemaError, match="h.h5: dataset 'gradient' missing"):
+        StoredHessian(target)
+
+
 HESSIAN_SCRIPT = """
 import sys, time, torch
 from pathlib import Path
-from landscape.hessian import Objective, cuda_eigh_library, dense_hessian, write_hessian
+from landscape.hessian import Objective, dense_hessian, write_hessian
 from landscape.models import ResNet
 from landscape.params import flatten
 torch.manual_seed(0)

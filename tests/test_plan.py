@@ -35,8 +35,10 @@ def test_estimate_of_the_smoke_profile():
     assert plan.seconds_per_column > 0 and plan.training_seconds > 0
     # A forward-over-reverse HVP costs several forward passes; each column sums one over every example.
     assert plan.flops_per_column > 2 * P
+    # Segmented columns (the smoke ResNet declares stem, blocks and head) cost less than full products.
+    assert 0 < plan.flops_per_column < plan.full_flops_per_column
     text = "\n".join(plan.lines("smoke"))
-    assert "FLOP per Hessian" in text and f"{P:,} parameters" in text
+    assert "FLOP per Hessian" in text and f"{P:,} parameters" in text and "of full products" in text
 
 
 def test_counted_work_is_linear_in_examples_and_columns():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ from torch.func import functional_call, grad, jvp, vmap
 from tqdm import tqdm
 
 from landscape.params import unflatten
-from landscape.store import atomic_h5
+from landscape.segments import Segment, fill_from_symmetry, model_segments, segment_columns
+from landscape.store import atomic_h5, read_h5
 
 
 @dataclass
@@ -40,6 +41,8 @@ class Objective:
         x, y: the examples that define the objective (the whole training set, or one batch).
         weight_decay: ``wd``.
         chunk_size: examples per pass of the vectorised HVP; bounds memory, not the result.
+        segmented: assemble dense Hessians from the model's declared segments when it has them
+            (:mod:`landscape.segments`: exact, less work per column); False forces full products.
     """
 
     model: nn.Module
@@ -47,6 +50,17 @@ class Objective:
     y: torch.Tensor
     weight_decay: float
     chunk_size: int = 250
+    segmented: bool = True
+    _segments: list[Segment] | None = field(default=None, init=False, repr=False)
+    _checked: bool = field(default=False, init=False, repr=False)
+
+    def segments(self) -> list[Segment] | None:
+        """The model's segments, checked once against the model on two examples; None for full products."""
+        if not self.segmented:
+            return None
+        if not self._checked:
+            self._segments, self._checked = model_segments(self.model, self.x[:2]), True
+        return self._segments
 
     @property
     def n(self) -> int:
@@ -91,11 +105,53 @@ class Objective:
 
 
 def hessian_block(objective: Objective, theta: torch.Tensor, first: int, count: int) -> np.ndarray:
-    """Columns ``first:first+count`` of the Hessian (P x count, float64): H @ E[:, first:first+count]."""
+    """Columns ``first:first+count`` of the Hessian (P x count, float64): H @ E[:, first:first+count].
+
+    For a segmented objective each column holds only its rows from its segment's first parameter on;
+    the rows above are NaN here, to be filled from symmetry once every column is in (:func:`complete`).
+    """
     P = theta.numel()
-    basis = torch.zeros(count, P, dtype=theta.dtype, device=theta.device)
-    basis[torch.arange(count), torch.arange(first, first + count)] = 1.0
-    return objective.hvp(theta, basis).T.cpu().numpy()
+    segments = objective.segments()
+    if segments is None:
+        basis = torch.zeros(count, P, dtype=theta.dtype, device=theta.device)
+        basis[torch.arange(count), torch.arange(first, first + count)] = 1.0
+        return objective.hvp(theta, basis).T.cpu().numpy()
+    block = np.full((P, count), np.nan)
+    for index, segment in enumerate(segments):
+        low, high = max(first, segment.start), min(first + count, segment.stop)
+        if low < high:
+            block[segment.start :, low - first : high - first] = segment_columns(
+                segments, index, theta, objective.x, objective.y, objective.weight_decay, objective.chunk_size,
+                range(low, high)).cpu().numpy()
+    return block
+
+
+def complete(matrix: np.ndarray, objective: Objective) -> None:
+    """Fill the rows a segmented assembly left out from their transposes; fail if any entry is still missing."""
+    segments = objective.segments()
+    if segments is not None:
+        fill_from_symmetry(matrix, segments)
+    missing = np.isnan(matrix).any(axis=0)
+    if missing.any():
+        raise RuntimeError(f"Hessian columns {np.flatnonzero(missing)[:10].tolist()} hold entries never computed "
+                           "(NaN): a column block is missing or a segment's rows were not filled")
+
+
+def probe_error(objective: Objective, theta: torch.Tensor, matrix: np.ndarray, probes: int = 4, seed: int = 0,
+                tile: int = 4096) -> float:
+    """How far the assembled matrix is from the operator: max |H_assembled v - Hv| / max |Hv| over random unit v.
+
+    Hv comes from full products (:meth:`Objective.hvp`), independent of how the matrix was assembled, so a
+    wrong block, a wrong fill from symmetry or storage rounding all show here. ``matrix`` is read in row
+    tiles, so a float32 matrix of any size is never copied whole to float64.
+    """
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((probes, theta.numel()))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    exact = objective.hvp(theta, torch.as_tensor(vectors, dtype=theta.dtype, device=theta.device)).cpu().numpy()
+    assembled = np.concatenate([matrix[i : i + tile].astype(np.float64) @ vectors.T
+                                for i in range(0, matrix.shape[0], tile)]).T
+    return float(np.abs(assembled - exact).max() / np.abs(exact).max())
 
 
 def block_starts(P: int, block_size: int) -> list[int]:
@@ -123,6 +179,7 @@ def dense_hessian(objective: Objective, theta: torch.Tensor, block_size: int = 3
         else:
             dense[:, first : first + count] = block
     if dense is not None:
+        complete(dense, objective)
         symmetrise_in_place(dense)
     return dense
 
@@ -145,6 +202,63 @@ def symmetrise_in_place(matrix: np.ndarray, tile: int = 2048) -> float:
             matrix[i : i + tile, j : j + tile] = mean
             matrix[j : j + tile, i : i + tile] = mean.T
     return asymmetry / max(largest, np.finfo(float).tiny)
+
+
+class StoredHessian:
+    """Read access to a Hessian file (DESIGN §4), the one place that knows its schema.
+
+    ``hessian (P, P)``, ``eigenvalues (P)`` ascending, ``eigenvectors (P, P)`` as columns, ``gradient (P)``,
+    and the objective's value as attribute ``loss``. Arrays are read when asked for, so a paper-scale file
+    (two 39 GB matrices) costs only what is used. Use as a context manager::
+
+        with StoredHessian(path) as stored:
+            top = stored.eigenvectors(np.arange(P - 10, P))
+    """
+
+    REQUIRED = ("eigenvalues", "eigenvectors", "gradient")
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file = read_h5(self.path, self.REQUIRED)
+
+    def __enter__(self) -> StoredHessian:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    @property
+    def eigenvalues(self) -> np.ndarray:
+        """Eigenvalues in ascending order, (P,)."""
+        return self._file["eigenvalues"][:]
+
+    @property
+    def gradient(self) -> np.ndarray:
+        """The full-objective gradient at the point, (P,)."""
+        return self._file["gradient"][:]
+
+    @property
+    def loss(self) -> float:
+        """The full objective (mean loss plus weight decay) at the point."""
+        return float(self._file.attrs["loss"])
+
+    @property
+    def attrs(self) -> h5py.AttributeManager:
+        """The file's attributes: provenance, ``asymmetry``, ``assembly_seconds``, ``dtype``, ``n_examples``."""
+        return self._file.attrs
+
+    @property
+    def eigenvector_dataset(self) -> h5py.Dataset:
+        """The eigenvectors as an HDF5 dataset, for streaming column blocks without reading the matrix."""
+        return self._file["eigenvectors"]
+
+    def eigenvectors(self, columns: np.ndarray | None = None) -> np.ndarray:
+        """All eigenvectors (P, P), or the given columns in the order given (HDF5 reads them sorted, once each)."""
+        if columns is None:
+            return self._file["eigenvectors"][:]
+        columns = np.asarray(columns)
+        ascending = np.unique(columns)
+        return self._file["eigenvectors"][:, ascending][:, np.searchsorted(ascending, columns)]
 
 
 # cuSOLVER's float32 eigh (torch 2.11, H200, benchmarks/eigh_gpu.py, 2026-12-01) loses accuracy on small
@@ -246,8 +360,10 @@ def write_hessian(objective: Objective, theta: torch.Tensor, target: Path, meta:
     matrix. ``run_blocks(firsts, on_block)`` computes the listed blocks elsewhere (e.g. on a cluster,
     :mod:`landscape.engine`), in any order; by default they run here, in order. When all columns are
     in, a new file is written atomically with the symmetrised ``hessian``, ``eigenvalues``
-    (ascending), ``eigenvectors`` (columns), ``gradient``, ``loss`` and the relative ``asymmetry`` of
-    the raw assembly (a check of the HVPs), then the partial is removed.
+    (ascending), ``eigenvectors`` (columns), ``gradient``, ``loss``, the relative ``asymmetry`` of
+    the raw assembly and ``probe_error``, the assembled matrix against full products on random unit
+    vectors (checks of the HVPs, :func:`probe_error`), then the partial is removed. A model that declares
+    segments is assembled from segmented columns (:mod:`landscape.segments`), the rest filled from symmetry.
 
     ``storage`` ("float64" or "float32") is the precision of the matrix on disk and of its
     eigendecomposition, which runs on ``theta``'s device. Blocks are always accumulated in float64;
@@ -294,7 +410,9 @@ def write_hessian(objective: Objective, theta: torch.Tensor, target: Path, meta:
         if not fh["blocks_done"][:].all():
             raise RuntimeError(f"{partial}: blocks {np.flatnonzero(~fh['blocks_done'][:]).tolist()} were not computed")
         hessian, seconds = fh["hessian"][:], float(fh.attrs["seconds"])
+    complete(hessian, objective)
     asymmetry = symmetrise_in_place(hessian)
+    error = probe_error(objective, theta, hessian)
     eigenvalues, eigenvectors = eigendecomposition(hessian, theta.device, getattr(torch, storage))
     with atomic_h5(target, meta) as fh:
         fh.create_dataset("hessian", data=hessian)
@@ -304,6 +422,8 @@ def write_hessian(objective: Objective, theta: torch.Tensor, target: Path, meta:
         fh.create_dataset("theta", data=theta.double().cpu().numpy())
         fh.attrs["loss"] = objective.loss(theta)
         fh.attrs["asymmetry"] = asymmetry
+        fh.attrs["probe_error"] = error
+        fh.attrs["segments"] = len(objective.segments() or [])
         fh.attrs["assembly_seconds"] = seconds
         fh.attrs["n_examples"] = objective.n
         fh.attrs["dtype"] = str(theta.dtype).replace("torch.", "")

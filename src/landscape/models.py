@@ -50,6 +50,17 @@ class BasicBlock(nn.Module):
         return self.activation(out + self.shortcut(x))
 
 
+class PooledHead(nn.Module):
+    """Global average pooling, then the linear head: the ResNet's last segment (it owns no parameter of its own)."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.linear = linear
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.mean(dim=(2, 3)))
+
+
 class ResNet(nn.Module):
     """Stem, ``stages`` stages of BasicBlocks (width doubling, stride 2 after the first), pooling, linear head."""
 
@@ -72,6 +83,10 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.blocks(self.stem(x))
         return self.head(features.mean(dim=(2, 3)))
+
+    def segments(self) -> list[nn.Module]:
+        """The forward pass as a chain — stem, each residual block, pooled head — for segmented Hessians."""
+        return [self.stem, *self.blocks, PooledHead(self.head)]
 
 
 def count_parameters(model: nn.Module) -> int:

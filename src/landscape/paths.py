@@ -17,7 +17,7 @@ def run_file(profile: str, run: str) -> Path:
     return build_dir(profile) / "runs" / f"{run}.h5"
 
 
-def result_file(profile: str, analysis: str, suffix: str = ".json") -> Path:
+def result_file(profile: str, analysis: str, suffix: str = ".h5") -> Path:
     """What one analysis measured."""
     return build_dir(profile) / "results" / f"{analysis}{suffix}"
 

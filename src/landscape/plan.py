@@ -65,6 +65,7 @@ class Plan:
     seconds_per_column: float
     flops_per_column: float
     device: str
+    full_flops_per_column: float = 0.0  # the same work by full products (no segments), for the ratio
     block: tuple[int, int] = (0, 0)  # the profile's HVP block: columns and examples per vectorised pass
     block_memory_bytes: float | None = None  # CUDA only: device memory of one such block, scaled from the sample
     device_memory_bytes: int | None = None  # CUDA only: the device's total memory
@@ -100,12 +101,19 @@ class Plan:
             f"  memory  {_bytes(self.memory_bytes)}  host, and device plus eigh workspace, while a Hessian is finished",
             f"  time    training {_duration(self.training_seconds)}, Hessians {_duration(self.hessian_seconds)} "
             f"({self.seconds_per_column * 1e3:,.1f} ms per column over all training examples)",
-            f"  work    {self.flops_per_hessian:.2e} FLOP per Hessian (counted), {rate / 1e9:,.0f} GFLOP/s sustained here; "
+            f"  work    {self.flops_per_hessian:.2e} FLOP per Hessian (counted; {self._segmented_share()}), "
+            f"{rate / 1e9:,.0f} GFLOP/s sustained here; "
             f"at a {GPU_FLOAT32_PEAK / 1e12:.0f} TFLOP/s float32 GPU peak (H100/H200) one Hessian takes "
             f">= {_duration(self.flops_per_hessian / GPU_FLOAT32_PEAK)}",
             *self._block_line(),
             "  (analyses and documents not included; times extrapolated from a timed sample on this machine)",
         ]
+
+    def _segmented_share(self) -> str:
+        if not self.full_flops_per_column or self.full_flops_per_column == self.flops_per_column:
+            return "full products: the model declares no segments"
+        return (f"segmented, {self.flops_per_column / self.full_flops_per_column:.2f} of full products' "
+                f"{self.parameters * self.full_flops_per_column:.2e}")
 
     def _block_line(self) -> list[str]:
         if self.block_memory_bytes is None:
@@ -147,6 +155,30 @@ def _flops(fn: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
+def _column_cost(objective: Objective, theta: torch.Tensor, first: int, count: int,
+                 device: torch.device) -> tuple[float, float]:
+    """Seconds and FLOP per column of Hessian columns ``first:first+count`` over the objective's examples."""
+    block = lambda: hessian_block(objective, theta, first, count)  # noqa: E731
+    return _time(block, 1, device) / count, _flops(block) / count
+
+
+def _hessian_cost(sample: Objective, theta: torch.Tensor, tangents: int, device: torch.device) -> tuple[float, float]:
+    """Mean seconds and FLOP per column over all P columns: per segment when the model declares segments.
+
+    A segmented column costs less the later its segment starts, so each segment's first ``tangents``
+    columns are measured and weighted by the segment's size.
+    """
+    segments = sample.segments()
+    if segments is None:
+        return _column_cost(sample, theta, 0, tangents, device)
+    seconds = flops = 0.0
+    for segment in segments:
+        size = segment.stop - segment.start
+        per_second, per_flop = _column_cost(sample, theta, segment.start, min(tangents, size), device)
+        seconds, flops = seconds + per_second * size, flops + per_flop * size
+    return seconds / theta.numel(), flops / theta.numel()
+
+
 def estimate(cfg: Config) -> Plan:
     """Sizes from the configuration; work and times from a sample of training and of one HVP block."""
     device = configure_determinism(cfg)
@@ -174,8 +206,10 @@ def estimate(cfg: Config) -> Plan:
                        torch.randint(0, classes, (examples,), device=device), cfg.train.weight_decay, examples)
     tangents = min(SAMPLE_TANGENTS, columns, P)
     block = lambda: hessian_block(sample, theta.to(dtype), 0, tangents)  # noqa: E731
-    scale = N / (examples * tangents)
-    seconds_per_column = _time(block, 2, device) * scale
+    scale = N / examples
+    seconds_per_column, flops_per_column = _hessian_cost(sample, theta.to(dtype), tangents, device)
+    full = Objective(sample.model, sample.x, sample.y, sample.weight_decay, examples, segmented=False)
+    full_flops_per_column = _flops(lambda: hessian_block(full, theta.to(dtype), 0, tangents)) / tangents
     memory: dict[str, Any] = {}
     if device.type == "cuda":
         # Activations of a vectorised pass grow with columns x examples; the model and data do not.
@@ -190,8 +224,9 @@ def estimate(cfg: Config) -> Plan:
         run_bytes=len(cfg.runs) * run_file_bytes(P, T, B),
         hessian_bytes=hessians * hessian_file_bytes(P, cfg.hessian.storage),
         training_seconds=len(cfg.runs) * T * step_seconds,
-        seconds_per_column=seconds_per_column,
-        flops_per_column=_flops(block) * scale,
+        seconds_per_column=seconds_per_column * scale,
+        flops_per_column=flops_per_column * scale,
+        full_flops_per_column=full_flops_per_column * scale,
         device=str(device),
         block=(columns, chunk),
         **memory,

@@ -8,6 +8,7 @@ build, and so does a NaN. Every string is LaTeX-escaped on output unless it is a
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -24,7 +25,7 @@ from landscape.store import REPO_ROOT, atomic_path, git_state, read_json, read_s
 
 TEMPLATES = {"paper": REPO_ROOT / "paper" / "paper.tex.j2", "poster": REPO_ROOT / "poster" / "poster.tex.j2"}
 # Analyses whose summaries the documents quote (results/<name><suffix>), and the figures they show.
-RESULTS = {"training": ".json", "spectrum": ".h5", "batch_spectrum": ".h5", "overlap": ".h5", "linesearch": ".h5",
+RESULTS = {"training": ".h5", "spectrum": ".h5", "batch_spectrum": ".h5", "overlap": ".h5", "linesearch": ".h5",
            "curvature": ".h5", "batch_noise": ".h5", "random_dirs": ".h5", "profile_fits": ".h5", "fine_structure": ".h5",
            "trajectory": ".h5", "lr_compare": ".h5", "example_grads": ".h5", "theory": ".h5", "schedule": ".h5",
            "noise": ".h5", "threshold": ".h5", "bayes_lr": ".h5", "endgame": ".h5", "mysteries": ".h5"}
@@ -166,7 +167,6 @@ def _figure_entry(profile: str, name: str, document: str, repository: str | None
 
 def collect(cfg: Config) -> dict[str, Any]:
     """Every value the templates may quote, read from result files of the profile."""
-    training = read_json(paths.result_file(cfg.name, "training"), ("runs", "summary", "provenance"))
     commit, dirty = git_state()
     summaries = {name: read_summary(paths.result_file(cfg.name, name, suffix))
                  for name, suffix in RESULTS.items() if suffix == ".h5"}
@@ -184,8 +184,7 @@ def collect(cfg: Config) -> dict[str, Any]:
         "hessian": as_dict(cfg.hessian),
         "landscape": as_dict(cfg.landscape),
         "experiments": as_dict(cfg.experiments),
-        "training": training,
-        "build": {"commit": commit[:10], "dirty": dirty, "versions": training["provenance"]["versions"]},
+        "build": {"commit": commit[:10], "dirty": dirty, "versions": json.loads(summaries["training"]["provenance"]["versions"])},
     }
 
 

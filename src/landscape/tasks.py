@@ -63,7 +63,7 @@ def train(profile: str, run: str, config_hash: str) -> None:
 
 @_plain_errors
 def analysis_training(profile: str, config_hash: str) -> None:
-    """Summarise every run into results/training.json."""
+    """Summarise every run into results/training.h5."""
     from landscape.analyses import training
 
     cfg = config.load_profile(profile)

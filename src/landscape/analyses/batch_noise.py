@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 import torch
 from scipy import stats
+from tqdm import tqdm
 
 from landscape.config import LandscapeConfig
+from landscape.hessian import StoredHessian
 from landscape.linesearch import LineFunction, fit_polynomial
 from landscape.store import read_h5, write_results
 
@@ -55,8 +56,8 @@ def run(batch_line: Callable[[np.ndarray], LineFunction], n_examples: int, theta
     with read_h5(linesearch_results, (f"{label}/index", f"{label}/ts")) as fh:
         indices, grids = fh[f"{label}/index"][:], fh[f"{label}/ts"][:]
         eigenvalues, bands = fh[f"{label}/eigenvalue"][:], fh[f"{label}/band"][:].astype(str)
-    with read_h5(hessian_file, ("eigenvectors",)) as fh:
-        vectors = fh["eigenvectors"][:, np.sort(indices)][:, np.argsort(np.argsort(indices))]
+    with StoredHessian(hessian_file) as stored:
+        vectors = stored.eigenvectors(indices)
     rng = np.random.default_rng(settings.seed)
     n = n_examples
     sizes = settings.batch_sizes

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from landscape.checkpoint import Point
-from landscape.hessian import dense_hessian, eigendecomposition
+from landscape.hessian import StoredHessian, dense_hessian, eigendecomposition
 from landscape.spectra import subspace_overlap
 from landscape.store import read_h5, set_provenance, write_results
 
@@ -34,8 +34,8 @@ def compute(point: Point, full_hessian: Path, sizes: tuple[int, ...], count: int
 
     Each is assembled and decomposed in ``storage`` precision on the point's device, as the full Hessian is.
     """
-    with read_h5(full_hessian, ("eigenvalues", "eigenvectors")) as fh:
-        full_values, full_vectors = fh["eigenvalues"][:], fh["eigenvectors"][:]
+    with StoredHessian(full_hessian) as stored:
+        full_values, full_vectors = stored.eigenvalues, stored.eigenvectors()
     classes = len(point.data.classes)
     P = point.theta.numel()
     partial = target.with_name(target.name + ".partial")

@@ -28,6 +28,7 @@ from landscape import continuation, theory
 from landscape.checkpoint import Point
 from landscape.config import ExperimentsConfig
 from landscape.data import batch_order
+from landscape.hessian import StoredHessian
 from landscape.seeds import compare, spread
 from landscape.store import read_h5, write_results
 
@@ -74,8 +75,8 @@ def arms(rates: np.ndarray, final_lr: float, max_rate: float, scales: tuple[floa
 def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, momentum: float, max_rate: float,
         settings: ExperimentsConfig, out: Path, provenance: dict[str, Any], top_k: int = 0) -> Path:
     """Continue from the end point with Bayesian rates and with plain SGD, over ``seeds`` batch sequences."""
-    with read_h5(hessian_file, ("eigenvalues", "eigenvectors")) as fh:
-        eigenvalues, eigenvectors = fh["eigenvalues"][:], fh["eigenvectors"][:]
+    with StoredHessian(hessian_file) as stored:
+        eigenvalues, eigenvectors = stored.eigenvalues, stored.eigenvectors()
     with read_h5(grads_results, ("noise", "eigenvalue")) as fh:
         noise = fh["noise"][:]
     n, T = point.data.train.y.numel(), settings.continue_iterations

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from landscape.hessian import StoredHessian
 from landscape.linesearch import TOLERANCE, LineFunction, fit_polynomial, noise_floor, select_directions
 from landscape.store import read_h5, write_results
 from landscape.trajectory import long_phases
@@ -129,9 +130,9 @@ def band_summary(bands: np.ndarray, eigenvalues: np.ndarray, at_sgd: np.ndarray,
 def measure(line: LineFunction, theta: torch.Tensor, indices: np.ndarray, band_of: np.ndarray, hessian_file: Path,
             run_file: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Curvature against scale along eigenvectors ``indices`` (bands ``band_of``) at ``theta``: arrays and summary."""
-    with read_h5(hessian_file, ("eigenvalues", "eigenvectors")) as fh:
-        eigenvalues = fh["eigenvalues"][:][indices]
-        vectors = fh["eigenvectors"][:, np.sort(indices)][:, np.argsort(np.argsort(indices))].astype(np.float64)
+    with StoredHessian(hessian_file) as stored:
+        eigenvalues = stored.eigenvalues[indices]
+        vectors = stored.eigenvectors(indices).astype(np.float64)
     with read_h5(run_file, ("params", "lr")) as fh:
         sgd_scales, window = sgd_spread(fh["params"], fh["lr"][:], vectors)
     norm = float(theta.norm())
@@ -181,8 +182,8 @@ def run(line: LineFunction, theta: torch.Tensor, hessian_file: Path, linesearch_
     summary.update(label=label, tolerance=TOLERANCE, smallest_scale=float(SCALES[0]), largest_scale=float(SCALES[-1]),
                    contrasts={})
     for name, (contrast_line, contrast_theta, contrast_hessian, contrast_run) in (contrasts or {}).items():
-        with read_h5(contrast_hessian, ("eigenvalues",)) as fh:
-            selected = select_directions(fh["eigenvalues"][:], len(indices))
+        with StoredHessian(contrast_hessian) as stored:
+            selected = select_directions(stored.eigenvalues, len(indices))
         contrast_indices = np.concatenate(list(selected.values()))
         contrast_bands = np.concatenate([[band] * len(members) for band, members in selected.items()])
         contrast_arrays, summary["contrasts"][name] = measure(contrast_line, contrast_theta, contrast_indices,

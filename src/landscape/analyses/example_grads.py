@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
+from tqdm import tqdm
 
+from landscape.hessian import StoredHessian
 from landscape.params import unflatten
 from landscape.spectra import eigenbands
-from landscape.store import read_h5, write_results
+from landscape.store import write_results
 
 COS_BINS = np.linspace(0.0, 1.0, 51)
 TOP_SHARE = 0.01  # the top 1% of examples
@@ -60,8 +61,8 @@ def band_of(eigenvalues: np.ndarray, classes: int, weight_decay: float) -> np.nd
 def run(model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, weight_decay: float,
         hessian_file: Path, classes: int, chunk: int, out: Path, provenance: dict[str, Any]) -> Path:
     """Streamed per-example statistics in the eigenbasis of ``hessian_file``."""
-    with read_h5(hessian_file, ("eigenvalues", "eigenvectors", "gradient")) as fh:
-        eigenvalues, eigenvectors, full_gradient = fh["eigenvalues"][:], fh["eigenvectors"][:], fh["gradient"][:]
+    with StoredHessian(hessian_file) as stored:
+        eigenvalues, eigenvectors, full_gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
     N, P = len(y), len(eigenvalues)
     basis = torch.as_tensor(eigenvectors, dtype=torch.float64, device=theta.device)
     keep = max(int(np.ceil(TOP_SHARE * N)), 1)

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 import torch
+from tqdm import tqdm
 
 from landscape.config import LandscapeConfig
+from landscape.hessian import StoredHessian
 from landscape.linesearch import LineFunction, fit_polynomial, noise_floor, step_scale, symmetric_grid
-from landscape.store import read_h5, write_results
+from landscape.store import write_results
 
 ABOVE_ROUNDOFF = 10.0  # residual RMS more than 10x the round-off floor counts as structure
 
@@ -45,8 +46,8 @@ def residual_rms(ts: np.ndarray, losses: np.ndarray) -> float:
 def run(lines: dict[str, tuple[LineFunction, torch.Tensor]], hessian_file: Path, settings: LandscapeConfig, out: Path,
         provenance: dict[str, Any]) -> Path:
     """Dense line searches with ``lines = {"float64": (line, theta), "float32": (line, theta)}``."""
-    with read_h5(hessian_file, ("eigenvalues", "eigenvectors")) as fh:
-        eigenvalues, eigenvectors, loss0 = fh["eigenvalues"][:], fh["eigenvectors"][:], float(fh.attrs["loss"])
+    with StoredHessian(hessian_file) as stored:
+        eigenvalues, eigenvectors, loss0 = stored.eigenvalues, stored.eigenvectors(), stored.loss
     chosen = directions(eigenvalues, eigenvectors, settings.fine_directions, settings.seed)
     arrays: dict[str, Any] = {}
     per_direction: dict[str, Any] = {}

@@ -11,24 +11,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 import torch
+from tqdm import tqdm
 
 from landscape.config import LandscapeConfig
-from landscape.linesearch import (TOLERANCE, LineFunction, check_quadratic, noise_floor, select_directions, step_scale,
-                                  symmetric_grid)
-from landscape.store import read_h5, write_results
+from landscape.hessian import StoredHessian
+from landscape.linesearch import (
+    TOLERANCE,
+    LineFunction,
+    check_quadratic,
+    noise_floor,
+    select_directions,
+    step_scale,
+    symmetric_grid,
+)
+from landscape.store import write_results
 
 
 def search_point(line: LineFunction, theta: torch.Tensor, hessian_file: Path, settings: LandscapeConfig) -> dict[str, Any]:
     """Line searches from ``theta`` along the selected eigenvectors of its Hessian (in ``hessian_file``)."""
-    with read_h5(hessian_file, ("eigenvalues", "eigenvectors", "gradient")) as fh:
-        eigenvalues, gradient = fh["eigenvalues"][:], fh["gradient"][:]
+    with StoredHessian(hessian_file) as stored:
+        eigenvalues, gradient = stored.eigenvalues, stored.gradient
         bands = select_directions(eigenvalues, settings.directions)
         indices = np.concatenate(list(bands.values()))
-        vectors = fh["eigenvectors"][:, np.sort(indices)]
+        vectors = stored.eigenvectors(np.sort(indices))
         order = {int(i): k for k, i in enumerate(np.sort(indices))}
-        loss0 = float(fh.attrs["loss"])
+        loss0 = stored.loss
     cap = float(theta.double().norm())
     floor = noise_floor(loss0, theta.dtype)
     rows: dict[str, list] = {k: [] for k in ("index", "band", "eigenvalue", "slope", "t_max", "ts", "losses",

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from landscape.store import read_h5, read_json, write_results
+from landscape.hessian import StoredHessian
+from landscape.store import read_h5, read_summary, write_results
 
 BANDS = 6
 # The expansion "describes" a gap when it has the gap's sign and lies within a factor of two of it; a band
@@ -49,10 +50,10 @@ def decompose(gradient: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.nd
 def run(training_results: Path, run_files: dict[str, Path], hessian_files: dict[str, Path], reference: str,
         out: Path, provenance: dict[str, Any]) -> Path:
     """Compare every run's end point with ``reference``'s, band by band."""
-    training = read_json(training_results, ("runs",))
-    with read_h5(hessian_files[reference], ("eigenvalues", "eigenvectors", "gradient")) as fh:
-        eigenvalues, eigenvectors, gradient = fh["eigenvalues"][:], fh["eigenvectors"][:], fh["gradient"][:]
-        loss_a = float(fh.attrs["loss"])
+    training = read_summary(training_results)
+    with StoredHessian(hessian_files[reference]) as stored:
+        eigenvalues, eigenvectors, gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
+        loss_a = stored.loss
     edges = band_edges(len(eigenvalues))
     ends = {}
     for name, path in run_files.items():
@@ -61,8 +62,8 @@ def run(training_results: Path, run_files: dict[str, Path], hessian_files: dict[
     arrays: dict[str, Any] = {"band_edges": edges}
     per_run = {}
     for name, path in hessian_files.items():
-        with read_h5(path) as fh:
-            loss_b = float(fh.attrs["loss"])
+        with StoredHessian(path) as stored:
+            loss_b = stored.loss
         per_band, predicted = decompose(gradient, eigenvalues, eigenvectors, ends[name] - ends[reference], edges)
         arrays[f"bands/{name}"] = per_band
         final = training["runs"][name]["final"]

@@ -24,7 +24,7 @@ from landscape.config import ExperimentsConfig
 from landscape.data import batch_order
 from landscape.hessian import lanczos
 from landscape.seeds import spread
-from landscape.store import read_h5, read_json, write_results
+from landscape.store import read_h5, read_summary, write_results
 
 LANCZOS_TOLERANCE = 1e-3  # λ_max to ~3 digits: enough to place it against the stability limit
 
@@ -35,7 +35,7 @@ def loss_floor(training: dict[str, Any], eigenvalues: np.ndarray, noise: np.ndar
 
     Only runs of the main run's model enter (a run with another activation is another loss landscape).
     """
-    names = training["summary"]["model_runs"]
+    names = training["model_runs"]
     rates = np.array([training["runs"][r]["final_lr"] for r in names])
     losses = np.array([training["runs"][r]["final"]["train_loss"] for r in names])
     design = np.stack([np.ones_like(rates), rates], 1)
@@ -93,7 +93,7 @@ def run(point: Point, training_results: Path, grads_results: Path, lr: float, ba
     """The loss-floor extrapolation and the warm-up comparison (``point`` is the main run's initialisation)."""
     with read_h5(grads_results, ("eigenvalue", "noise")) as fh:
         eigenvalues, noise = fh["eigenvalue"][:], fh["noise"][:]
-    floor = loss_floor(read_json(training_results, ("runs", "summary")), eigenvalues, noise, batch_size, momentum)
+    floor = loss_floor(read_summary(training_results), eigenvalues, noise, batch_size, momentum)
     pairs = [warmup_pair(point, lr, batch_size, momentum, settings, seed) for seed in range(settings.seeds)]
     arrays: dict[str, Any] = {f"floor/{k}": v for k, v in floor.items() if isinstance(v, np.ndarray)}
     for arm in ("warmup", "none"):

@@ -27,9 +27,10 @@ from tqdm import tqdm
 from landscape import eigenbasis
 from landscape.checkpoint import Point, ensemble, prediction_metrics
 from landscape.config import ExperimentsConfig
+from landscape.hessian import StoredHessian
 from landscape.params import data_loss_at
 from landscape.seeds import compare, spread
-from landscape.store import read_h5, write_results
+from landscape.store import write_results
 
 METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
 # (band moved to its minimum first, band that gets the noise)
@@ -118,8 +119,8 @@ def evaluate_tuned(point: Point, eigenvectors: np.ndarray, bands: list[np.ndarra
 
 def run(point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path, provenance: dict[str, Any]) -> Path:
     """The noise sweep over bands and variants, and the per-band noise levels tuned on validation."""
-    with read_h5(hessian_file, ("eigenvalues", "eigenvectors", "gradient")) as fh:
-        eigenvalues, eigenvectors, gradient = fh["eigenvalues"][:], fh["eigenvectors"][:], fh["gradient"][:]
+    with StoredHessian(hessian_file) as stored:
+        eigenvalues, eigenvectors, gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
     base = point.metrics(point.theta)
     positive = eigenvalues[eigenvalues > 0]
     masks = halves(eigenvalues)

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from landscape.hessian import StoredHessian
 from landscape.spectra import random_basis, row_max_overlap, subspace_overlap
-from landscape.store import read_h5, write_results
+from landscape.store import write_results
 
 HEATMAP_SIZE = 30  # the top-30 block of |V_aᵀ V_b| is drawn; the full matrix is P x P
 
@@ -25,8 +26,8 @@ def run(points: dict[str, Path], classes: int, out: Path, provenance: dict[str, 
     labels = list(points)
     bases = {}
     for label, path in points.items():
-        with read_h5(path, ("eigenvectors",)) as fh:
-            bases[label] = fh["eigenvectors"][:]
+        with StoredHessian(path) as stored:
+            bases[label] = stored.eigenvectors()
     P = bases[labels[0]].shape[0]
     ks = np.arange(1, min(3 * classes, P // 2) + 1)
     pairs = [(a, b) for a, b in zip(labels, labels[1:])] + [(a, labels[-1]) for a in labels[:-2]]

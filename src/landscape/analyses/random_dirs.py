@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 import torch
+from tqdm import tqdm
 
 from landscape.config import LandscapeConfig
+from landscape.hessian import StoredHessian
 from landscape.linesearch import TOLERANCE, LineFunction, check_quadratic, noise_floor, step_scale, symmetric_grid
-from landscape.store import read_h5, write_results
+from landscape.store import write_results
 
 
 def random_directions(eigenvectors: np.ndarray, classes: int, count: int, seed: int) -> dict[str, np.ndarray]:
@@ -35,9 +36,9 @@ def random_directions(eigenvectors: np.ndarray, classes: int, count: int, seed: 
 def run(line: LineFunction, theta: torch.Tensor, hessian_file: Path, classes: int, settings: LandscapeConfig, out: Path,
         provenance: dict[str, Any]) -> Path:
     """Random-direction line searches from ``theta`` compared with the independent-quadratic prediction."""
-    with read_h5(hessian_file, ("eigenvalues", "eigenvectors", "gradient")) as fh:
-        eigenvalues, eigenvectors, gradient = fh["eigenvalues"][:], fh["eigenvectors"][:], fh["gradient"][:]
-        loss0 = float(fh.attrs["loss"])
+    with StoredHessian(hessian_file) as stored:
+        eigenvalues, eigenvectors, gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
+        loss0 = stored.loss
     kinds = random_directions(eigenvectors, classes, settings.random_directions, settings.seed)
     cap, floor = float(theta.double().norm()), noise_floor(loss0, theta.dtype)
     arrays: dict[str, Any] = {}

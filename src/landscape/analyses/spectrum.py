@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from landscape.hessian import StoredHessian
 from landscape.seeds import interval
 from landscape.spectra import MIN_GAP, outlier_count, stability_ratio
-from landscape.store import read_h5, write_results
+from landscape.store import write_results
 
-HESSIAN_SCHEMA = ("eigenvalues", "eigenvectors", "gradient")
 # An eigenvalue "equals" wd within 1% of wd: a unit that is dead on every example contributes exactly wd, and the
 # assembly's error (float32 products: ~1e-6 of λ_max, 5e-6 on `cpu`) is below 1% of wd = 5e-4.
 AT_WD = 0.01
@@ -55,14 +55,14 @@ def run(points: dict[str, Path], lrs: dict[str, float], momentum: float, classes
     """
     arrays, per_point = {}, {}
     for label, path in points.items():
-        with read_h5(path, HESSIAN_SCHEMA) as fh:
-            eigenvalues = fh["eigenvalues"][:]
+        with StoredHessian(path) as stored:
+            eigenvalues = stored.eigenvalues
             per_point[label] = describe(eigenvalues, lrs[label], momentum, classes, weight_decay)
-            per_point[label]["loss"] = float(fh.attrs["loss"])
-            per_point[label]["gradient_norm"] = float(np.linalg.norm(fh["gradient"][:]))
-            per_point[label]["asymmetry"] = float(fh.attrs["asymmetry"])
-            per_point[label]["assembly_seconds"] = float(fh.attrs["assembly_seconds"])
-            per_point[label]["dtype"] = str(fh.attrs["dtype"])
+            per_point[label]["loss"] = stored.loss
+            per_point[label]["gradient_norm"] = float(np.linalg.norm(stored.gradient))
+            per_point[label]["asymmetry"] = float(stored.attrs["asymmetry"])
+            per_point[label]["assembly_seconds"] = float(stored.attrs["assembly_seconds"])
+            per_point[label]["dtype"] = str(stored.attrs["dtype"])
             per_point[label]["parameters"] = int(len(eigenvalues))
         arrays[f"eigenvalues/{label}"] = eigenvalues
     final = per_point[main_points[-1]]

@@ -17,16 +17,17 @@ import torch
 
 from landscape import eigenbasis
 from landscape.checkpoint import Point
-from landscape.store import read_h5, write_results
+from landscape.hessian import StoredHessian
+from landscape.store import write_results
 
 METRICS = ("train_loss", "val_loss", "test_loss", "train_acc", "val_acc", "test_acc")
 
 
 def run(point: Point, hessian_file: Path, thresholds: int, out: Path, provenance: dict[str, Any]) -> Path:
     """Metrics and predicted objective change after the restricted Newton step, per threshold."""
-    with read_h5(hessian_file, ("eigenvalues", "eigenvectors", "gradient")) as fh:
-        eigenvalues, eigenvectors, gradient = fh["eigenvalues"][:], fh["eigenvectors"][:], fh["gradient"][:]
-        objective0 = float(fh.attrs["loss"])
+    with StoredHessian(hessian_file) as stored:
+        eigenvalues, eigenvectors, gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
+        objective0 = stored.loss
     positive = eigenvalues[eigenvalues > 0]
     # Each τ moves the directions strictly above it; the last moves none (the unchanged end point).
     taus = np.concatenate([np.geomspace(positive.min(), positive.max(), thresholds, endpoint=False) * (1 - 1e-12),

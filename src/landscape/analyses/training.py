@@ -10,7 +10,7 @@ import numpy as np
 
 from landscape.config import Config, as_dict
 from landscape.seeds import interval
-from landscape.store import provenance, read_h5, write_json
+from landscape.store import provenance, read_h5, write_results
 from landscape.train import EVAL_METRICS
 
 RUN_SCHEMA = ("params", "lr", "train_loss", "batch_indices", "eval/step", "splits/test_index",
@@ -45,7 +45,7 @@ def summarise_run(path: Path) -> dict[str, Any]:
 
 
 def run(cfg: Config, run_files: dict[str, Path], out: Path, config_hash: str, task: str = "analysis:training") -> Path:
-    """Write ``results/training.json``: per-run summaries and the numbers the paper quotes."""
+    """Write ``results/training.h5``: per-run summaries and the numbers the paper quotes, in its ``summary``."""
     runs = {name: summarise_run(path) for name, path in run_files.items()}
     main = runs[cfg.main_run.name]
     # Schedules are compared at one initialisation and batch order (the main run's seed), not across replicas.
@@ -78,14 +78,6 @@ def run(cfg: Config, run_files: dict[str, Path], out: Path, config_hash: str, ta
         "model_runs": [r.name for r in cfg.runs if r.name in comparable or r.name in replicas],
         "activation_contrasts": [r.name for r in cfg.activation_contrasts()],
     }
-    payload = {
-        "provenance": provenance(cfg.name, config_hash, task),
-        "data": as_dict(cfg.data),
-        "train": as_dict(cfg.train),
-        "main_run": cfg.main_run.name,
-        "run_order": list(run_files),
-        "runs": runs,
-        "summary": summary,
-    }
-    write_json(out, payload)
-    return out
+    summary.update(data=as_dict(cfg.data), train=as_dict(cfg.train), main_run=cfg.main_run.name,
+                   run_order=list(run_files), runs=runs)
+    return write_results(out, {}, summary, provenance(cfg.name, config_hash, task))

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 import torch
 from scipy import stats
+from tqdm import tqdm
 
 from landscape import trajectory
+from landscape.hessian import StoredHessian
 from landscape.spectra import eigenbands
 from landscape.store import read_h5, write_results
 
@@ -80,9 +81,9 @@ def run(point: Any, run_file: Path, hessian_files: dict[str, Path], classes: int
         checkpoints = [int(c) for c in sorted({0, *[int(label.split("@")[1]) for label in labels]})]
         tracemalloc.start()
         for label, path in hessian_files.items():
-            with read_h5(path, ("eigenvalues", "eigenvectors")) as fh:
-                eigenvalues = fh["eigenvalues"][:]
-                statistics = basis_statistics(params, origin, fh["eigenvectors"], checkpoints, lrs, window)
+            with StoredHessian(path) as stored:
+                eigenvalues = stored.eigenvalues
+                statistics = basis_statistics(params, origin, stored.eigenvector_dataset, checkpoints, lrs, window)
             projection_peak = tracemalloc.get_traced_memory()[1]
             for key, value in statistics.items():
                 arrays[f"{label}/{key}"] = value
@@ -104,13 +105,13 @@ def run(point: Any, run_file: Path, hessian_files: dict[str, Path], classes: int
                                                                np.log(statistics["phase_variance"][-1][positive] + 1e-300), 1)[0]),
             }
         final_label = labels[-1]
-        with read_h5(hessian_files[final_label], ("eigenvalues", "eigenvectors")) as fh:
-            eigenvalues = fh["eigenvalues"][:]
+        with StoredHessian(hessian_files[final_label]) as stored:
+            eigenvalues = stored.eigenvalues
             bands = eigenbands(eigenvalues, classes, point.weight_decay)
             fdr_directions = np.concatenate([bands["top"], bands["bulk"][:: max(len(bands["bulk"]) // 32, 1)]])
-            vectors = fh["eigenvectors"][:, np.sort(fdr_directions)]
+            vectors = stored.eigenvectors(np.sort(fdr_directions))
             traced = np.unique(np.linspace(0, len(eigenvalues) - 1, TRACED).astype(int))
-            traced_vectors = fh["eigenvectors"][:, traced]
+            traced_vectors = stored.eigenvectors(traced)
         tracemalloc.stop()
         params_shape = params.shape
         fdr = replay_fdr(point, params, run["batch_indices"], lrs, vectors, origin, momentum)
