@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Every check of the GPU path in one prepared run (≈3 min on an H200, measured 2026-12-01), for a machine with one CUDA GPU:
+# Every check of the GPU path in one prepared run (≈3 min on an H200 on 2026-12-01, before the segmented step: ≈4 min), for a machine with one CUDA GPU:
 #   PYTHON=.venv/bin/python bash benchmarks/gpu_check.sh [OUTPUT_FOLDER]
 # 1. tests/test_gpu.py: GPU Hessians (float64 and IEEE float32) and float32 eigh against the CPU float64
 #    references, and bitwise-repeatable training on the GPU;
-# 2. one HVP block of the `paper` model over 2,000 CIFAR-shaped inputs, extrapolated to a full Hessian;
+# 2. one HVP block of the `paper` model over 2,000 CIFAR-shaped inputs, extrapolated to a full Hessian, by full
+#    products and by the segmented assembly (one block per segment; never measured on a GPU yet);
 # 3. float32 eigh at n = 512 ... 16384 with its accuracy, extrapolated to the paper's P = 98,524 (time n^3, memory n^2);
 # 4. the dry run of the `paper` profile on this device;
 # 5. tests/test_hessian.py (the CPU references and the kill-and-resume tests) on this machine's CPUs.
@@ -27,6 +28,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out
 "$python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$out/device.txt"
 step tests 150 "$python" -m pytest -q -p no:cacheprovider tests/test_gpu.py
 step hessian_block 90 "$python" benchmarks/hessian_paper_scale.py --examples 2000
+step hessian_block_segmented 120 "$python" benchmarks/hessian_paper_scale.py --examples 2000 --segmented
 step eigh 90 "$python" benchmarks/eigh_gpu.py
 step plan 120 "$python" -m landscape plan paper
 step cpu_tests 110 "$python" -m pytest -q -p no:cacheprovider tests/test_hessian.py
