@@ -123,6 +123,7 @@ def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, 
                 "better": decided["lower"], "worse": decided["higher"]}
 
     against_sgd = gain("sgd", best)
+    by_scale = {arm: gain("sgd", arm) for arm in bayes}
 
     summary = {
         "base": base,
@@ -132,6 +133,9 @@ def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, 
         "best_bayes_scale": float(best.removeprefix("bayes_x")),
         "test_loss_gain": against_sgd["gain"],
         "best_against_sgd": against_sgd,
+        # Every scale against SGD by the same rule: the best scale deciding nothing does not mean none differs.
+        "worse_scales": [float(arm.removeprefix("bayes_x")) for arm in bayes if by_scale[arm]["worse"]],
+        "better_scales": [float(arm.removeprefix("bayes_x")) for arm in bayes if by_scale[arm]["better"]],
         "bayes_better": against_sgd["better"],
         "bayes_worse": against_sgd["worse"],
         "iterations": T,

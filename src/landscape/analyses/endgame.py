@@ -89,6 +89,10 @@ def run(point: Point, hessian_file: Path, batch_size: int, momentum: float, sett
         """The study's decision rule: the arm's t-interval over seeds lies wholly below the end point's test loss."""
         return compare(arrays[f"{arm}/test_loss"], base["test_loss"])["lower"]
 
+    def worsens(arm: str) -> bool:
+        """The same rule the other way: the whole interval lies above the end point's test loss."""
+        return compare(arrays[f"{arm}/test_loss"], base["test_loss"])["higher"]
+
     summary = {
         "base": base,
         "batch1": batch1,
@@ -98,9 +102,11 @@ def run(point: Point, hessian_file: Path, batch_size: int, momentum: float, sett
         "batch1_lowered_lr": LOWERED * point.lr / batch_size,
         "batch1_lowered_factor": LOWERED,
         "batch1_lowered_improves": improves("batch1_lowered"),
+        "batch1_lowered_worsens": worsens("batch1_lowered"),
         "hmc_average": average,
         "hmc_single": single,
         "hmc_improves": improves("hmc_average"),
+        "hmc_worsens": worsens("hmc_average"),
         "hmc_step_size": step_size,
         "hmc_steps": settings.hmc_steps,
         "hmc_samples": settings.hmc_samples,

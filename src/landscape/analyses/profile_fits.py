@@ -85,6 +85,8 @@ def run(linesearch_results: Path, out: Path, provenance: dict[str, Any]) -> Path
         "most_common": max(overall, key=overall.get),
         "criterion": "BIC",
         "top_form": max(shares["top"], key=shares["top"].get),
+        # Every form at the top share: a tie is reported as one, not broken by dictionary order.
+        "top_forms": [form for form, share in shares["top"].items() if share == max(shares["top"].values())],
     }
     arrays = {"eigenvalue": eigenvalues, "band": bands.astype("S"), "chosen": chosen_arr.astype("S"),
               "curvature": np.asarray(curvature), "quartic_ratio": np.asarray(quartic), "logcosh_scale": np.asarray(scale)}
