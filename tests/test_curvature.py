@@ -86,7 +86,7 @@ def _planted_study(tmp_path, kinked: int | None):
     eigenvalues = np.array([0.02, 0.05, 0.1, 0.5, 1.0, LAMBDA])
     theta = torch.as_tensor(basis[:, 0], dtype=torch.float64)
     with h5py.File(tmp_path / "hessian.h5", "w") as fh:
-        fh["eigenvalues"], fh["eigenvectors"] = eigenvalues, basis
+        fh["eigenvalues"], fh["eigenvectors"], fh["gradient"] = eigenvalues, basis, np.zeros(P)  # a Hessian file's schema
     with h5py.File(tmp_path / "linesearch.h5", "w") as fh:
         fh["main@9/index"] = np.array([5, 4, 2, 1])
         fh["main@9/band"] = np.array([b"top", b"top", b"bulk", b"bulk"])

@@ -16,8 +16,10 @@ RESULTS = {
     "curvature": {"bands": {"top": {"quadratic_at_sgd_scale": False, "median_ratio_at_sgd": 1.4}}},
     "schedule": {"gain_heavy_ball": 2.0, "trained_schedule_beats_study": True, "general_gain_transfers": True, "general_gain_over_best_momentum": 5.0},
     "noise": {"high_hurts_more": True, "at_max_increase": {"high": {"test_loss": {"mean": 2.0}}, "low": {"test_loss": {"mean": 0.6}}}},
-    "bayes_lr": {"bayes_better": False, "bayes_worse": True, "test_loss_gain": -0.05},
-    "endgame": {"hmc_improves": False, "batch1_improves": False, "batch1_lowered_improves": False,
+    "bayes_lr": {"bayes_better": False, "bayes_worse": True, "test_loss_gain": -0.05, "worse_scales": [0.25, 1.0],
+                 "better_scales": []},
+    "endgame": {"hmc_improves": False, "hmc_worsens": False, "batch1_improves": False, "batch1_lowered_improves": False,
+                "batch1_lowered_worsens": True,
                 "batch1_lowered": {"test_loss": {"mean": 0.58}}, "hmc_average": {"test_loss": {"mean": 0.57}},
                 "batch1": {"test_loss": {"mean": 0.59}}, "base": {"test_loss": 0.59}},
 }
@@ -28,6 +30,9 @@ def test_findings_hold_as_the_results_say():
     assert found["theory_predicts_variance"]["holds"] and found["theory_predicts_variance"]["evidence"]["median_ratio"] == 1.5
     assert found["sharp_noise_hurts_more"]["holds"] and not found["bayes_lr_helps"]["holds"]
     assert all(isinstance(f["holds"], bool) for f in found.values())
+    # Every Bayesian scale and the HMC / batch-1 arms carry their "worse" decision, not only the best arm's.
+    assert found["bayes_lr_helps"]["evidence"]["worse_scales"] == [0.25, 1.0]
+    assert found["batch_one_helps"]["evidence"]["worse"] and not found["hmc_helps"]["evidence"]["worse"]
 
 
 @pytest.mark.parametrize(("path", "value", "name"), [

@@ -72,7 +72,7 @@ def test_paper_and_poster_show_the_training_figure_and_table(built):
     for expected in ("The Quadratic Approximation", "Training runs", "Table 1", "Figure 1", "Reproducibility",
                      "const_a", "anneal_high", "learning rate", "Exact Hessians (H1)", "Mini-batch Hessians (H2)",
                      "The spectrum through training (A3)", "Are the eigenvectors stable? (A4)", "Line searches along",
-                     "Eigen-independence (A7)", "Curvature against scale (A1)", "The regime of this build",
+                     "random directions (A7)", "Curvature against scale (A1)", "The regime of this build",
                      "Fine structure (A9)", "The trajectory in the eigenbasis (A5)",
                      "Per-example gradients (A10)", "Confronting the measurements (B1)", "Schedules (B3)", "Figure 14",
                      "Noise by eigenband (A11)", "Thresholds (A12)", "Bayesian learning rates (B2)", "Two predictions (B4)",
