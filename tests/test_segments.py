@@ -10,7 +10,7 @@ from torch import nn
 from torch.func import hessian as reference_hessian
 
 from landscape.hessian import Objective, dense_hessian, probe_error, write_hessian
-from landscape.models import ResNet
+from landscape.models import PooledHead, ResNet
 from landscape.params import flatten, objective_at
 from landscape.segments import SegmentationError, model_segments
 
@@ -81,11 +81,7 @@ class _WrongForward(ResNet):
         return [*super().segments()[:-1], _MaxPooledHead(self.head)]
 
 
-class _MaxPooledHead(nn.Module):
-    def __init__(self, linear: nn.Linear) -> None:
-        super().__init__()
-        self.linear = linear
-
+class _MaxPooledHead(PooledHead):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x.amax(dim=(2, 3)))
 
