@@ -12,10 +12,11 @@ forward-over-reverse (``jvp`` of ``grad``) vectorised over the ``k`` tangents wi
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +52,14 @@ class Objective:
     weight_decay: float
     chunk_size: int = 250
     segmented: bool = True
-    _segments: list[Segment] | None = field(default=None, init=False, repr=False)
-    _checked: bool = field(default=False, init=False, repr=False)
+
+    @functools.cached_property
+    def _declared_segments(self) -> list[Segment] | None:
+        return model_segments(self.model, self.x[:2])
 
     def segments(self) -> list[Segment] | None:
         """The model's segments, checked once against the model on two examples; None for full products."""
-        if not self.segmented:
-            return None
-        if not self._checked:
-            self._segments, self._checked = model_segments(self.model, self.x[:2]), True
-        return self._segments
+        return self._declared_segments if self.segmented else None
 
     @property
     def n(self) -> int:
@@ -126,12 +125,17 @@ def hessian_block(objective: Objective, theta: torch.Tensor, first: int, count: 
     return block
 
 
-def complete(matrix: np.ndarray, objective: Objective) -> None:
-    """Fill the rows a segmented assembly left out from their transposes; fail if any entry is still missing."""
+def complete(matrix: np.ndarray, objective: Objective, tile: int = 2048) -> None:
+    """Fill the rows a segmented assembly left out from their transposes; fail if any entry is still missing.
+
+    The check reads row tiles, so it never makes a P x P array of its own.
+    """
     segments = objective.segments()
     if segments is not None:
         fill_from_symmetry(matrix, segments)
-    missing = np.isnan(matrix).any(axis=0)
+    missing = np.zeros(matrix.shape[1], dtype=bool)
+    for row in range(0, matrix.shape[0], tile):
+        missing |= np.isnan(matrix[row : row + tile]).any(axis=0)
     if missing.any():
         raise RuntimeError(f"Hessian columns {np.flatnonzero(missing)[:10].tolist()} hold entries never computed "
                            "(NaN): a column block is missing or a segment's rows were not filled")

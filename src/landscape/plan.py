@@ -205,11 +205,12 @@ def estimate(cfg: Config) -> Plan:
     sample = Objective(model.to(dtype), torch.randn(examples, *shape, device=device, dtype=dtype),
                        torch.randint(0, classes, (examples,), device=device), cfg.train.weight_decay, examples)
     tangents = min(SAMPLE_TANGENTS, columns, P)
-    block = lambda: hessian_block(sample, theta.to(dtype), 0, tangents)  # noqa: E731
+    sample_theta = theta.to(dtype)
+    block = lambda: hessian_block(sample, sample_theta, 0, tangents)  # noqa: E731
     scale = N / examples
-    seconds_per_column, flops_per_column = _hessian_cost(sample, theta.to(dtype), tangents, device)
+    seconds_per_column, flops_per_column = _hessian_cost(sample, sample_theta, tangents, device)
     full = Objective(sample.model, sample.x, sample.y, sample.weight_decay, examples, segmented=False)
-    full_flops_per_column = _flops(lambda: hessian_block(full, theta.to(dtype), 0, tangents)) / tangents
+    full_flops_per_column = _flops(lambda: hessian_block(full, sample_theta, 0, tangents)) / tangents
     memory: dict[str, Any] = {}
     if device.type == "cuda":
         # Activations of a vectorised pass grow with columns x examples; the model and data do not.

@@ -89,11 +89,12 @@ def model_segments(model: nn.Module, probe: torch.Tensor) -> list[Segment] | Non
     return segments
 
 
-def _tail_logits(segments: list[Segment], theta_tail: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+def _through(segments: list[Segment], parameters: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+    """The state after ``segments`` in order, their parameters the consecutive slices of ``parameters``."""
     offset = 0
     for segment in segments:
         size = segment.stop - segment.start
-        state = functional_call(segment.module, unflatten(segment.module, theta_tail[offset : offset + size]), (state,))
+        state = functional_call(segment.module, unflatten(segment.module, parameters[offset : offset + size]), (state,))
         offset += size
     return state
 
@@ -114,13 +115,10 @@ def segment_columns(segments: list[Segment], index: int, theta: torch.Tensor, x:
     for first in range(0, len(y), chunk_size):
         chunk_x, chunk_y = x[first : first + chunk_size], y[first : first + chunk_size]
         with torch.no_grad():
-            state = chunk_x
-            for earlier in segments[:index]:
-                state = functional_call(earlier.module, unflatten(earlier.module, theta[earlier.start : earlier.stop]),
-                                        (state,))
+            state = _through(segments[:index], theta[: segment.start], chunk_x)
 
         def tail_loss(t: torch.Tensor, state: torch.Tensor = state, chunk_y: torch.Tensor = chunk_y) -> torch.Tensor:
-            return F.cross_entropy(_tail_logits(tail, t, state), chunk_y, reduction="sum")
+            return F.cross_entropy(_through(tail, t, state), chunk_y, reduction="sum")
 
         def product(v: torch.Tensor) -> torch.Tensor:
             return jvp(grad(tail_loss), (theta_tail,), (v,))[1]
@@ -129,7 +127,13 @@ def segment_columns(segments: list[Segment], index: int, theta: torch.Tensor, x:
     return (total / len(y) + weight_decay * tangents.double()).T
 
 
-def fill_from_symmetry(matrix: np.ndarray, segments: list[Segment]) -> None:
-    """Write the rows above each segment's columns from the transposed blocks already there: H_ab = H_baᵀ (a < b)."""
+def fill_from_symmetry(matrix: np.ndarray, segments: list[Segment], tile: int = 2048) -> None:
+    """Write the rows above each segment's columns from the transposed blocks already there: H_ab = H_baᵀ (a < b).
+
+    Row tiles keep the temporary that a transposed copy within one array needs to ``tile`` rows (at P ≈ 10^5 a
+    whole block would be gigabytes).
+    """
     for segment in segments[1:]:
-        matrix[: segment.start, segment.start : segment.stop] = matrix[segment.start : segment.stop, : segment.start].T
+        for row in range(0, segment.start, tile):
+            rows = slice(row, min(row + tile, segment.start))
+            matrix[rows, segment.start : segment.stop] = matrix[segment.start : segment.stop, rows].T

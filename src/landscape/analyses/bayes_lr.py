@@ -122,8 +122,8 @@ def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, 
         return {"gain": -decided["difference"], "low": -decided["high"], "high": -decided["low"],
                 "better": decided["lower"], "worse": decided["higher"]}
 
-    against_sgd = gain("sgd", best)
     by_scale = {arm: gain("sgd", arm) for arm in bayes}
+    against_sgd = by_scale[best]
 
     summary = {
         "base": base,

@@ -85,28 +85,25 @@ def run(point: Point, hessian_file: Path, batch_size: int, momentum: float, sett
     average = {m: spread(arrays[f"hmc_average/{m}"]) for m in METRICS}
     single = {m: spread(arrays[f"hmc_single/{m}"]) for m in METRICS}
 
-    def improves(arm: str) -> bool:
-        """The study's decision rule: the arm's t-interval over seeds lies wholly below the end point's test loss."""
-        return compare(arrays[f"{arm}/test_loss"], base["test_loss"])["lower"]
-
-    def worsens(arm: str) -> bool:
-        """The same rule the other way: the whole interval lies above the end point's test loss."""
-        return compare(arrays[f"{arm}/test_loss"], base["test_loss"])["higher"]
+    # The study's decision rule: an arm improves (worsens) when its t-interval over seeds lies wholly below (above)
+    # the end point's test loss.
+    decided = {arm: compare(arrays[f"{arm}/test_loss"], base["test_loss"]) for arm in ("batch1", "batch1_lowered",
+                                                                                          "hmc_average")}
 
     summary = {
         "base": base,
         "batch1": batch1,
         "batch1_lr": point.lr / batch_size,
-        "batch1_improves": improves("batch1"),
+        "batch1_improves": decided["batch1"]["lower"],
         "batch1_lowered": batch1_lowered,
         "batch1_lowered_lr": LOWERED * point.lr / batch_size,
         "batch1_lowered_factor": LOWERED,
-        "batch1_lowered_improves": improves("batch1_lowered"),
-        "batch1_lowered_worsens": worsens("batch1_lowered"),
+        "batch1_lowered_improves": decided["batch1_lowered"]["lower"],
+        "batch1_lowered_worsens": decided["batch1_lowered"]["higher"],
         "hmc_average": average,
         "hmc_single": single,
-        "hmc_improves": improves("hmc_average"),
-        "hmc_worsens": worsens("hmc_average"),
+        "hmc_improves": decided["hmc_average"]["lower"],
+        "hmc_worsens": decided["hmc_average"]["higher"],
         "hmc_step_size": step_size,
         "hmc_steps": settings.hmc_steps,
         "hmc_samples": settings.hmc_samples,
