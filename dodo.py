@@ -117,7 +117,7 @@ ANALYSES = {
                [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads", "spectrum", "curvature"))],
                _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_theory),
     "schedule": ("B3: expected loss of the study's schedule, optimised schedules and optimised linear update rules",
-                 [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads"))],
+                 [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads", "mysteries"))],
                  _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_schedule),
     "noise": ("A11: noise injected by eigenband (low, high, all; fit one half, perturb the other); levels tuned on validation",
               [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_noise),

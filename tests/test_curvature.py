@@ -135,3 +135,12 @@ def test_a_contrast_run_is_measured_along_its_own_directions(tmp_path):
     assert all(b["quadratic_at_sgd_scale"] for b in contrast["bands"].values() if b["median_ratio_at_sgd"] is not None)
     with h5py.File(tmp_path / "both.h5") as fh:
         assert len(fh["contrast/smooth@9/index"]) == 4 and "contrast/smooth@9/second_difference" in fh
+
+
+@pytest.mark.parametrize(("kinked", "top_closer"), [(5, False), (2, True), (None, False)])
+def test_equal_step_comparison_finds_the_band_with_the_kink(tmp_path, kinked, top_closer):
+    """A kink along a top (index 5) or a bulk (index 2) direction makes that band the less quadratic one at equal
+    steps; with no kink every step is a tie and the top is not closer."""
+    summary = _planted_study(tmp_path, kinked=kinked)["equal_step"]
+    assert summary["first_closer"] is top_closer
+    assert (summary["steps"] > 0) is (kinked is not None)

@@ -13,7 +13,8 @@ RESULTS = {
     "overlap": {"top_more_stable_than_bulk": True, "top_minus_bulk": 0.5},
     "trajectory": {"sharp_settle_first": True},
     "theory": {"phases": {"0": {"median_ratio": 3.0, "lr": 0.1}, "1": {"median_ratio": 1.5, "lr": 0.01}}},
-    "curvature": {"bands": {"top": {"quadratic_at_sgd_scale": False, "median_ratio_at_sgd": 1.4}}},
+    "curvature": {"bands": {"top": {"quadratic_at_sgd_scale": False, "median_ratio_at_sgd": 1.4}},
+                  "equal_step": {"first_closer": True, "first_closer_steps": 9, "steps": 12}},
     "schedule": {"gain_heavy_ball": 2.0, "trained_schedule_beats_study": True, "general_gain_transfers": True, "general_gain_over_best_momentum": 5.0},
     "noise": {"high_hurts_more": True, "at_max_increase": {"high": {"test_loss": {"mean": 2.0}}, "low": {"test_loss": {"mean": 0.6}}}},
     "bayes_lr": {"bayes_better": False, "bayes_worse": True, "test_loss_gain": -0.05, "worse_scales": [0.25, 1.0],
@@ -43,6 +44,7 @@ def test_findings_hold_as_the_results_say():
     (("schedule", "trained_schedule_beats_study"), False, "optimised_schedule_gains"),
     (("curvature", "bands", "top", "quadratic_at_sgd_scale"), True, "top_curvature_is_eigenvalue_at_sgd_scale"),
     (("endgame", "batch1_lowered_improves"), True, "batch_one_helps"),
+    (("curvature", "equal_step", "first_closer"), False, "top_more_quadratic"),
 ])
 def test_a_finding_flips_with_its_evidence(path, value, name):
     results = copy.deepcopy(RESULTS)

@@ -112,3 +112,45 @@ def test_expected_loss_is_accurate_near_a_double_unit_root():
         second = np.einsum("dij,djk,dlk->dil", A, second, A) + noise[:, None, None] * b[:, :, None] * b[:, None, :]
     stepped = np.sum(0.5 * curvatures * (mean[:, 0] ** 2 + second[:, 0, 0]))
     assert linear_rules.expected_loss(rule, 600, curvatures, noise, start) == pytest.approx(stepped, rel=1e-6)
+
+
+def test_weights_count_a_direction_that_many_times():
+    rule = LinearRule(0.05, (1.6, -0.4, -0.2), (1.2, -0.1, -0.1))
+    noise, start = np.array([0.3, 0.1, 0.01]), np.array([1.0, -1.0, 2.0])
+    repeated = np.repeat(np.arange(3), [2, 1, 5])
+    weighted = linear_rules.expected_loss(rule, 200, CURVATURES, noise, start, weights=np.array([2.0, 1.0, 5.0]))
+    expanded = linear_rules.expected_loss(rule, 200, CURVATURES[repeated], noise[repeated], start[repeated])
+    assert weighted == pytest.approx(expanded, rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["sgd", "heavy_ball"])
+def test_a_higher_stability_curvature_binds_the_optimised_rate(method):
+    """Optimised on curvatures up to 5 but required stable up to 5,000 (the free heavy ball's edge is ~1,100)."""
+    curvatures = np.geomspace(0.01, 5, 25)
+    noise, start = 0.01 * curvatures, np.ones(25)
+    free, free_loss = linear_rules.optimise_method(curvatures, noise, start, 500, method, initial_lr=0.1)
+    bound, bound_loss = linear_rules.optimise_method(curvatures, noise, start, 500, method, initial_lr=0.1,
+                                                     stability_curvature=5e3)
+    assert not linear_rules.stable_up_to(free, 5e3)  # else the test could not fail
+    assert linear_rules.stable_up_to(bound, 5e3) and bound_loss >= free_loss
+    general, _ = linear_rules.optimise_rule(curvatures, noise, start, 500, LinearRule(bound.lr, (*bound.iterate_weights, 0.0),
+                                            (*bound.gradient_weights, 0.0)), stability_curvature=5e3)
+    assert linear_rules.stable_up_to(general, 5e3)
+
+
+def test_rank_quadrature_sums_a_power_law_model():
+    """Every rank in exactly one bin, the top ranks exact, and a rule's loss on the model within 1e-3 relative."""
+    from landscape.analyses.schedule import power_law_model, rank_quadrature
+
+    count = 1826
+    nodes, weights = rank_quadrature(count)
+    assert weights.sum() == count and np.all(weights >= 1) and nodes.max() < count
+    assert np.array_equal(nodes[:10], np.arange(10)) and np.all(weights[:10] == 1)
+    eigenvalues = 4.6 * np.arange(1, count + 1, dtype=float) ** -1.3
+    model = power_law_model(eigenvalues, 0.3 * eigenvalues**1.5, 0.2 * eigenvalues**-0.3)
+    kappa, sigma2, x0 = model["eigenvalue"], model["noise"] / 32, model["start"]
+    for rule in (LinearRule.from_method(0.1, 0.9, "heavy_ball"), LinearRule.from_method(0.01, 0.0, "sgd"),
+                 LinearRule(0.05, (1.6, -0.4, -0.2), (1.2, -0.1, -0.1))):
+        full = linear_rules.expected_loss(rule, 3000, kappa, sigma2, x0)
+        summed = linear_rules.expected_loss(rule, 3000, kappa[nodes], sigma2[nodes], x0[nodes], weights=weights)
+        assert summed == pytest.approx(full, rel=1e-3)

@@ -103,6 +103,16 @@ def test_optimised_schedule_is_no_worse_than_constant():
     assert best == pytest.approx(theory.expected_loss_curve(schedule, curvatures, noise, start, 0.9, every=400)[-1])
 
 
+def test_optimised_schedule_stays_below_the_stability_curvature_edge():
+    curvatures = np.geomspace(0.01, 10, 30)
+    noise, start = curvatures * 0.01, np.ones(30)
+    free, _ = theory.optimise_schedule(curvatures, noise, start, 400, 3, 0.9, initial_lr=0.05)
+    bound, _ = theory.optimise_schedule(curvatures, noise, start, 400, 3, 0.9, initial_lr=0.05, stability_curvature=40.0)
+    edge = float(theory.stability_limit(1.0, 0.9, "heavy_ball")) / 40.0
+    assert free.max() > edge  # unconstrained, the first piece would be unstable at curvature 40
+    assert bound.max() < edge
+
+
 @pytest.mark.parametrize("method", theory.METHODS)
 def test_piecewise_moments_equal_the_step_by_step_recursion(method):
     curvatures, noise, start = np.array([3.0, 0.4, 0.02]), np.array([0.3, 0.1, 0.01]), np.array([1.0, -1.0, 2.0])

@@ -27,7 +27,12 @@ def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
                                            classes=spectrum["classes"]),
         "below_edge_of_stability": _finding(not spectrum["any_beyond_stability"],
                                             max_ratio=spectrum["max_stability_ratio"]),
-        "top_more_quadratic": _finding(results["linesearch"]["top_more_quadratic_than_bulk"]),
+        # Decided at equal steps h (curvature against scale); A1's line searches compare at equal rise ΔL, which probes
+        # the bulk at much longer steps than the top, and are quoted beside it.
+        "top_more_quadratic": _finding(results["curvature"]["equal_step"]["first_closer"],
+                                       closer_steps=results["curvature"]["equal_step"]["first_closer_steps"],
+                                       steps=results["curvature"]["equal_step"]["steps"],
+                                       at_equal_rise=results["linesearch"]["top_more_quadratic_than_bulk"]),
         # The curvature SGD feels along the top directions (at its own spread) is the eigenvalue within A1's tolerance.
         "top_curvature_is_eigenvalue_at_sgd_scale": _finding(
             results["curvature"]["bands"]["top"]["quadratic_at_sgd_scale"],

@@ -312,12 +312,14 @@ def eigendecomposition(hessian: np.ndarray | torch.Tensor, device: str | torch.d
 
 
 def lanczos(objective: Objective, theta: torch.Tensor, k: int, which: str = "LA", tol: float = 1e-10,
-            seed: int = 0, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+            seed: int = 0, start: np.ndarray | None = None, krylov: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``k`` extreme eigenpairs by Lanczos (scipy ``eigsh``) on the HVP operator, without forming H.
 
     Args:
         which: ``"LA"`` largest algebraic (top-k) or ``"SA"`` smallest algebraic (bottom-k).
         start: the starting vector (e.g. the previous iterate's top eigenvector); random from ``seed`` if None.
+        krylov: the Krylov subspace's dimension (scipy's ``ncv``, > k); scipy's default max(2k + 1, 20) if None.
+            Every restart costs this many products, so a small one pays when few restarts are needed.
 
     Returns:
         Eigenvalues ascending (k,) and eigenvectors as columns (P, k).
@@ -332,7 +334,7 @@ def lanczos(objective: Objective, theta: torch.Tensor, k: int, which: str = "LA"
 
     operator = LinearOperator((P, P), matvec=matvec, dtype=np.float64)
     start = np.random.default_rng(seed).standard_normal(P) if start is None else np.asarray(start, dtype=np.float64)
-    eigenvalues, eigenvectors = eigsh(operator, k=k, which=which, tol=tol, v0=start)
+    eigenvalues, eigenvectors = eigsh(operator, k=k, which=which, tol=tol, v0=start, ncv=krylov)
     order = np.argsort(eigenvalues)
     return eigenvalues[order], eigenvectors[:, order]
 

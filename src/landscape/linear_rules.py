@@ -97,8 +97,9 @@ def stationary_variance(rule: LinearRule, curvature: np.ndarray, noise_var: np.n
 
 
 def expected_loss(rule: LinearRule, iterations: int, curvature: np.ndarray, noise_var: np.ndarray,
-                  start: np.ndarray) -> float:
-    """Exact expected excess loss Σ ½κ_i E[x_i²] after ``iterations`` steps from rest at ``start``; inf if unstable."""
+                  start: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Exact expected excess loss Σ_i w_i ½κ_i E[x_i²] after ``iterations`` steps from rest at ``start``; inf if
+    unstable. ``weights`` w_i (default 1) let one direction stand for several alike (a quadrature over ranks)."""
     kappa = np.asarray(curvature, dtype=float)
     A, b = transition(rule, kappa)
     if np.any(_radius(A) >= 1):
@@ -107,7 +108,8 @@ def expected_loss(rule: LinearRule, iterations: int, curvature: np.ndarray, nois
     mean = np.repeat((np.asarray(start, dtype=float) * np.ones_like(kappa))[..., None], rule.lags, axis=-1)
     second = np.zeros((*kappa.shape, rule.lags, rule.lags))
     mean, second = theory.advance_moments(A, b, sigma2, mean, second, int(iterations))
-    return float(np.sum(0.5 * kappa * (mean[..., 0] ** 2 + second[..., 0, 0])))
+    weights = np.ones_like(kappa) if weights is None else np.asarray(weights, dtype=float)
+    return float(np.sum(weights * 0.5 * kappa * (mean[..., 0] ** 2 + second[..., 0, 0])))
 
 
 def _rule_from(params: np.ndarray, lags: int) -> LinearRule:
@@ -127,9 +129,12 @@ def _minimise(objective, start: np.ndarray, steps: np.ndarray, maxiter: int) -> 
 
 
 def optimise_method(curvature: np.ndarray, noise_var: np.ndarray, start: np.ndarray, iterations: int, method: str,
-                    initial_lr: float, initial_momentum: float = 0.9) -> tuple[LinearRule, float]:
+                    initial_lr: float, initial_momentum: float = 0.9, weights: np.ndarray | None = None,
+                    stability_curvature: float | None = None) -> tuple[LinearRule, float]:
     """The constant rate (and momentum, for heavy ball and Nesterov) minimising the final expected excess loss,
-    among those stable on (0, κ_max] (:func:`stable_up_to`)."""
+    among those stable on (0, κ_max] (:func:`stable_up_to`); κ_max is ``stability_curvature`` if given, else the
+    largest curvature; ``weights`` as in :func:`expected_loss`."""
+    top = float(np.max(curvature)) if stability_curvature is None else float(stability_curvature)
     from scipy.special import expit, logit
 
     def rule(params: np.ndarray) -> LinearRule:
@@ -137,9 +142,9 @@ def optimise_method(curvature: np.ndarray, noise_var: np.ndarray, start: np.ndar
 
     def loss(params: np.ndarray) -> float:
         candidate = rule(params)
-        if not stable_up_to(candidate, float(np.max(curvature))):
+        if not stable_up_to(candidate, top):
             return float("inf")
-        return expected_loss(candidate, iterations, curvature, noise_var, start)
+        return expected_loss(candidate, iterations, curvature, noise_var, start, weights)
 
     # Start inside the stable region: shrink the rate until the starting rule is stable.
     initial = np.array([np.log(initial_lr)] + ([] if method == "sgd" else [float(logit(initial_momentum))]))
@@ -150,21 +155,23 @@ def optimise_method(curvature: np.ndarray, noise_var: np.ndarray, start: np.ndar
 
 
 def optimise_rule(curvature: np.ndarray, noise_var: np.ndarray, start: np.ndarray, iterations: int,
-                  initial: LinearRule) -> tuple[LinearRule, float]:
+                  initial: LinearRule, weights: np.ndarray | None = None,
+                  stability_curvature: float | None = None) -> tuple[LinearRule, float]:
     """All of a rule's weights and its rate, minimising the final expected excess loss, searched from ``initial``
-    among the rules stable on (0, κ_max] (:func:`stable_up_to`).
+    among the rules stable on (0, κ_max] (:func:`stable_up_to`); κ_max and ``weights`` as in :func:`optimise_method`.
 
     Nelder–Mead never returns a point worse than its starting vertex, so the result is at least as
     good as ``initial`` (e.g. the best heavy ball, padded to more lags).
     """
     lags = initial.lags
+    top = float(np.max(curvature)) if stability_curvature is None else float(stability_curvature)
     params = np.array([np.log(initial.lr), *initial.iterate_weights[1:], *initial.gradient_weights[1:]])
 
     def loss(p: np.ndarray) -> float:
         candidate = _rule_from(p, lags)
-        if not stable_up_to(candidate, float(np.max(curvature))):
+        if not stable_up_to(candidate, top):
             return float("inf")
-        return expected_loss(candidate, iterations, curvature, noise_var, start)
+        return expected_loss(candidate, iterations, curvature, noise_var, start, weights)
 
     best = _minimise(loss, params, np.concatenate([[0.2], np.full(2 * (lags - 1), 0.05)]), 600 * len(params))
     return _rule_from(best, lags), loss(best)

@@ -349,7 +349,8 @@ def analysis_schedule(profile: str, config_hash: str) -> None:
 
     run_file = paths.run_file(profile, cfg.main_run.name)
     schedule.run(result("trajectory"), result("example_grads"), run_file, cfg.train.batch_size, cfg.train.momentum,
-                 result("schedule"), provenance(profile, config_hash, "analysis:schedule"), load_point(cfg, run_file, 0))
+                 result("schedule"), provenance(profile, config_hash, "analysis:schedule"), load_point(cfg, run_file, 0),
+                 result("mysteries"))
 
 
 def figure_inputs(profile: str, name: str) -> object:

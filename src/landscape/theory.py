@@ -289,17 +289,20 @@ def piecewise_schedule(log_lrs: np.ndarray, iterations: int) -> np.ndarray:
 
 
 def optimise_schedule(curvature: np.ndarray, noise_var: np.ndarray, start: np.ndarray, iterations: int, pieces: int,
-                      momentum: float, method: str = "heavy_ball", initial_lr: float = 0.1) -> tuple[np.ndarray, float]:
+                      momentum: float, method: str = "heavy_ball", initial_lr: float = 0.1,
+                      stability_curvature: float | None = None) -> tuple[np.ndarray, float]:
     """The piecewise-constant schedule (``pieces`` equal pieces) minimising the final expected excess loss.
 
-    Each piece's rate is η_max · sigmoid(u_k), with η_max the largest rate stable for the largest
-    curvature, so every candidate is stable; u is searched by Nelder–Mead from ``initial_lr``
-    (clipped to half of η_max). Returns the per-step schedule and its final expected loss.
+    Each piece's rate is η_max · sigmoid(u_k), with η_max the largest rate stable for
+    ``stability_curvature`` (default the largest curvature), so every candidate is stable; u is searched
+    by Nelder–Mead from ``initial_lr`` (clipped to half of η_max). A network's λ_max changes during
+    training, so a schedule meant to be trained should be kept stable at the largest λ_max measured on
+    the way, not only at the end point's. Returns the per-step schedule and its final expected loss.
     """
     from scipy.optimize import minimize
     from scipy.special import expit, logit
 
-    kappa_max = float(np.max(curvature))
+    kappa_max = float(np.max(curvature)) if stability_curvature is None else float(stability_curvature)
     eta_max = float(stability_limit(1.0, momentum, method)) / kappa_max * (1 - 1e-9)
     lengths = np.array([len(p) for p in np.array_split(np.arange(iterations), pieces)])
 

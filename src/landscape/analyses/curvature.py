@@ -127,6 +127,25 @@ def band_summary(bands: np.ndarray, eigenvalues: np.ndarray, at_sgd: np.ndarray,
     return out
 
 
+def equal_step(ratio: np.ndarray, resolved: np.ndarray, bands: np.ndarray, first: str = "top",
+               second: str = "bulk") -> dict[str, Any]:
+    """Is band ``first`` closer to quadratic than ``second`` at the same step h, not at the same rise ΔL?
+
+    At every step where at least half of each band's directions are resolved, the medians over each band of
+    |c_i(h)/λ_i − 1| are compared. A step decides only where at least one band leaves ``TOLERANCE`` (where
+    both stay within it, both are quadratic there: a tie, whatever the round-off says); ``first_closer``
+    holds when the first band's median is the smaller at most of the deciding steps.
+    """
+    deviation = np.where(resolved, np.abs(ratio - 1.0), np.nan)
+    masks = [bands == first, bands == second]
+    common = np.all([resolved[m].mean(axis=0) >= 0.5 if m.any() else np.zeros(ratio.shape[1], bool) for m in masks], axis=0)
+    medians = np.array([np.nanmedian(deviation[m][:, common], axis=0) for m in masks]).reshape(2, -1)
+    deciding = medians.max(axis=0) > TOLERANCE
+    closer = int(np.sum(deciding & (medians[0] < medians[1])))
+    return {"bands": [first, second], "steps": int(deciding.sum()), "tied_steps": int(np.sum(~deciding)),
+            "first_closer_steps": closer, "first_closer": bool(closer > deciding.sum() / 2)}
+
+
 def measure(line: LineFunction, theta: torch.Tensor, indices: np.ndarray, band_of: np.ndarray, hessian_file: Path,
             run_file: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Curvature against scale along eigenvectors ``indices`` (bands ``band_of``) at ``theta``: arrays and summary."""
@@ -160,6 +179,7 @@ def measure(line: LineFunction, theta: torch.Tensor, indices: np.ndarray, band_o
         "loss0": loss0,
         "sgd_window": [window.start, window.stop - 1],
         "bands": bands,
+        "equal_step": equal_step(curves["second_difference"] / eigenvalues[:, None], resolved, band_of),
         "bands_with_ratio": [band for band, b in bands.items()
                              if band != "zero" and b["median_ratio_at_sgd"] is not None],
     }

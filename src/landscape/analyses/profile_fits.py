@@ -83,6 +83,7 @@ def run(linesearch_results: Path, out: Path, provenance: dict[str, Any]) -> Path
         "shares": shares,
         "overall": overall,
         "most_common": max(overall, key=overall.get),
+        "most_common_forms": [form for form, share in overall.items() if share == max(overall.values())],
         "criterion": "BIC",
         "top_form": max(shares["top"], key=shares["top"].get),
         # Every form at the top share: a tie is reported as one, not broken by dictionary order.
