@@ -73,19 +73,36 @@ def test_weights_must_make_minima_fixed_points():
         LinearRule(0.1, (1.0,), (1.0, 0.0))
 
 
+def test_noise_law_recovers_a_planted_power_and_ignores_the_weight_decay_directions():
+    """c = 0.5 λ^1.5 × lognormal scatter (σ = 0.3) on 400 data directions, plus 100 directions at λ ≈ wd with
+    vanishing noise that would drag a fit over every positive direction far off: the fit and its interval see
+    only the data's, and the interval covers the planted power."""
+    rng = np.random.default_rng(0)
+    wd = 5e-4
+    data = np.geomspace(2e-2, 5.0, 400)
+    held = wd * (1 + 1e-3 * rng.random(100))
+    eigenvalues = np.concatenate([held, data])
+    noise = np.concatenate([1e-12 * np.ones(100), 0.5 * data**1.5 * np.exp(0.3 * rng.standard_normal(400))])
+    law = theory.noise_law(eigenvalues, noise, wd)
+    assert law["directions"] == 400 and law["weight_decay_excluded"] == 100
+    assert law["power_low"] < 1.5 < law["power_high"] and law["power_high"] - law["power_low"] < 0.1
+    assert law["power"] == pytest.approx(1.5, abs=0.05) and law["scale"] == pytest.approx(0.5, rel=0.1)
+    assert theory.noise_law(eigenvalues, noise)["power"] > 2.5  # what including them would have said
+
+
 def test_measured_posterior_matching_reduces_to_the_closed_form():
     lr, batch, n, momentum = 0.05, 32, 1500, 0.9
     kappa = np.geomspace(1e-3, 10, 50)
     closed = theory.posterior_matching_curvature(lr, batch, n, momentum, noise_scale=0.3)
-    assert theory.posterior_matching_curvature_measured(lr, kappa, 0.3 * kappa, batch, n, momentum) == pytest.approx(closed, rel=1e-8)
+    assert theory.posterior_matching_curvature_measured(lr, kappa, (0.3, 1.0), batch, n, momentum) == pytest.approx(closed, rel=1e-8)
 
 
 def test_measured_posterior_matching_has_temperature_one_for_a_power_law():
     lr, batch, n, momentum = 0.05, 32, 1500, 0.9
     kappa = np.geomspace(1e-3, 10, 50)
-    star = theory.posterior_matching_curvature_measured(lr, kappa, 0.02 * np.sqrt(kappa), batch, n, momentum)
+    star = theory.posterior_matching_curvature_measured(lr, kappa, (0.02, 0.5), batch, n, momentum)
     assert theory.temperature(lr, star, 0.02 * np.sqrt(star), batch, n, momentum) == pytest.approx(1.0, rel=1e-8)
-    assert np.isnan(theory.posterior_matching_curvature_measured(lr, kappa, 1e-12 * kappa, batch, n, momentum))
+    assert np.isnan(theory.posterior_matching_curvature_measured(lr, kappa, (1e-12, 1.0), batch, n, momentum))
 
 
 def test_optimised_general_rule_stays_stable_along_flat_directions():
@@ -147,7 +164,7 @@ def test_rank_quadrature_sums_a_power_law_model():
     assert weights.sum() == count and np.all(weights >= 1) and nodes.max() < count
     assert np.array_equal(nodes[:10], np.arange(10)) and np.all(weights[:10] == 1)
     eigenvalues = 4.6 * np.arange(1, count + 1, dtype=float) ** -1.3
-    model = power_law_model(eigenvalues, 0.3 * eigenvalues**1.5, 0.2 * eigenvalues**-0.3)
+    model = power_law_model(eigenvalues, {"scale": 0.3, "power": 1.5}, 0.2 * eigenvalues**-0.3)
     kappa, sigma2, x0 = model["eigenvalue"], model["noise"] / 32, model["start"]
     for rule in (LinearRule.from_method(0.1, 0.9, "heavy_ball"), LinearRule.from_method(0.01, 0.0, "sgd"),
                  LinearRule(0.05, (1.6, -0.4, -0.2), (1.2, -0.1, -0.1))):

@@ -121,6 +121,28 @@ def test_matched_noise_raises_a_quadratic_by_the_same_amount_on_either_band():
         assert abs(rise.mean() - 0.3) < 3 * rise.std() / np.sqrt(len(rise)), (band, rise.mean())
 
 
+def test_halves_leave_out_the_weight_decay_directions():
+    from landscape.analyses.noise import halves
+
+    eigenvalues = np.array([-0.1, 0.0, 1e-3, 2e-3, 0.01, 0.1, 1.0, 10.0])
+    masks = halves(eigenvalues, weight_decay=1e-3)  # 0 ≤ λ ≤ 2e-3 is weight decay's
+    assert masks["all"].tolist() == [False, False, False, False, True, True, True, True]
+    assert masks["low"].tolist() == [False] * 4 + [True, True, False, False]
+    assert masks["high"].tolist() == [False] * 6 + [True, True]
+    assert halves(eigenvalues)["all"].sum() == 6  # without weight decay: every positive direction
+
+
+def test_at_measured_rise_interpolates_each_seed_to_the_same_training_loss_rise():
+    """Planted: test loss = 2 × train rise (seed 0) and 3 × (seed 1); at a common rise of 0.5 they read 1.0 and 1.5,
+    although the seeds reach it at different noise levels; a dip at the smallest level does not break the order."""
+    from landscape.analyses.noise import at_measured_rise
+
+    rise = np.array([[0.01, 0.005, 0.2, 0.6, 1.0], [0.02, 0.1, 0.3, 0.5, 0.9]])
+    values = np.array([2.0, 3.0])[:, None] * rise
+    assert at_measured_rise(rise, values, 0.5) == pytest.approx([1.0, 1.5])
+    assert at_measured_rise(rise, values, 5.0) == pytest.approx([2.0, 2.7])  # beyond reach: the largest level
+
+
 def _toy_point():
     import torch
 

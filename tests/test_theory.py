@@ -163,3 +163,22 @@ def test_scale_aware_prediction_recovers_variances_planted_with_the_effective_cu
     assert result["median_curvature_ratio"] == pytest.approx(3.0)
     slow = scale_aware_variance(tmp_path / "curvature.h5", eigenvalues, measured, noise, lr, 400, batch, momentum)
     assert slow["directions"] < 4  # directions that cannot relax within half a 400-step phase are left out
+
+
+def test_shuffled_prediction_factor_between_the_finite_population_limit_and_epoch_cancellation():
+    """Epoch-wise shuffling against batches drawn with replacement, on the noisy quadratic (heavy ball, β = 0.9).
+
+    A direction that relaxes within a couple of steps sees only one batch mean at a time, whose variance
+    without replacement is the finite-population fraction (N − B)/(N − 1) = 0.979 of the i.i.d. one (±10 %:
+    simulation error of 400 epochs); one that relaxes over 30 epochs sees the noise summed over whole epochs,
+    which vanishes, so its variance is a small fraction (< 10 %). In between, the factor falls with τ.
+    """
+    from landscape.analyses.theory import CORRECTION_EPOCHS, shuffled_prediction_factor
+
+    lr, momentum, batch, n = 0.001, 0.9, 32, 1500
+    kappa = (1 - momentum) / (lr * CORRECTION_EPOCHS * (n // batch))
+    factor = shuffled_prediction_factor(lr, kappa, momentum, batch, n)
+    assert factor[0] == pytest.approx((n - batch) / (n - 1), rel=0.1)
+    assert factor[-1] < 0.1 and np.all(np.diff(factor) < 0)
+    beyond = shuffled_prediction_factor(lr, np.array([kappa[0] * 10, kappa[-1] / 10]), momentum, batch, n)
+    assert beyond == pytest.approx(factor[[0, -1]])  # held at the grid's ends

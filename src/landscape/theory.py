@@ -150,19 +150,41 @@ def power_law_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(np.exp(intercept)), float(slope)
 
 
-def posterior_matching_curvature_measured(lr: float, curvature: np.ndarray, example_noise: np.ndarray, batch_size: int,
-                                          n_examples: int, momentum: float = 0.0) -> float:
-    """κ* at which heavy-ball SGD runs at the posterior's temperature, with the measured noise c(κ).
+def noise_law(eigenvalues: np.ndarray, noise: np.ndarray, weight_decay: float = 0.0, level: float = 0.95,
+              resamples: int = 1000, seed: int = 0) -> dict[str, float]:
+    r"""The gradient-noise law :math:`c_i = a\,\lambda_i^p` over the data's directions, with a bootstrap interval of p.
 
-    The measured per-direction variances are summarised by a power law c(κ) = a κ^p
-    (:func:`power_law_fit`), and T(κ) = N(1+β)η c(κ) / (B(1−β)(2(1+β) − ηκ)) is solved for T = 1 on
-    (0, κ_max) by bisection in log κ. For p = 1 this is :func:`posterior_matching_curvature` with
-    ``noise_scale = a``. Returns nan when T does not cross 1 on the interval the spectrum spans,
-    widened by a factor of 100 below.
+    The one fit of the study's noise law, which every analysis that needs c(κ) reads. Directions with
+    0 ≤ λ ≤ 2·``weight_decay`` are left out: their curvature is weight decay's, not the data's, and near
+    λ = wd their tiny noise would pull a log-log line far from the bulk's law. The interval resamples the
+    directions with replacement (``resamples`` times, percentile interval at ``level``).
+    """
+    lam, c = np.asarray(eigenvalues, dtype=float), np.asarray(noise, dtype=float)
+    data = (lam > 2 * weight_decay) & (lam > 0) & (c > 0)
+    x, y = np.log(lam[data]), np.log(c[data])
+    power, log_scale = np.polyfit(x, y, 1)
+    picks = np.random.default_rng(seed).integers(0, len(x), (resamples, len(x)))
+    xs, ys = x[picks], y[picks]
+    xs_centred = xs - xs.mean(axis=1, keepdims=True)
+    slopes = np.sum(xs_centred * (ys - ys.mean(axis=1, keepdims=True)), axis=1) / np.sum(xs_centred**2, axis=1)
+    low, high = np.quantile(slopes, [(1 - level) / 2, (1 + level) / 2])
+    return {"scale": float(np.exp(log_scale)), "power": float(power), "power_low": float(low), "power_high": float(high),
+            "level": level, "directions": int(data.sum()),
+            "weight_decay_excluded": int(np.sum((lam >= 0) & (lam <= 2 * weight_decay))) if weight_decay > 0 else 0}
+
+
+def posterior_matching_curvature_measured(lr: float, curvature: np.ndarray, law: tuple[float, float], batch_size: int,
+                                          n_examples: int, momentum: float = 0.0) -> float:
+    """κ* at which heavy-ball SGD runs at the posterior's temperature, with the measured noise law c(κ) = a κ^p.
+
+    ``law`` is (a, p) (:func:`noise_law`), and T(κ) = N(1+β)η c(κ) / (B(1−β)(2(1+β) − ηκ)) is solved for
+    T = 1 on (0, κ_max) by bisection in log κ. For p = 1 this is :func:`posterior_matching_curvature` with
+    ``noise_scale = a``. Returns nan when T does not cross 1 on the interval the spectrum ``curvature``
+    spans, widened by a factor of 100 below.
     """
     from scipy.optimize import brentq
 
-    amplitude, power = power_law_fit(curvature, example_noise)
+    amplitude, power = law
     beta, eta = momentum, lr
     kappa_max = float(stability_limit(lr, momentum, "heavy_ball"))
 

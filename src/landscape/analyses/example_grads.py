@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 from tqdm import tqdm
 
+from landscape import theory
 from landscape.hessian import StoredHessian
 from landscape.params import unflatten
 from landscape.spectra import eigenbands
@@ -99,7 +100,7 @@ def run(model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.T
                          "median_noise_ratio": float(np.median(noise[(bands == b) & positive] / curvature[(bands == b) & positive]))
                          if np.any((bands == b) & positive) else None}
                   for b, name in enumerate(BAND_NAMES) if np.any(bands == b)},
-        "noise_curvature_slope": float(np.polyfit(np.log(curvature[positive]), np.log(noise[positive] + 1e-300), 1)[0]),
+        "noise_law": theory.noise_law(eigenvalues, noise, weight_decay),
         "noise_curvature_spearman": float(np.corrcoef(np.argsort(np.argsort(curvature[positive])),
                                                       np.argsort(np.argsort(noise[positive])))[0, 1]),
     }

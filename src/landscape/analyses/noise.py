@@ -1,11 +1,14 @@
 """A11: which eigenbands overfit — noise injected along low, high or all eigendirections, and tuned per band.
 
 At the main run's end point θ (Hessian eigenpairs λ_i, v_i), Gaussian noise σ Σ_{i∈band} z_i v_i is
-added along the positive directions below the median eigenvalue (``low``), above it (``high``) or
-all of them (``all``). Bands are compared at matched predicted training-loss increase, not at equal σ:
-the quadratic model predicts an increase ΔL = ½σ² Σ_{i∈band} λ_i, so equal σ would put far more loss on
+added along the data's directions (λ > 2·wd: those at or below are held by weight decay, mostly units
+dead on every example, and left out) below their median eigenvalue (``low``), above it (``high``) or
+all of them (``all``). Bands are compared at matched training-loss increase, not at equal σ: the
+quadratic model predicts an increase ΔL = ½σ² Σ_{i∈band} λ_i, so equal σ would put far more loss on
 the sharp half than on the flat one and confound "which band" with "how much noise". Each band's σ
-follows from log-spaced ΔL up to ``noise_max_increase``. Two variants first move one half exactly to its
+follows from log-spaced predicted ΔL up to ``noise_max_increase``; because the model mispredicts the
+rise beyond its range, the halves are also compared at the same *measured* training-loss rise
+(:func:`at_measured_rise`), which decides the comparison. Two variants first move one half exactly to its
 quadratic minimum (:func:`landscape.eigenbasis.newton_step`; its length is reported, since along flat
 directions with a non-zero gradient that minimum can be far outside the region the model describes)
 and add noise to the other. Then the noise level of each
@@ -38,11 +41,21 @@ VARIANTS = {"low": (None, "low"), "high": (None, "high"), "all": (None, "all"),
             "fit_low_noise_high": ("low", "high"), "fit_high_noise_low": ("high", "low")}
 
 
-def halves(eigenvalues: np.ndarray) -> dict[str, np.ndarray]:
-    """Masks of the positive directions below and above their median eigenvalue, and of all of them."""
-    positive = eigenvalues > 0
-    median = np.median(eigenvalues[positive])
-    return {"low": positive & (eigenvalues <= median), "high": eigenvalues > median, "all": positive}
+def halves(eigenvalues: np.ndarray, weight_decay: float = 0.0) -> dict[str, np.ndarray]:
+    """Masks of the data's directions (λ > 2·``weight_decay``, or λ > 0 without it) below and above their median
+    eigenvalue, and of all of them."""
+    data = eigenvalues > 2 * weight_decay if weight_decay > 0 else eigenvalues > 0
+    median = np.median(eigenvalues[data])
+    return {"low": data & (eigenvalues <= median), "high": eigenvalues > median, "all": data}
+
+
+def at_measured_rise(train_rise: np.ndarray, values: np.ndarray, target: float) -> np.ndarray:
+    """Per seed, ``values`` (seeds, levels) interpolated to where the measured training-loss rise reaches ``target``.
+
+    The rise is made non-decreasing over the levels (noise draws can make it dip at tiny σ) before the linear
+    interpolation; a seed that never reaches ``target`` gets its largest level's value.
+    """
+    return np.array([np.interp(target, np.maximum.accumulate(rise), value) for rise, value in zip(train_rise, values)])
 
 
 def matched_sigmas(eigenvalues: np.ndarray, mask: np.ndarray, increases: np.ndarray) -> np.ndarray:
@@ -57,7 +70,7 @@ def matched_sigmas(eigenvalues: np.ndarray, mask: np.ndarray, increases: np.ndar
 def noise_sweep(point: Point, eigenvalues: np.ndarray, eigenvectors: np.ndarray, gradient: np.ndarray,
                 increases: np.ndarray, settings: ExperimentsConfig) -> dict[str, np.ndarray]:
     """Metrics (seeds, increase) of every variant at matched predicted increases, each over ``noise_draws`` draws."""
-    masks = halves(eigenvalues)
+    masks = halves(eigenvalues, point.weight_decay)
     theta = point.theta
     arrays: dict[str, np.ndarray] = {}
     for index, (variant, (fit, noisy)) in enumerate(tqdm(VARIANTS.items(), desc="noise:variants", unit="variant",
@@ -122,8 +135,8 @@ def run(point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path
     with StoredHessian(hessian_file) as stored:
         eigenvalues, eigenvectors, gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
     base = point.metrics(point.theta)
-    positive = eigenvalues[eigenvalues > 0]
-    masks = halves(eigenvalues)
+    masks = halves(eigenvalues, point.weight_decay)
+    positive = eigenvalues[masks["all"]]
     # σ spans three decades, as ΔL ∝ σ² spans six.
     increases = np.geomspace(settings.noise_max_increase * 1e-6, settings.noise_max_increase, settings.noise_scales)
     arrays: dict[str, Any] = {"predicted_increase": increases,
@@ -145,6 +158,11 @@ def run(point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path
     best = max(improvement, key=improvement.get)
     best_level = int(np.argmin(arrays[f"{best}/test_loss"].mean(axis=0)))
     at_max = {v: {m: spread(arrays[f"{v}/{m}"][:, -1]) for m in METRICS} for v in VARIANTS}
+    rise = {v: arrays[f"{v}/train_loss"] - base["train_loss"] for v in ("low", "high")}
+    # The largest measured rise every seed of both halves reaches.
+    common_rise = float(min(np.maximum.accumulate(r, axis=1)[:, -1].min() for r in rise.values()))
+    at_rise = {v: at_measured_rise(rise[v], arrays[f"{v}/test_loss"], common_rise) for v in rise}
+    high_against_low = compare(at_rise["high"], at_rise["low"])
     theta_norm = float(point.theta.double().norm())
     tuned_metrics = {key: spread(np.array([e[key] for e in evaluations])) for key in evaluations[0]}
     summary = {
@@ -162,6 +180,13 @@ def run(point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path
                                level=1 - 0.05 / (len(VARIANTS) * settings.noise_scales))["lower"],
         "arms_searched": len(VARIANTS) * settings.noise_scales,
         "high_hurts_more": at_max["high"]["test_loss"]["mean"] > at_max["low"]["test_loss"]["mean"],
+        "weight_decay_excluded": int(np.sum((eigenvalues >= 0) & ~masks["all"])),
+        "measured_rise": common_rise,
+        "at_measured_rise": {v: spread(values) for v, values in at_rise.items()},
+        # The decision: test loss at the same measured training-loss rise, high half against low, paired by seed.
+        "high_hurts_more_at_measured_rise": high_against_low["higher"],
+        "low_hurts_more_at_measured_rise": high_against_low["lower"],
+        "high_minus_low_at_measured_rise": high_against_low,
         "tuned": tuned_metrics,
         "tuned_sigma_mean": tuned.mean(axis=0).tolist(),
         "tuned_sigma_sd": (tuned.std(axis=0, ddof=1) if settings.seeds > 1 else np.zeros(len(bands))).tolist(),

@@ -42,19 +42,20 @@ FIT_RANKS = 40  # log-spaced ranks for the spectrum's exponent, so each decade o
 QUADRATURE_BINS = 200
 
 
-def power_law_model(eigenvalues: np.ndarray, example_noise: np.ndarray, start: np.ndarray) -> dict[str, Any]:
+def power_law_model(eigenvalues: np.ndarray, noise_law: dict[str, float], start: np.ndarray) -> dict[str, Any]:
     """A power-law model of the measured noisy quadratic: λ_i = λ_1 i^(−p), c = s λ^q, x₀² = r λ^u.
 
     The spectrum's law passes through the measured top eigenvalue (so the model has the measured
-    stability edge) and its exponent is fitted by least squares in log-log over log-spaced ranks;
-    noise and initial distances are power laws in λ fitted over all directions.
+    stability edge) and its exponent is fitted by least squares in log-log over log-spaced ranks; the
+    noise law is the study's one fit (A10, :func:`landscape.theory.noise_law`); initial distances are a
+    power law in λ fitted over all directions.
     """
     order = np.argsort(-eigenvalues)
-    kappa, c, x0 = eigenvalues[order], example_noise[order], start[order]
+    kappa, x0 = eigenvalues[order], start[order]
     ranks = np.unique(np.geomspace(1, len(kappa), FIT_RANKS).astype(int))
     log_r, log_ratio = np.log(ranks), np.log(kappa[ranks - 1] / kappa[0])
     exponent = float(-np.sum(log_r * log_ratio) / np.sum(log_r**2))
-    noise_scale, noise_power = theory.power_law_fit(kappa, c)
+    noise_scale, noise_power = noise_law["scale"], noise_law["power"]
     start_scale, start_power = theory.power_law_fit(kappa, x0**2)
     fitted = kappa[0] * np.arange(1, len(kappa) + 1, dtype=float) ** -exponent
     return {"eigenvalue": fitted, "noise": noise_scale * fitted**noise_power,
@@ -208,7 +209,7 @@ def run(trajectory_results: Path, grads_results: Path, run_file: Path, batch_siz
     at_eval = study_prediction(lrs, steps, kappa, sigma2, x0, momentum)
     arrays: dict[str, Any] = {"study/steps": steps, "study/predicted": at_eval, "study/measured": objective, "study/lr": lrs}
     methods, schedule_arrays = optimised_schedules(kappa, sigma2, x0, len(lrs), momentum, float(lrs[0]), stability["peak"])
-    model = power_law_model(kappa, noise[positive], x0)
+    model = power_law_model(kappa, read_summary(grads_results)["noise_law"], x0)
     comparison, rule_arrays, rule_objects = compare_rules(model, (kappa, sigma2, x0), batch_size, len(lrs), float(lrs[0]),
                                                           stability["peak"])
     arrays.update(schedule_arrays | rule_arrays)
