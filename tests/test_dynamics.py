@@ -113,6 +113,30 @@ def test_band_decomposition_is_exact_on_a_quadratic():
     assert lr_compare.band_edges(P)[-1] == P
 
 
+def test_measured_band_gaps_equal_the_expansion_on_a_separable_quadratic_and_show_interactions_otherwise():
+    """On a quadratic the band gaps measured by moving within one band equal the expansion's band sums exactly
+    (the eigenbasis separates it); a planted cross-band term L += γ x_top x_bottom appears only as the interaction."""
+    rng = np.random.default_rng(1)
+    P = 25
+    basis, _ = np.linalg.qr(rng.standard_normal((P, P)))
+    eigenvalues = np.sort(rng.exponential(1.0, P))
+    hessian, gradient = basis @ np.diag(eigenvalues) @ basis.T, rng.standard_normal(P)
+    theta, delta, edges = rng.standard_normal(P), rng.standard_normal(P), lr_compare.band_edges(P)
+
+    def quadratic(x, coupling=0.0):
+        d = x - theta
+        top, bottom = basis[:, -1] @ d, basis[:, 0] @ d
+        return float(gradient @ d + 0.5 * d @ hessian @ d + coupling * top * bottom)
+
+    measured = lr_compare.measured_band_gaps(quadratic, theta, basis, delta, edges)
+    expanded, total = lr_compare.decompose(gradient, eigenvalues, basis, delta, edges)
+    np.testing.assert_allclose(measured, expanded, rtol=1e-10, atol=1e-12)
+    coupled = lr_compare.measured_band_gaps(lambda x: quadratic(x, 0.7), theta, basis, delta, edges)
+    np.testing.assert_allclose(coupled, measured, rtol=1e-10, atol=1e-12)  # one band at a time never sees the coupling
+    interaction = quadratic(theta + delta, 0.7) - coupled.sum()
+    assert interaction == pytest.approx(0.7 * (basis[:, -1] @ delta) * (basis[:, 0] @ delta), rel=1e-9)
+
+
 @pytest.mark.parametrize(("gap", "predicted", "describes"), [(0.1, 0.12, True), (0.1, 0.06, True), (0.1, 0.04, False),
                                                              (-0.095, 0.02, False), (-0.1, -0.15, True), (0.0, 0.0, False)])
 def test_a_band_decomposition_needs_an_expansion_that_describes_the_gap(gap, predicted, describes):

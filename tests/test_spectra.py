@@ -72,6 +72,30 @@ def test_spectrum_and_overlap_analyses_on_a_known_spectrum(tmp_path):
     assert result["pairs"]["main@5->main@10"]["top_subspace"] == pytest.approx(1.0)
 
 
+def test_davis_kahan_bounds_a_planted_rotation_and_measures_it_exactly():
+    """H_b = H_a + ε E with a random symmetric E: the top-3 subspace rotates, by no more than the sin Θ bound; an
+    exact rotation inside a degenerate band (no gap) leaves the band's subspace in place."""
+    rng = np.random.default_rng(4)
+    P = 40
+    basis = random_basis(P, seed=5)
+    values = np.sort(np.concatenate([rng.uniform(0, 1, P - 3), [4.0, 6.0, 9.0]]))
+    H_a = basis @ np.diag(values) @ basis.T
+    E = rng.standard_normal((P, P))
+    H_b = H_a + 0.05 * (E + E.T)
+    values_b, basis_b = np.linalg.eigh(H_b)
+    top = overlap.davis_kahan(values, basis, values_b, basis_b, slice(P - 3, P))
+    A, B = basis[:, -3:], basis_b[:, -3:]
+    assert top["rotation"] == pytest.approx(np.linalg.norm(np.sqrt(np.clip(1 - np.linalg.svd(A.T @ B)[1] ** 2, 0, None))))
+    assert 0 < top["rotation"] <= top["bound"] and 0 < top["ratio"] <= 1
+    assert top["perturbation"] == pytest.approx(np.linalg.norm((H_b - H_a) @ A))
+    degenerate = np.concatenate([np.linspace(0, 1, P - 4), [2.0, 2.0, 2.0, 5.0]])
+    spin = np.eye(P)
+    spin[P - 4 : P - 1, P - 4 : P - 1] = random_basis(3, seed=6)  # rotate within the three equal eigenvalues
+    same = overlap.davis_kahan(degenerate, basis, degenerate, basis @ spin, slice(P - 4, P - 1))
+    assert same["subspace_overlap"] == pytest.approx(1.0) and same["rotation"] == pytest.approx(0.0, abs=1e-6)
+    assert row_max_overlap(basis[:, P - 4 : P - 1], (basis @ spin)[:, P - 4 : P - 1]).mean() < 0.99
+
+
 def test_batch_spectrum_summary_checks_the_trace(tmp_path):
     full = np.array([-0.1, 0.5, 1.0, 4.0])
     rng = np.random.default_rng(0)

@@ -297,16 +297,27 @@ def analysis_trajectory(profile: str, config_hash: str) -> None:
 @_plain_errors
 def analysis_lr_compare(profile: str, config_hash: str) -> None:
     """A6: every run's end point against the annealed run from the highest learning rate."""
+    import numpy as np
+    import torch
+
     from landscape.analyses import lr_compare
+    from landscape.checkpoint import load_point
     from landscape.store import provenance
 
     cfg = config.load_profile(profile)
     runs = cfg.comparable_runs()  # one initialisation and batch order: the replicas with other seeds are left out
     reference = max((r for r in runs[1:] if r.schedule == "anneal"), key=lambda r: r.lr, default=cfg.main_run).name
     end = cfg.train.iterations
+    point = load_point(cfg, paths.run_file(profile, reference), end)
+    objective = point.objective(chunk_size=min(point.data.train.y.numel(), 500))
+
+    def training_objective(theta: np.ndarray) -> float:
+        return objective.loss(torch.as_tensor(theta, dtype=point.theta.dtype, device=point.theta.device))
+
     lr_compare.run(paths.result_file(profile, "training"), {r.name: paths.run_file(profile, r.name) for r in runs},
                    {r.name: paths.hessian_file(profile, r.name, end) for r in runs}, reference,
-                   paths.result_file(profile, "lr_compare", ".h5"), provenance(profile, config_hash, "analysis:lr_compare"))
+                   paths.result_file(profile, "lr_compare", ".h5"), provenance(profile, config_hash, "analysis:lr_compare"),
+                   training_objective)
 
 
 @_plain_errors
