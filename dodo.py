@@ -17,7 +17,7 @@ from doit import get_var
 from doit.tools import config_changed
 
 sys.path.insert(0, str(Path(__file__).parent / "src"))
-from landscape import config, paths, tasks  # noqa: E402
+from landscape import config, lock, paths, tasks  # noqa: E402
 from landscape.code_deps import action_code, closure  # noqa: E402
 from landscape.config import code_digest, section_hash  # noqa: E402
 
@@ -28,6 +28,11 @@ except config.ConfigError as err:
     sys.exit(f"error: {err}")
 BUILD = paths.build_dir(PROFILE)
 BUILD.mkdir(parents=True, exist_ok=True)
+if lock.needs_lock(sys.argv[1:]):
+    try:
+        BUILD_LOCK = lock.hold(BUILD)  # held until doit exits
+    except lock.BuildLocked as err:
+        sys.exit(f"error: {err}")
 
 DOIT_CONFIG = {
     "default_tasks": ["paper", "poster"],
