@@ -17,7 +17,7 @@ from doit import get_var
 from doit.tools import config_changed
 
 sys.path.insert(0, str(Path(__file__).parent / "src"))
-from landscape import config, lock, paths, tasks  # noqa: E402
+from landscape import config, integrity, lock, paths, tasks  # noqa: E402
 from landscape.code_deps import action_code, closure  # noqa: E402
 from landscape.config import code_digest, section_hash  # noqa: E402
 
@@ -63,6 +63,13 @@ LANDSCAPE_HASH = section_hash(POINT_HASH[END], CFG.landscape)
 # Runs that differ from the main run only in their activation: A1 and the curvature against scale measure them too.
 CONTRASTS = CFG.activation_contrasts()
 CONTRAST_FILES = [f for r in CONTRASTS for f in (RUNS[r.name], HESSIANS[(r.name, CFG.train.iterations)])]
+
+
+def _guarded(task):
+    """``task`` with its targets' signatures recorded after it runs and checked before it is skipped (integrity.py)."""
+    targets = task["targets"]
+    return {**task, "actions": [*task["actions"], (integrity.record, [targets])],
+            "uptodate": [*task.get("uptodate", []), integrity.intact(targets)]}
 
 
 def _code(files):
@@ -127,9 +134,11 @@ ANALYSES = {
     "noise": ("A11: noise injected by eigenband (low, high, all; fit one half, perturb the other); levels tuned on validation",
               [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_noise),
     "threshold": ("A12: directions above an eigenvalue threshold moved to their quadratic minima",
-                  [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_threshold),
+                  [RUNS[MAIN], HESSIANS[END], _result("curvature")], _hash(EXPERIMENT_HASH, LANDSCAPE_HASH),
+                  tasks.analysis_threshold),
     "bayes_lr": ("B2: training continued with Bayesian per-direction learning rates against plain SGD",
-                 [RUNS[MAIN], HESSIANS[END], _result("example_grads")], EXPERIMENT_HASH, tasks.analysis_bayes_lr),
+                 [RUNS[MAIN], HESSIANS[END], _result("example_grads"), _result("curvature")],
+                 _hash(EXPERIMENT_HASH, LANDSCAPE_HASH), tasks.analysis_bayes_lr),
     "endgame": ("B4: a final epoch at batch size 1, and HMC from the end point",
                 [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_endgame),
     "mysteries": ("B5: the training-loss floor against the learning rate; warm-up against the stability limit",
@@ -163,7 +172,7 @@ FIGURES = {
 def task_train():
     """Train a run (T1–T3): every iterate, batch and learning rate into build/<profile>/runs/<run>.h5."""
     for run in CFG.runs:
-        yield {
+        yield _guarded({
             "name": run.name,
             "doc": f"train run '{run.name}': {run.description or run.schedule}",
             "actions": [(tasks.train, [PROFILE, run.name, RUN_HASH[run.name]])],
@@ -171,13 +180,13 @@ def task_train():
             "targets": [RUNS[run.name]],
             "uptodate": [config_changed(RUN_HASH[run.name])],
             "clean": True,
-        }
+        })
 
 
 def task_hessian():
     """H1: full-dataset Hessian and eigendecomposition at a checkpoint (resumable column blocks)."""
     for (run, step), target in HESSIANS.items():
-        yield {
+        yield _guarded({
             "name": f"{run}@{step}",
             "doc": f"dense Hessian of the full objective at iterate {step} of '{run}'",
             "actions": [(tasks.hessian, [PROFILE, run, step, POINT_HASH[(run, step)]])],
@@ -185,14 +194,14 @@ def task_hessian():
             "targets": [target],
             "uptodate": [config_changed(POINT_HASH[(run, step)])],
             "clean": True,
-        }
+        })
 
 
 def task_spectrum_batch():
     """H2: spectra of mini-batch Hessians at a main-run checkpoint, per batch size."""
     for step in CFG.batch_spectrum_steps():
         config_hash = _hash(POINT_HASH[(MAIN, step)], CFG.hessian)
-        yield {
+        yield _guarded({
             "name": str(step),
             "doc": f"mini-batch Hessian spectra at iterate {step}, batch sizes {list(CFG.hessian.batch_sizes)}",
             "actions": [(tasks.spectrum_batch, [PROFILE, step, config_hash])],
@@ -200,13 +209,13 @@ def task_spectrum_batch():
             "targets": [paths.batch_spectrum_file(PROFILE, step)],
             "uptodate": [config_changed(config_hash)],
             "clean": True,
-        }
+        })
 
 
 def task_analysis():
     """Analyses of DESIGN §5: each writes build/<profile>/results/<name>.h5."""
     for name, (doc, inputs, config_hash, action) in ANALYSES.items():
-        yield {
+        yield _guarded({
             "name": name,
             "doc": doc,
             "actions": [(action, [PROFILE, config_hash])],
@@ -214,7 +223,7 @@ def task_analysis():
             "targets": [_result(name)],
             "uptodate": [config_changed(config_hash)],
             "clean": True,
-        }
+        })
 
 
 def task_figure():
@@ -222,36 +231,36 @@ def task_figure():
     for name, doc in FIGURES.items():
         target = paths.figure_file(PROFILE, name)
         inputs = list(RUNS.values()) if name == "training" else [_result(name)]
-        yield {
+        yield _guarded({
             "name": name,
             "doc": doc,
             "actions": [(tasks.figure, [PROFILE, name, ANALYSES[name][2]])],
             "file_dep": [*inputs, *_code(closure([f"landscape.figures.{name}"]))],
             "targets": [target, target.with_suffix(".json")],
             "clean": True,
-        }
+        })
 
 
 def task_values():
     """Gather every number the paper and poster quote into build/<profile>/values.json."""
-    return {
+    return _guarded({
         "actions": [(tasks.values, [PROFILE])],
         "file_dep": [*(_result(name) for name in ANALYSES), *_code(action_code("values"))],
         "targets": [paths.values_file(PROFILE)],
         "uptodate": [config_changed(section_hash(CFG))],
         "clean": True,
-    }
+    })
 
 
 def _document(name, template):
     figures = [paths.figure_file(PROFILE, f) for f in FIGURES]
-    return {
+    return _guarded({
         "actions": [(tasks.document, [PROFILE, name])],
         "file_dep": [paths.values_file(PROFILE), template, Path("paper/refs.bib"), SRC / "report.py",
                      *figures, *(f.with_suffix(".json") for f in figures)],
         "targets": [BUILD / f"{name}.pdf"],
         "clean": True,
-    }
+    })
 
 
 def task_paper():
@@ -262,6 +271,17 @@ def task_paper():
 def task_poster():
     """Render poster/poster.tex.j2 with the results and compile it to build/<profile>/poster.pdf (A0)."""
     return _document("poster", Path("poster/poster.tex.j2"))
+
+
+def task_arxiv():
+    """An arXiv source package of the paper (tex, bbl, included figures) at build/<profile>/arxiv.tar.gz; not built by default."""
+    figures = [paths.figure_file(PROFILE, f) for f in FIGURES]
+    return _guarded({
+        "actions": [(tasks.arxiv, [PROFILE])],
+        "file_dep": [BUILD / "paper.pdf", *figures, SRC / "arxiv.py"],
+        "targets": [BUILD / "arxiv.tar.gz"],
+        "clean": True,
+    })
 
 
 def _task_table():

@@ -192,3 +192,107 @@ def test_trained_arms_report_their_metrics_and_divergence():
     # A constant schedule and the heavy-ball rule at the same rate are the same training: same objective to rounding.
     assert arms["calm"]["objective"] == pytest.approx(arms["optimised_schedule"]["objective"], rel=1e-10)
     assert arms["wild"] == {"diverged": True, "objective": None, "test_loss": None, "test_acc": None}
+
+
+def _toy_hessian_file(point, path):
+    """The toy point's exact float64 Hessian (torch.func), in the schema of a stored Hessian."""
+    import h5py
+
+    from landscape.hessian import dense_hessian
+
+    objective = point.objective(chunk_size=40)
+    hessian = dense_hessian(objective, point.theta)
+    eigenvalues, eigenvectors = np.linalg.eigh(hessian)
+    with h5py.File(path, "w") as fh:
+        fh["eigenvalues"], fh["eigenvectors"] = eigenvalues, eigenvectors
+        fh["gradient"] = objective.gradient(point.theta).numpy()
+        fh.attrs.update(loss=objective.loss(point.theta), asymmetry=0.0, assembly_seconds=1.0, dtype="float64")
+    return path, eigenvalues
+
+
+def test_effective_curvature_scales_each_band_by_its_ratio():
+    from landscape.effective import effective_curvature
+
+    eigenvalues = np.array([-0.3, 0.0, 0.01, 0.1, 1.0, 5.0, 9.0])
+    scaled = effective_curvature(eigenvalues, classes=2, ratios={"top": 1.5, "bulk": 4.0})
+    np.testing.assert_allclose(scaled, [-0.3, 0.0, 0.04, 0.4, 4.0, 7.5, 13.5])
+    np.testing.assert_array_equal(effective_curvature(eigenvalues, 2, {"top": None, "bulk": None}), eigenvalues)
+
+
+def test_threshold_moves_and_predictions_on_a_toy_network(tmp_path):
+    """Exact Hessian of a toy ResNet: the unmoved threshold reproduces the end point; a curvature twice λ halves every
+    Newton step exactly and its model predicts half the gain; the full Newton step's predicted change is −½Σg²/λ."""
+    from landscape.analyses import threshold
+    from landscape.store import read_h5, read_summary
+
+    point = _toy_point()
+    path, eigenvalues = _toy_hessian_file(point, tmp_path / "hessian.h5")
+    threshold.run(point, path, 5, tmp_path / "threshold.h5", {"task": "t"}, effective_curvature=2 * eigenvalues)
+    summary = read_summary(tmp_path / "threshold.h5")
+    assert summary["base"] == point.metrics(point.theta) and summary["thresholds"] == 6
+    with read_h5(tmp_path / "threshold.h5", ("step_norm", "effective/step_norm")) as fh:
+        np.testing.assert_allclose(fh["effective/step_norm"][:], fh["step_norm"][:] / 2, rtol=1e-12)
+        np.testing.assert_allclose(fh["effective/predicted_change"][:], fh["predicted_change"][:] / 2, rtol=1e-12)
+        assert fh["moved"][-1] == 0 and fh["moved"][0] == np.sum(eigenvalues > 0)
+    assert summary["effective"]["all_positive_step_norm"] == pytest.approx(summary["all_positive_step_norm"] / 2)
+
+
+def test_loss_floor_fits_one_run_per_schedule_and_reports_the_seed_spread():
+    """Planted: final losses on the line 0.05 + 2η over three schedules; the main schedule's seed replicas, far off
+    the line, neither enter the fit nor move its intercept, and their spread is reported beside it."""
+    from landscape.analyses.mysteries import loss_floor
+
+    rates = {"main": 0.001, "main_seed1": 0.001, "const_a": 0.03, "const_b": 0.01}
+    losses = {"main": 0.052, "main_seed1": 0.4, "const_a": 0.11, "const_b": 0.07}
+    training = {"comparable_runs": ["main", "const_a", "const_b"], "model_runs": list(rates),
+                "main_over_seeds": {"train_loss": {"mean": 0.226, "sd": 0.25, "n": 2}},
+                "runs": {r: {"final_lr": rates[r], "final": {"train_loss": losses[r]}} for r in rates}}
+    eigenvalues, noise = np.array([0.5, 2.0]), np.array([0.1, 0.4])
+    floor = loss_floor(training, eigenvalues, noise, 32, 0.9)
+    assert floor["runs"] == ["main", "const_a", "const_b"]
+    assert floor["intercept"] == pytest.approx(0.05, abs=1e-12) and floor["slope"] == pytest.approx(2.0, abs=1e-9)
+    assert floor["seed_spread"]["sd"] == 0.25
+
+
+def test_profile_fits_report_every_form_tied_for_most_common(tmp_path):
+    """Two directions quadratic and two quartic: both forms are the most common, not the first in dictionary order."""
+    import h5py
+
+    from landscape.analyses import profile_fits
+    from landscape.store import read_summary
+
+    ts, rng = np.linspace(-1, 1, 41), np.random.default_rng(0)
+    profiles = [0.5 * ts**2, 2.0 * ts**2, 0.5 * ts**2 + 3.0 * ts**4, 1.0 * ts**2 + 5.0 * ts**4]
+    profiles = [p + 1e-4 * rng.standard_normal(len(ts)) for p in profiles]
+    with h5py.File(tmp_path / "ls.h5", "w") as fh:
+        fh.attrs["summary"] = '{"labels": ["main@9"]}'
+        for key, value in {"ts": np.tile(ts, (4, 1)), "losses": np.array(profiles), "eigenvalue": [1.0, 4.0, 1.0, 2.0],
+                           "band": np.array([b"top", b"top", b"bulk", b"bulk"]), "t_max": np.ones(4)}.items():
+            fh[f"main@9/{key}"] = value
+    profile_fits.run(tmp_path / "ls.h5", tmp_path / "pf.h5", {"task": "t"})
+    summary = read_summary(tmp_path / "pf.h5")
+    assert sorted(summary["most_common_forms"]) == ["quadratic", "quartic"]
+
+
+def test_bayes_lr_arms_on_a_toy_network(tmp_path):
+    """Every arm trains from the same end point on the same batches: with the effective curvature equal to λ the
+    effective arm is the scale-one arm exactly; the Bayesian arm is called better only if it beats both controls."""
+    import h5py
+
+    from landscape.analyses import bayes_lr
+    from landscape.config import ExperimentsConfig
+    from landscape.store import read_summary
+
+    point = _toy_point()
+    path, eigenvalues = _toy_hessian_file(point, tmp_path / "hessian.h5")
+    with h5py.File(tmp_path / "grads.h5", "w") as fh:
+        fh["eigenvalue"], fh["noise"] = eigenvalues, np.abs(eigenvalues) + 1e-3
+    settings = ExperimentsConfig(seeds=2, continue_iterations=12, lr_scales=(1.0, 4.0))
+    bayes_lr.run(point, path, tmp_path / "grads.h5", 8, 0.9, 0.05, settings, tmp_path / "b.h5", {"task": "t"}, top_k=2,
+                 effective_curvature=eigenvalues.copy())
+    summary = read_summary(tmp_path / "b.h5")
+    arms = summary["arms"]
+    assert set(arms) == {"sgd", "sgd_at_cap", "bayes_x1", "bayes_x4", "bayes_top", "bayes_effective"}
+    assert arms["bayes_effective"]["test_loss"] == arms["bayes_x1"]["test_loss"]
+    assert summary["bayes_better"] == (summary["best_against_sgd"]["better"] and summary["best_against_cap_control"]["better"])
+    assert summary["effective_capped_share"] == summary["capped_share"]["bayes_x1"]

@@ -69,3 +69,36 @@ def test_a_figure_the_template_names_must_exist(tmp_path, monkeypatch):
     monkeypatch.setattr(report.paths, "figure_file", lambda profile, name: tmp_path / f"{name}.pdf")
     with pytest.raises(FileNotFoundError, match="figure:spectrum"):
         report._figure_entry("smoke", "spectrum", "paper")
+
+
+def test_arxiv_package_points_at_its_own_figures_and_refuses_what_it_cannot_ship(tmp_path):
+    """The graphics path is rewritten, only included figures travel, a missing figure or an absolute path is refused."""
+    import tarfile
+
+    from landscape import arxiv
+
+    figures = tmp_path / "figs"
+    figures.mkdir()
+    for name in ("a.pdf", "b.pdf", "unused.pdf"):
+        (figures / name).write_bytes(b"%PDF " + name.encode())
+    tex = tmp_path / "doc" / "paper.tex"
+    tex.parent.mkdir()
+    tex.write_text("\\graphicspath{{../../figs/}}\n\\includegraphics[width=1in]{a.pdf}\\includegraphics{b.pdf}"
+                   "\\includegraphics{a.pdf}\n")
+    tex.with_suffix(".bbl").write_text("\\begin{thebibliography}{1}\\end{thebibliography}")
+    names = arxiv.package(tex, figures, tmp_path / "out.tar.gz", epoch=1_700_000_000)
+    assert names == ["figures/a.pdf", "figures/b.pdf", "paper.bbl", "paper.tex"]
+    with tarfile.open(tmp_path / "out.tar.gz") as tar:
+        source = tar.extractfile("paper.tex").read().decode()
+        assert all(m.mtime == 1_700_000_000 and m.uid == 0 for m in tar.getmembers())
+    assert "\\graphicspath{{figures/}}" in source and "../../figs" not in source
+    first = (tmp_path / "out.tar.gz").read_bytes()
+    arxiv.package(tex, figures, tmp_path / "out.tar.gz", epoch=1_700_000_000)
+    assert (tmp_path / "out.tar.gz").read_bytes() == first
+    (figures / "b.pdf").unlink()
+    with pytest.raises(arxiv.ArxivError, match="b.pdf"):
+        arxiv.package(tex, figures, tmp_path / "other.tar.gz", epoch=0)
+    assert not (tmp_path / "other.tar.gz").exists()
+    tex.write_text("\\graphicspath{{x/}}\\input{/home/someone/macros.tex}")
+    with pytest.raises(arxiv.ArxivError, match="absolute path"):
+        arxiv.package(tex, figures, tmp_path / "other.tar.gz", epoch=0)

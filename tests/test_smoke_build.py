@@ -117,10 +117,11 @@ def test_config_change_reruns_exactly_its_dependents(built):
     executed, *_ = _doit(built, "profile=smoke")
     # theory reads the spectrum results, which hold const_a's end point: a file-level dependency; the
     # loss-floor fit of mysteries reads every run's final loss.
+    # schedule reads B5's early λ_max probes from the mysteries results, a file-level dependency too.
     assert set(executed) == {"train:const_a", "hessian:const_a@600", "analysis:training", "analysis:spectrum",
-                             "analysis:lr_compare", "analysis:theory", "analysis:mysteries", "figure:training",
-                             "figure:spectrum", "figure:lr_compare", "figure:theory", "figure:mysteries", "values",
-                             "paper", "poster"}
+                             "analysis:lr_compare", "analysis:theory", "analysis:mysteries", "analysis:schedule",
+                             "figure:training", "figure:spectrum", "figure:lr_compare", "figure:theory",
+                             "figure:mysteries", "figure:schedule", "values", "paper", "poster"}
 
 
 def test_figure_code_change_reruns_that_figure_and_the_documents(built):
@@ -137,6 +138,48 @@ def test_an_interrupted_record_does_not_redo_finished_work(built):
     proc = subprocess.run([sys.executable, "-m", "doit", "profile=smoke"], cwd=built, capture_output=True, text=True)
     assert proc.returncode == 0
     assert proc.stdout.count("already holds these inputs") == 2, proc.stdout[-2000:]
+
+
+def test_damaged_artifacts_are_rebuilt_not_read(built):
+    """A truncated run file, a Hessian overwritten with garbage, a result edited by hand and a deleted figure: the
+    next doit rebuilds each from its task (and what depends on it) instead of reading it."""
+    import h5py
+
+    run = built / "build/smoke/runs/const_b.h5"
+    with open(run, "r+b") as fh:
+        fh.truncate(run.stat().st_size // 2)
+    hessian = built / "build/smoke/hessians/anneal_low@600.h5"
+    hessian.write_bytes(b"garbage" * 1000)
+    with h5py.File(built / "build/smoke/results/threshold.h5", "r+") as fh:
+        fh.attrs["summary"] = fh.attrs["summary"].replace('"thresholds"', '"thresholds_edited"')
+    (built / "figures/smoke/noise.pdf").unlink()
+    executed, *_ = _doit(built, "profile=smoke")
+    assert {"train:const_b", "hessian:const_b@600", "hessian:anneal_low@600", "analysis:threshold", "figure:noise",
+            "paper", "poster"} <= set(executed)
+    assert "train:main" not in executed and "analysis:noise" not in executed
+    with h5py.File(run) as fh:  # a whole run again
+        assert fh["params"].shape[0] == fh["lr"].shape[0] + 1
+
+
+def test_arxiv_package_compiles_alone_and_holds_only_what_the_paper_includes(built, tmp_path):
+    import tarfile
+
+    executed, *_ = _doit(built, "profile=smoke", "arxiv")
+    assert executed == ["arxiv"]
+    archive = built / "build/smoke/arxiv.tar.gz"
+    with tarfile.open(archive) as tar:
+        names = sorted(tar.getnames())
+        tar.extractall(tmp_path, filter="data")
+    included = re.findall(r"\\includegraphics(?:\[[^\]]*\])?\{([^}]+)\}", (tmp_path / "paper.tex").read_text())
+    assert names == sorted({"paper.tex", "paper.bbl", *(f"figures/{name}" for name in included)})
+    proc = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "paper.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "Reproducibility" in _text(tmp_path / "paper.pdf")
+    before = archive.read_bytes()
+    archive.unlink()
+    _doit(built, "profile=smoke", "arxiv")
+    assert archive.read_bytes() == before  # one build, one archive
 
 
 def test_doit_list_documents_every_task(built):

@@ -17,9 +17,11 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Never followed. config.py and paths.py: their effect on a result is the configuration, which the task's
 # config hash already names (an edit to the TOML parser must not rerun hours of compute). store.py: file I/O
-# whose schema checks fail loudly on a mismatch. tasks.py: the glue every action lives in; each action's own
-# imports, and the helpers of tasks.py it calls, are followed instead (`action_code`).
-EXCLUDED = frozenset({"landscape.config", "landscape.paths", "landscape.store", "landscape.tasks"})
+# whose schema checks fail loudly on a mismatch. integrity.py: decides whether a target is reused, never what
+# it holds. tasks.py: the glue every action lives in; each action's own imports, and the helpers of tasks.py
+# it calls, are followed instead (`action_code`).
+EXCLUDED = frozenset({"landscape.config", "landscape.paths", "landscape.store", "landscape.integrity",
+                      "landscape.tasks"})
 
 
 def module_path(module: str, package_dir: Path = PACKAGE_DIR) -> Path | None:

@@ -37,10 +37,16 @@ def _plain_errors(action: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _done(target: Path, config_hash: str) -> bool:
-    """Whether ``target`` exists and was made from inputs with this hash (then the work is not redone)."""
+    """Whether ``target`` exists, was made from inputs with this hash and is as its task wrote it (then the work is
+    not redone); a damaged target (:mod:`landscape.integrity`) is rebuilt, never reused."""
     import h5py
 
+    from landscape.integrity import damaged
+
     if not target.is_file():
+        return False
+    if damaged(target):
+        print(f"{target}: changed since its task wrote it; building it again")
         return False
     try:
         with h5py.File(target, "r") as fh:
@@ -166,6 +172,18 @@ def analysis_overlap(profile: str, config_hash: str) -> None:
     cfg = config.load_profile(profile)
     points = {f"{cfg.main_run.name}@{s}": paths.hessian_file(profile, cfg.main_run.name, s) for s in cfg.train.checkpoints}
     overlap.run(points, _classes(cfg), paths.result_file(profile, "overlap", ".h5"), provenance(profile, config_hash, "analysis:overlap"))
+
+
+def _effective_curvature(profile: str, cfg: config.Config, hessian_file: Path):
+    """Per direction of the final Hessian, λ_i times its band's median curvature ratio at SGD's scale (A1)."""
+    from landscape.hessian import StoredHessian
+    from landscape.effective import effective_curvature
+    from landscape.store import read_summary
+
+    bands = read_summary(paths.result_file(profile, "curvature", ".h5"))["bands"]
+    with StoredHessian(hessian_file) as stored:
+        eigenvalues = stored.eigenvalues
+    return effective_curvature(eigenvalues, _classes(cfg), {b: bands.get(b, {}).get("median_ratio_at_sgd") for b in ("top", "bulk")})
 
 
 def _final_point(cfg: config.Config):
@@ -399,6 +417,18 @@ def document(profile: str, name: str) -> None:
 
 
 @_plain_errors
+def arxiv(profile: str) -> None:
+    """Package the built paper's source for arXiv: build/<profile>/arxiv.tar.gz."""
+    from landscape import arxiv as arxiv_package
+    from landscape.report import source_date_epoch
+
+    target = paths.build_dir(profile) / "arxiv.tar.gz"
+    members = arxiv_package.package(paths.document_dir(profile, "paper") / "paper.tex",
+                                    paths.figure_file(profile, "x").parent, target, int(source_date_epoch()))
+    print(f"arxiv: {target} ({len(members)} files: {', '.join(members)})")
+
+
+@_plain_errors
 def analysis_noise(profile: str, config_hash: str) -> None:
     """A11: noise injected by eigenband at the end point, and per-band noise levels tuned on validation."""
     from landscape.analyses import noise
@@ -419,7 +449,8 @@ def analysis_threshold(profile: str, config_hash: str) -> None:
     cfg = config.load_profile(profile)
     point, hessian_file = _final_point(cfg)
     threshold.run(point, hessian_file, cfg.experiments.thresholds, paths.result_file(profile, "threshold", ".h5"),
-                  provenance(profile, config_hash, "analysis:threshold"))
+                  provenance(profile, config_hash, "analysis:threshold"),
+                  effective_curvature=_effective_curvature(profile, cfg, hessian_file))
 
 
 @_plain_errors
@@ -433,7 +464,8 @@ def analysis_bayes_lr(profile: str, config_hash: str) -> None:
     # Bayesian in the top C directions only (C classes: the outliers of the class-structure picture).
     bayes_lr.run(point, hessian_file, paths.result_file(profile, "example_grads", ".h5"), cfg.train.batch_size,
                  cfg.train.momentum, cfg.main_run.lr, cfg.experiments, paths.result_file(profile, "bayes_lr", ".h5"),
-                 provenance(profile, config_hash, "analysis:bayes_lr"), top_k=_classes(cfg))
+                 provenance(profile, config_hash, "analysis:bayes_lr"), top_k=_classes(cfg),
+                 effective_curvature=_effective_curvature(profile, cfg, hessian_file))
 
 
 @_plain_errors

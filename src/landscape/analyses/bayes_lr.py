@@ -74,8 +74,13 @@ def arms(rates: np.ndarray, final_lr: float, max_rate: float, scales: tuple[floa
 
 
 def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, momentum: float, max_rate: float,
-        settings: ExperimentsConfig, out: Path, provenance: dict[str, Any], top_k: int = 0) -> Path:
-    """Continue from the end point with Bayesian rates and with plain SGD, over ``seeds`` batch sequences."""
+        settings: ExperimentsConfig, out: Path, provenance: dict[str, Any], top_k: int = 0,
+        effective_curvature: np.ndarray | None = None) -> Path:
+    """Continue from the end point with Bayesian rates and with plain SGD, over ``seeds`` batch sequences.
+
+    With ``effective_curvature`` (per direction, the curvature at SGD's scale) one more arm, ``bayes_effective``,
+    uses it in place of λ_i in the Bayesian rate (scale one, capped like the others).
+    """
     with StoredHessian(hessian_file) as stored:
         eigenvalues, eigenvectors = stored.eigenvalues, stored.eigenvectors()
     with read_h5(grads_results, ("noise", "eigenvalue")) as fh:
@@ -83,6 +88,9 @@ def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, 
     n, T = point.data.train.y.numel(), settings.continue_iterations
     rates = theory.bayesian_learning_rates(eigenvalues, noise, batch_size, n, momentum)
     plan = arms(rates, point.lr, max_rate, settings.lr_scales, top_k)
+    if effective_curvature is not None:
+        effective_rates = theory.bayesian_learning_rates(effective_curvature, noise, batch_size, n, momentum)
+        plan["bayes_effective"] = np.minimum(effective_rates, max_rate)
     positive = eigenvalues > 0
     posterior = 1 / (n * eigenvalues[positive])
     base = point.metrics(point.theta)
@@ -150,6 +158,8 @@ def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, 
         "best_against_cap_control": against_cap,
         "top_k": top_k,
         "top_against_sgd": gain("sgd", "bayes_top") if "bayes_top" in plan else None,
+        "effective_against_sgd": gain("sgd", "bayes_effective") if "bayes_effective" in plan else None,
+        "effective_capped_share": float(np.mean(plan["bayes_effective"] >= max_rate)) if "bayes_effective" in plan else None,
         "median_rate": float(np.median(rates)),
         "seeds": settings.seeds,
     }

@@ -101,6 +101,7 @@ def run(model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.T
                          if np.any((bands == b) & positive) else None}
                   for b, name in enumerate(BAND_NAMES) if np.any(bands == b)},
         "noise_law": theory.noise_law(eigenvalues, noise, weight_decay),
+        "weight_decay": weight_decay,
         "noise_curvature_spearman": float(np.corrcoef(np.argsort(np.argsort(curvature[positive])),
                                                       np.argsort(np.argsort(noise[positive])))[0, 1]),
     }

@@ -197,6 +197,7 @@ def run(trajectory_results: Path, grads_results: Path, spectrum_results: Path, l
         and 0.5 <= last["median_ratio_shuffled"] <= 2.0,
         "last_phase_hot_share": last["hot_share"],
         "noise_law": law,
+        "weight_decay": trajectory.get("weight_decay", 0.0),
         "scale_aware": None if curvature_results is None else scale_aware_variance(
             curvature_results, eigenvalues, measured_variance[-1], example_noise, float(phase_lr[-1]), phase_lengths[-1],
             batch_size, momentum),

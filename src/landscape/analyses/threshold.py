@@ -23,8 +23,31 @@ from landscape.store import write_results
 METRICS = ("train_loss", "val_loss", "test_loss", "train_acc", "val_acc", "test_acc")
 
 
-def run(point: Point, hessian_file: Path, thresholds: int, out: Path, provenance: dict[str, Any]) -> Path:
-    """Metrics and predicted objective change after the restricted Newton step, per threshold."""
+def _effective_steps(point: Point, objective: Any, objective0: float, gradient: np.ndarray, effective: np.ndarray,
+                     eigenvalues: np.ndarray, eigenvectors: np.ndarray, taus: np.ndarray) -> dict[str, np.ndarray]:
+    """The thresholds of :func:`run` with Newton steps that use the effective curvature (directions chosen by λ)."""
+    theta = point.theta
+    out: dict[str, list[float]] = {k: [] for k in ("step_norm", "predicted_change", "measured_change", *METRICS)}
+    for tau in taus:
+        mask = (eigenvalues > tau) & (effective > 0)
+        step = eigenbasis.newton_step(gradient, effective, eigenvectors, mask)
+        moved_theta = theta + torch.as_tensor(step, dtype=theta.dtype, device=theta.device)
+        metrics = point.metrics(moved_theta)
+        for metric in METRICS:
+            out[metric].append(metrics[metric])
+        out["step_norm"].append(float(np.linalg.norm(step)))
+        out["predicted_change"].append(eigenbasis.newton_gain(gradient, effective, eigenvectors, mask))
+        out["measured_change"].append(objective.loss(moved_theta) - objective0)
+    return {f"effective/{key}": np.array(values) for key, values in out.items()}
+
+
+def run(point: Point, hessian_file: Path, thresholds: int, out: Path, provenance: dict[str, Any],
+        effective_curvature: np.ndarray | None = None) -> Path:
+    """Metrics and predicted objective change after the restricted Newton step, per threshold.
+
+    With ``effective_curvature`` (per direction, the curvature at SGD's scale) the same thresholds are also
+    applied with steps −g_i/κ_i^eff, and the objective change is set against that model's −½Σg_i²/κ_i^eff.
+    """
     with StoredHessian(hessian_file) as stored:
         eigenvalues, eigenvectors, gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
         objective0 = stored.loss
@@ -51,6 +74,17 @@ def run(point: Point, hessian_file: Path, thresholds: int, out: Path, provenance
     base = rows[-1]
     best = int(np.argmin(arrays["val_loss"]))
     agree = np.abs(np.array(measured) - np.array(predicted)) <= 0.1 * np.abs(np.array(predicted)) + 1e-6
+    effective = None
+    if effective_curvature is not None:
+        arrays.update(_effective_steps(point, objective, objective0, gradient, effective_curvature, eigenvalues,
+                                       eigenvectors, taus))
+        effective_best = int(np.argmin(arrays["effective/val_loss"]))
+        effective = {"best_threshold": float(taus[effective_best]),
+                     "best_test_loss": float(arrays["effective/test_loss"][effective_best]),
+                     "all_positive_train_loss": float(arrays["effective/train_loss"][0]),
+                     "all_positive_step_norm": float(arrays["effective/step_norm"][0]),
+                     "agree_share": float(np.mean(np.abs(arrays["effective/measured_change"] - arrays["effective/predicted_change"])
+                                                  <= 0.1 * np.abs(arrays["effective/predicted_change"]) + 1e-6))}
     summary = {
         "base": base,
         "best_threshold": float(taus[best]),
@@ -67,5 +101,7 @@ def run(point: Point, hessian_file: Path, thresholds: int, out: Path, provenance
         "quadratic_holds_above": float(taus[~agree].max()) if (~agree).any() else None,
         "quadratic_holds_everywhere": bool(agree.all()),
         "thresholds": len(taus),
+        "agree_share": float(np.mean(agree)),
+        "effective": effective,
     }
     return write_results(out, arrays, summary, provenance)

@@ -137,5 +137,6 @@ def run(point: Any, run_file: Path, hessian_files: dict[str, Path], classes: int
         "basis_matters": bool(abs(per_basis[labels[0]]["settled_share"] - final["settled_share"]) > 0.1),
         "projection_peak_mb": projection_peak / 2**20,
         "iterates_mb": float(np.prod(params_shape)) * 4 / 2**20,
+        "weight_decay": point.weight_decay,  # directions with 0 ≤ λ ≤ 2·wd are weight decay's (figures draw them apart)
     }
     return write_results(out, arrays, summary, provenance)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from landscape.figures import style
-from landscape.store import read_h5
+from landscape.store import read_h5, read_summary
 
 SCRIPT = "src/landscape/figures/example_grads.py"
 
@@ -34,8 +34,15 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     share_ax.semilogx(eigenvalues[positive], participation[positive], "o", ms=1.5, label="participation ratio")
     share_ax.set(xlabel=r"$\lambda_i$", ylabel="share / ratio", ylim=(0, 1))
     share_ax.legend(frameon=False, fontsize=6, markerscale=3)
-    noise_ax.loglog(eigenvalues[positive], noise[positive], "o", ms=1.5)
-    limits = np.array([eigenvalues[positive].min(), eigenvalues[positive].max()])
+    # The data's directions only: weight decay's (λ ≤ 2 wd) have near-zero noise that would stretch the axis.
+    summary = read_summary(results)
+    data = eigenvalues > 2 * summary.get("weight_decay", 0.0)
+    noise_ax.loglog(eigenvalues[data], noise[data], "o", ms=1.5, alpha=0.6)
+    limits = np.array([eigenvalues[data].min(), eigenvalues[data].max()])
     noise_ax.loglog(limits, limits, "k:", lw=0.8)
-    noise_ax.set(xlabel=r"$\lambda_i$", ylabel=r"$c_i = v_i^\top C v_i$ (dotted: $c_i=\lambda_i$)")
+    law = summary["noise_law"]
+    noise_ax.loglog(limits, law["scale"] * limits ** law["power"], color=style.PALETTE[1], lw=1.0,
+                    label=f"fit: $c\\propto\\lambda^{{{law['power']:.2f}}}$")
+    noise_ax.legend(frameon=False, fontsize=6)
+    noise_ax.set(xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel=r"$c_i = v_i^\top C v_i$ (dotted: $c_i=\lambda_i$)")
     return style.save(fig, target, provenance, SCRIPT)

@@ -36,7 +36,8 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     rise = summary["loss_increase"]
     profile_ax.set(xlabel=r"$t / t_{\max}$", ylabel=r"$L(\theta+tv_i)-L(\theta)$ (dotted: quadratic)",
                    ylim=(-0.5 * rise, 2.5 * rise))
-    profile_ax.legend(frameon=False, fontsize=6)
+    # Below the axes: the profiles fill the upper corners, where a legend would cover them.
+    profile_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
     for band, colour in BAND_COLOURS.items():
         mask = bands == band
         if mask.any():
@@ -50,4 +51,5 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     curvature_ax.set(xscale="symlog", yscale="symlog", xlabel=r"$\lambda_i$", ylabel="fitted curvature at the minimum")
     curvature_ax.set_xscale("symlog", linthresh=1e-3)
     curvature_ax.set_yscale("symlog", linthresh=1e-3)
+    curvature_ax.tick_params(axis="x", labelrotation=45, labelsize=5)  # symlog's ±10^-k labels collide upright
     return style.save(fig, target, provenance, SCRIPT)

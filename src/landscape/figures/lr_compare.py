@@ -41,6 +41,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     band_ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=45, fontsize=6)
     band_ax.set(xlabel="eigenvalue ranks (1 = largest)", ylabel=f"loss gap vs {summary['reference'].replace('_', ' ')}")
     band_ax.set_yscale("symlog", linthresh=1e-4)
+    band_ax.tick_params(axis="y", labelsize=5)
     if others:
         band_ax.legend(frameon=False, fontsize=5)
     else:

@@ -15,25 +15,33 @@ LABELS = {"low": "low half", "high": "high half", "all": "all", "fit_low_noise_h
 
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
-    """Three panels: test and accuracy against the predicted rise per variant (mean ± sd over seeds); tuned σ per band."""
+    """Three panels: test loss against the predicted rise per variant, and against the measured training-loss rise for
+    the halves (mean ± sd over seeds); tuned σ per band."""
     summary = read_summary(results)
     fig, axes = style.figure(ncols=3)
-    loss_ax, acc_ax, tuned_ax = axes[0]
+    loss_ax, measured_ax, tuned_ax = axes[0]
+    base = summary["base"]
     with read_h5(results, ("predicted_increase", "tuned/sigma", "tuned/band_eigenvalue", "tuned/posterior_sd")) as fh:
         increase = fh["predicted_increase"][:]
-        for variant, label in LABELS.items():
-            for ax, metric in ((loss_ax, "test_loss"), (acc_ax, "test_acc")):
-                values = fh[f"{variant}/{metric}"][:]
-                ax.errorbar(increase, values.mean(0), yerr=values.std(0, ddof=1) if len(values) > 1 else None,
-                            marker="o", ms=2.5, capsize=2, label=label)
+        for k, (variant, label) in enumerate(LABELS.items()):
+            values = fh[f"{variant}/test_loss"][:]
+            loss_ax.errorbar(increase, values.mean(0), yerr=values.std(0, ddof=1) if len(values) > 1 else None,
+                             marker="o", ms=2.5, capsize=2, label=label, color=style.PALETTE[k])
+            if variant in ("low", "high", "all"):
+                rise = fh[f"{variant}/train_loss"][:] - base["train_loss"]
+                shown = rise.mean(0) > 0
+                measured_ax.plot(rise.mean(0)[shown], values.mean(0)[shown], "o-", ms=2.5, color=style.PALETTE[k],
+                                 label=label)
         tuned, band_eigenvalue, posterior_sd = fh["tuned/sigma"][:], fh["tuned/band_eigenvalue"][:], fh["tuned/posterior_sd"][:]
-    for ax, metric in ((loss_ax, "test_loss"), (acc_ax, "test_acc")):
-        ax.axhline(summary["base"][metric], color="black", ls=":", lw=0.8)
-        ax.set_xscale("log")
-        ax.set(xlabel=r"predicted training-loss rise $\frac{1}{2}\sigma^2\sum_{i\in S}\lambda_i$")
-    loss_ax.set(ylabel="test loss (dotted: end point)", yscale="log")
-    acc_ax.set(ylabel="test accuracy")
-    loss_ax.legend(frameon=False, fontsize=5)
+    for ax in (loss_ax, measured_ax):
+        ax.axhline(base["test_loss"], color="black", ls=":", lw=0.8)
+        ax.set(xscale="log", yscale="log")
+    measured_ax.axvline(summary["measured_rise"], color="0.5", ls="--", lw=0.8)
+    loss_ax.set(xlabel=r"predicted training-loss rise $\frac{1}{2}\sigma^2\sum_{i\in S}\lambda_i$",
+                ylabel="test loss (dotted: end point)")
+    measured_ax.set(xlabel="measured training-loss rise (dashed: where compared)", ylabel="test loss")
+    loss_ax.legend(frameon=False, fontsize=5, loc="upper left")
+    measured_ax.legend(frameon=False, fontsize=5, loc="upper left")
     tuned_ax.errorbar(band_eigenvalue, tuned.mean(0), yerr=tuned.std(0, ddof=1) if len(tuned) > 1 else None, marker="o",
                       ms=3, capsize=2, label="tuned on validation")
     tuned_ax.loglog(band_eigenvalue, posterior_sd, "--", label=r"posterior sd $1/\sqrt{N\lambda}$")

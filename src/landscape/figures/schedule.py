@@ -21,8 +21,9 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     with read_h5(results, ("study/steps", "study/predicted", "study/measured", "study/lr")) as fh:
         steps = fh["study/steps"][:]
         curve_ax.semilogy(steps, fh["study/predicted"][:], label="predicted excess (study schedule)")
-        measured = fh["study/measured"][:]
-        curve_ax.semilogy(steps, measured - measured.min() + 1e-12, "--", label="measured objective − its minimum")
+        measured = fh["study/measured"][:] - fh["study/measured"][:].min()
+        above = measured > 0  # the minimum itself is 0 on a log axis: left out rather than drawn at a floor
+        curve_ax.semilogy(steps[above], measured[above], "--", label="measured objective − its minimum")
         rate_ax.semilogy(fh["study/lr"][:], label="study")
         for method in summary["methods"]:
             rate_ax.semilogy(fh[f"{method}/schedule"][:], label=f"optimised, {method.replace('_', ' ')}")
@@ -33,7 +34,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     rules_ax.set(xlabel="iteration", ylabel="expected excess loss (constant rule)")
     rules_ax.legend(frameon=False, fontsize=6)
     curve_ax.set(xlabel="iteration", ylabel="loss")
-    curve_ax.legend(frameon=False, fontsize=6)
+    curve_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.25))
     rate_ax.set(xlabel="iteration", ylabel="learning rate")
     rate_ax.legend(frameon=False, fontsize=6)
     return style.save(fig, target, provenance, SCRIPT)

@@ -37,7 +37,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         density_ax.hist(np.log10(-values[values < 0]), bins=edges, histtype="step", ls="--", color=colour,
                         label=f"{name}, $\\lambda<0$")
     density_ax.set(yscale="log", xlabel=r"$\log_{10}|\lambda|$", ylabel="count")
-    density_ax.legend(frameon=False, fontsize=6)
+    density_ax.legend(frameon=False, fontsize=5, loc="upper left")
     steps = [int(label.split("@")[1]) for label in main]
     ratios = [summary["points"][label]["stability_ratio"] for label in main]
     stability_ax.plot(steps, ratios, "o-", label="main run")
@@ -46,5 +46,6 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             stability_ax.plot(int(label.split("@")[1]), point["stability_ratio"], "s", label=label.split("@")[0].replace("_", " "))
     stability_ax.axhline(1.0, color="black", lw=0.8, ls=":")
     stability_ax.set(xlabel="iteration", ylabel=r"$\lambda_{\max}\,\eta / 2(1+\beta)$", yscale="log")
-    stability_ax.legend(frameon=False, fontsize=6)
+    # Below the axes: one entry per run would cover the end-point markers.
+    stability_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3)
     return style.save(fig, target, provenance, SCRIPT)
