@@ -16,11 +16,13 @@ RESULTS = {
                           "1": {"median_ratio": 0.3, "median_ratio_shuffled": 1.5, "lr": 0.01}}},
     "curvature": {"bands": {"top": {"quadratic_at_sgd_scale": False, "median_ratio_at_sgd": 1.4}},
                   "equal_step": {"first_closer": True, "first_closer_steps": 9, "steps": 12}},
-    "schedule": {"gain_heavy_ball": 2.0, "trained_schedule_beats_study": True, "general_gain_transfers": True, "general_gain_over_best_momentum": 5.0},
+    "schedule": {"gain_heavy_ball": 2.0, "trained_schedule_beats_study": True, "general_gain_transfers": True,
+                 "general_gain_over_best_momentum": 5.0, "general_started_from": "nesterov",
+                 "rules": {"nesterov": {"measured_final_excess": 0.06}, "general": {"measured_final_excess": 0.02}}},
     "noise": {"high_hurts_more_at_measured_rise": True, "low_hurts_more_at_measured_rise": False, "measured_rise": 0.4,
               "at_measured_rise": {"high": {"mean": 2.0}, "low": {"mean": 0.6}}},
     "bayes_lr": {"bayes_better": False, "bayes_worse": True, "test_loss_gain": -0.05, "worse_scales": [0.25, 1.0],
-                 "better_scales": []},
+                 "better_scales": [], "best_against_cap_control": {"better": False, "worse": False}},
     "endgame": {"hmc_improves": False, "hmc_worsens": False, "batch1_improves": False, "batch1_lowered_improves": False,
                 "batch1_lowered_worsens": True,
                 "batch1_lowered": {"test_loss": {"mean": 0.58}}, "hmc_average": {"test_loss": {"mean": 0.57}},
@@ -36,6 +38,8 @@ def test_findings_hold_as_the_results_say():
     # Every Bayesian scale and the HMC / batch-1 arms carry their "worse" decision, not only the best arm's.
     assert found["bayes_lr_helps"]["evidence"]["worse_scales"] == [0.25, 1.0]
     assert found["batch_one_helps"]["evidence"]["worse"] and not found["hmc_helps"]["evidence"]["worse"]
+    assert found["general_rule_transfers"]["evidence"]["measured_gain"] == pytest.approx(3.0)
+    assert found["bayes_lr_helps"]["evidence"]["cap_differs"] is False
 
 
 @pytest.mark.parametrize(("path", "value", "name"), [

@@ -252,6 +252,10 @@ def test_loss_floor_fits_one_run_per_schedule_and_reports_the_seed_spread():
     assert floor["runs"] == ["main", "const_a", "const_b"]
     assert floor["intercept"] == pytest.approx(0.05, abs=1e-12) and floor["slope"] == pytest.approx(2.0, abs=1e-9)
     assert floor["seed_spread"]["sd"] == 0.25
+    # The planted points lie on the line (no residual), so the seed spread is the whole error of the intercept:
+    # 0.25 × sqrt([(XᵀX)⁻¹]₀₀) for the three rates.
+    design = np.stack([np.ones(3), [0.001, 0.03, 0.01]], 1)
+    assert floor["intercept_se_with_seeds"] == pytest.approx(0.25 * np.sqrt(np.linalg.inv(design.T @ design)[0, 0]), rel=1e-3)
 
 
 def test_profile_fits_report_every_form_tied_for_most_common(tmp_path):

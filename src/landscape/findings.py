@@ -17,6 +17,15 @@ def _finding(holds: bool, **evidence: Any) -> dict[str, Any]:
     return {"holds": bool(holds), "evidence": evidence}
 
 
+def _measured_gain(schedule: dict[str, Any]) -> float | None:
+    """The general rule's gain over the better momentum rule on the measured spectrum (None if either diverges)."""
+    rules = schedule["rules"]
+    momentum, general = rules[schedule["general_started_from"]], rules["general"]
+    if momentum["measured_final_excess"] is None or general["measured_final_excess"] is None:
+        return None
+    return momentum["measured_final_excess"] / general["measured_final_excess"]
+
+
 def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Every finding from the summaries in ``results`` (analysis name → summary)."""
     spectrum, trajectory, theory = results["spectrum"], results["trajectory"], results["theory"]
@@ -49,7 +58,8 @@ def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         "optimised_schedule_gains": _finding(bool(schedule.get("trained_schedule_beats_study")),
                                              gain=schedule["gain_heavy_ball"]),
         "general_rule_transfers": _finding(schedule["general_gain_transfers"],
-                                           model_gain=schedule["general_gain_over_best_momentum"]),
+                                           model_gain=schedule["general_gain_over_best_momentum"],
+                                           measured_gain=_measured_gain(schedule)),
         # Decided at the same measured training-loss rise, by the study's rule over seeds.
         "sharp_noise_hurts_more": _finding(noise["high_hurts_more_at_measured_rise"],
                                            flat_hurts_more=noise["low_hurts_more_at_measured_rise"],
@@ -57,7 +67,9 @@ def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
                                            high=noise["at_measured_rise"]["high"]["mean"],
                                            low=noise["at_measured_rise"]["low"]["mean"]),
         "bayes_lr_helps": _finding(bayes["bayes_better"], worse=bayes["bayes_worse"], gain=bayes["test_loss_gain"],
-                                   worse_scales=bayes["worse_scales"], better_scales=bayes["better_scales"]),
+                                   worse_scales=bayes["worse_scales"], better_scales=bayes["better_scales"],
+                                   cap_differs=bayes["best_against_cap_control"]["better"]
+                                   or bayes["best_against_cap_control"]["worse"]),
         "hmc_helps": _finding(endgame["hmc_improves"], worse=endgame["hmc_worsens"],
                               hmc=endgame["hmc_average"]["test_loss"]["mean"], base=endgame["base"]["test_loss"]),
         # The study plan's prediction is for a rate lowered to almost nothing: the lowered arm decides it.

@@ -103,6 +103,9 @@ def run(training_results: Path, run_files: dict[str, Path], hessian_files: dict[
             "measured_worst_gap": float(measured.max()) if measured is not None else None,
             "measured_band_sum": float(measured.sum()) if measured is not None else None,
             "interaction": float(loss_b - loss_a - measured.sum()) if measured is not None else None,
+            # The bands "add up" when what they miss of the gap is at most half of it.
+            "bands_add_up": bool(abs(loss_b - loss_a - measured.sum()) <= 0.5 * abs(loss_b - loss_a))
+            if measured is not None else None,
             "distance": float(np.linalg.norm(ends[name] - ends[reference])),
         }
     anneal = sorted((r for r in per_run if per_run[r]["schedule"] == "anneal"), key=lambda r: -per_run[r]["initial_lr"])
@@ -123,6 +126,7 @@ def run(training_results: Path, run_files: dict[str, Path], hessian_files: dict[
         "reference_loss": loss_a,
         "factor": FACTOR,
         "measured": [r for r in others if per_run[r]["measured_band_sum"] is not None],
+        "bands_do_not_add_up": [r for r in others if per_run[r]["bands_add_up"] is False],
         "described": [r for r in others if per_run[r]["expansion_describes_gap"]],
         "not_described": [r for r in others if not per_run[r]["expansion_describes_gap"]],
     }

@@ -46,17 +46,22 @@ def loss_floor(training: dict[str, Any], eigenvalues: np.ndarray, noise: np.ndar
     design = np.stack([np.ones_like(rates), rates], 1)
     coefficients, *_ = np.linalg.lstsq(design, losses, rcond=None)
     dof = len(rates) - 2
+    seed_spread = training["main_over_seeds"]["train_loss"]
     if dof > 0 and len(np.unique(rates)) > 1:
         residual = float(np.sum((losses - design @ coefficients) ** 2)) / dof
-        stderr = np.sqrt(np.diag(residual * np.linalg.inv(design.T @ design)))
+        inverse = np.linalg.inv(design.T @ design)
+        stderr = np.sqrt(np.diag(residual * inverse))
+        # Each point is one training seed: its seed-to-seed s.d. (measured on the main schedule's replicas) is a
+        # second error on every loss, which the residuals of six schedules need not show.
+        with_seeds = float(np.sqrt(stderr[0] ** 2 + seed_spread["sd"] ** 2 * inverse[0, 0]))
     else:
-        stderr = np.full(2, np.nan)
+        stderr, with_seeds = np.full(2, np.nan), float("nan")
     positive = eigenvalues > 0
     predicted = np.array([float(np.sum(0.5 * eigenvalues[positive] * theory.stationary_variance(
         r, eigenvalues[positive], noise[positive] / batch_size, momentum, "heavy_ball"))) for r in rates])
     return {"runs": names, "rates": rates, "losses": losses, "intercept": float(coefficients[0]),
             "slope": float(coefficients[1]), "intercept_se": float(stderr[0]), "predicted_floor": predicted,
-            "seed_spread": training["main_over_seeds"]["train_loss"]}
+            "seed_spread": seed_spread, "intercept_se_with_seeds": with_seeds}
 
 
 def warmup_lrs(lr: float, iterations: int, length: int) -> np.ndarray:
@@ -115,7 +120,10 @@ def run(point: Point, training_results: Path, grads_results: Path, lr: float, ba
         "floor_intercept_se": floor["intercept_se"] if np.isfinite(floor["intercept_se"]) else None,
         "floor_slope": floor["slope"],
         "floor_seed_spread": floor["seed_spread"],
-        "zero_loss_within_reach": bool(np.isfinite(floor["intercept_se"]) and floor["intercept"] - 2 * floor["intercept_se"] <= 0),
+        "floor_intercept_se_with_seeds": floor["intercept_se_with_seeds"] if np.isfinite(floor["intercept_se_with_seeds"]) else None,
+        # Two standard errors, the seed-to-seed spread of a run's final loss included.
+        "zero_loss_within_reach": bool(np.isfinite(floor["intercept_se_with_seeds"])
+                                       and floor["intercept"] - 2 * floor["intercept_se_with_seeds"] <= 0),
         "floor_predicted_share": float(np.median(floor["predicted_floor"] / floor["losses"])),
         "warmup_length": settings.warmup_length,
         "warmup_iterations": settings.warmup_iterations,

@@ -158,7 +158,8 @@ def run(trajectory_results: Path, grads_results: Path, spectrum_results: Path, l
             "kappa_star_fisher": theory.posterior_matching_curvature(lr, batch_size, n_examples, momentum),
             "kappa_star_measured": _finite_or_none(theory.posterior_matching_curvature_measured(
                 lr, kappa, (law["scale"], law["power"]), batch_size, n_examples, momentum)),
-            "hot_share": float(np.mean(arrays[f"temperature/{k}"] > 1)),
+            # Over the data's directions, as drawn (weight decay's barely move, so they are all cold).
+            "hot_share": float(np.mean(arrays[f"temperature/{k}"][kappa > 2 * trajectory.get("weight_decay", 0.0)] > 1)),
             "relaxed_share": float(np.mean(relaxed)),
         }
         arrays[f"relaxed/{k}"] = relaxed

@@ -37,14 +37,13 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         ax.axhline(base["test_loss"], color="black", ls=":", lw=0.8)
         ax.set(xscale="log", yscale="log")
     measured_ax.axvline(summary["measured_rise"], color="0.5", ls="--", lw=0.8)
-    loss_ax.set(xlabel=r"predicted training-loss rise $\frac{1}{2}\sigma^2\sum_{i\in S}\lambda_i$",
-                ylabel="test loss (dotted: end point)")
-    measured_ax.set(xlabel="measured training-loss rise (dashed: where compared)", ylabel="test loss")
+    loss_ax.set(xlabel=r"predicted rise $\frac{1}{2}\sigma^2\sum_{S}\lambda_i$", ylabel="test loss (dotted: end point)")
+    measured_ax.set(xlabel="measured training-loss rise", ylabel="test loss")
     loss_ax.legend(frameon=False, fontsize=5, loc="upper left")
     measured_ax.legend(frameon=False, fontsize=5, loc="upper left")
     tuned_ax.errorbar(band_eigenvalue, tuned.mean(0), yerr=tuned.std(0, ddof=1) if len(tuned) > 1 else None, marker="o",
                       ms=3, capsize=2, label="tuned on validation")
     tuned_ax.loglog(band_eigenvalue, posterior_sd, "--", label=r"posterior sd $1/\sqrt{N\lambda}$")
-    tuned_ax.set(xlabel=r"band's eigenvalue (geometric mean)", ylabel=r"noise level $\sigma_k$", xscale="log", yscale="log")
+    tuned_ax.set(xlabel=r"band's eigenvalue", ylabel=r"noise level $\sigma_k$", xscale="log", yscale="log")
     tuned_ax.legend(frameon=False, fontsize=6)
     return style.save(fig, target, provenance, SCRIPT)

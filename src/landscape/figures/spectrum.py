@@ -37,7 +37,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         density_ax.hist(np.log10(-values[values < 0]), bins=edges, histtype="step", ls="--", color=colour,
                         label=f"{name}, $\\lambda<0$")
     density_ax.set(yscale="log", xlabel=r"$\log_{10}|\lambda|$", ylabel="count")
-    density_ax.legend(frameon=False, fontsize=5, loc="upper left")
+    density_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
     steps = [int(label.split("@")[1]) for label in main]
     ratios = [summary["points"][label]["stability_ratio"] for label in main]
     stability_ax.plot(steps, ratios, "o-", label="main run")

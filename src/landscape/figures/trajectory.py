@@ -36,7 +36,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     for k, lr in enumerate(phase_lr):
         variance_ax.loglog(eigenvalues[data], variance[k][data], "o", ms=1.5, alpha=0.6, label=f"$\\eta$={lr:.2g}")
     path_ax.set(xlabel="iteration", ylabel=r"$|v_i^\top(\theta_t-\theta^*)|$")
-    path_ax.legend(frameon=False, fontsize=5, loc="lower left", bbox_to_anchor=(0, 1.0, 1, 0.3), mode="expand", ncol=3)
+    path_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
     settle_ax.set(xlabel=r"$\lambda_i$", ylabel="settle iteration + 1")
     settle_ax.legend(frameon=False, fontsize=6, markerscale=3)
     variance_ax.set(xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel="variance in each phase's second half")
