@@ -10,6 +10,7 @@ A task reruns when its code files change (file_dep) or when the hash of the conf
 sections it depends on changes (config_changed); nothing else triggers it.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -34,11 +35,24 @@ if lock.needs_lock(sys.argv[1:]):
     except lock.BuildLocked as err:
         sys.exit(f"error: {err}")
 
+
+
+def _worker_processes(profile: config.ProfileConfig) -> int:
+    """doit's worker processes: the profile's ``processes``, at most one per ``threads`` cores of this machine.
+
+    Results do not depend on it (each task runs in one process with the profile's thread count). 0 is doit's
+    in-process runner. ``benchmarks/threads.py`` measured why the CPU profiles use two 1-thread workers.
+    """
+    workers = min(profile.processes, max(1, len(os.sched_getaffinity(0)) // profile.threads))
+    return workers if workers > 1 else 0
+
+
 DOIT_CONFIG = {
     "default_tasks": ["paper", "poster"],
     "dep_file": str(BUILD / ".doit.db"),
-    "backend": "sqlite3",
+    "backend": "sqlite3",  # one writer while several worker processes run tasks (the dbm backend allows none)
     "verbosity": 2,
+    "num_process": _worker_processes(CFG.profile),  # `doit -n N` on the command line overrides it
 }
 
 SRC = Path("src/landscape")

@@ -49,6 +49,9 @@ class ProfileConfig:
     description: str
     device: str = "cpu"  # cpu | cuda | auto (cuda when available)
     threads: int = 2  # torch intra-op threads on the CPU; fixed so results are bitwise stable
+    # doit worker processes: independent tasks (trainings, Hessians, analyses) run side by side. Results do not
+    # depend on it (each task is one process with `threads` threads); dodo.py caps it at cores // threads.
+    processes: int = 1
     engine: str = "local"  # local | dask: where Hessian column blocks run (src/landscape/engine.py)
     scheduler: str = ""  # dask: address of a running scheduler (e.g. a dask-jobqueue cluster); empty: a local cluster
     workers: int = 2  # dask without a scheduler address: worker processes of the local cluster
@@ -294,6 +297,7 @@ def _validate(cfg: Config, path: Path) -> None:
     p, d, m, t, h = cfg.profile, cfg.data, cfg.model, cfg.train, cfg.hessian
     _one_of(p.device, ("cpu", "cuda", "auto"), path, "profile.device")
     _require(p.threads >= 1, path, "profile.threads", f"got {p.threads}; must be >= 1")
+    _require(p.processes >= 1, path, "profile.processes", f"got {p.processes}; must be >= 1")
     _one_of(p.engine, ("local", "dask"), path, "profile.engine")
     _require(p.workers >= 1, path, "profile.workers", f"got {p.workers}; must be >= 1")
 
