@@ -8,6 +8,8 @@ paper: setup
 	.venv/bin/doit profile=$(PROFILE)
 
 test: setup
+	.venv/bin/ruff format --check .
+	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -ra
 
 setup:

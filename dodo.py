@@ -18,9 +18,9 @@ from doit import get_var
 from doit.tools import config_changed
 
 sys.path.insert(0, str(Path(__file__).parent / "src"))
-from landscape import config, integrity, lock, paths, tasks  # noqa: E402
-from landscape.code_deps import action_code, closure  # noqa: E402
-from landscape.config import code_digest, section_hash  # noqa: E402
+from landscape import config, integrity, lock, paths, tasks
+from landscape.code_deps import action_code, closure
+from landscape.config import code_digest, section_hash
 
 PROFILE = get_var("profile", "cpu")
 try:
@@ -36,9 +36,8 @@ if lock.needs_lock(sys.argv[1:]):
         sys.exit(f"error: {err}")
 
 
-
 def _worker_processes(profile: config.ProfileConfig) -> int:
-    """doit's worker processes: the profile's ``processes``, at most one per ``threads`` cores of this machine.
+    """Doit's worker processes: the profile's ``processes``, at most one per ``threads`` cores of this machine.
 
     Results do not depend on it (each task runs in one process with the profile's thread count). 0 is doit's
     in-process runner. ``benchmarks/threads.py`` measured why the CPU profiles use two 1-thread workers.
@@ -66,8 +65,10 @@ RUNS = {r.name: paths.run_file(PROFILE, r.name) for r in CFG.runs}
 # so a task whose target already carries its hash can skip the work: a doit interrupted before it
 # recorded a finished task (its state is written when doit exits) does not redo hours of compute.
 RUN_HASH = {r.name: section_hash(*config.run_inputs(CFG, r.name), code_digest(CORE)) for r in CFG.runs}
-POINT_HASH = {(r, s): section_hash(RUN_HASH[r], config.hessian_inputs(CFG), s, code_digest(HESSIAN_CODE))
-              for r, s in CFG.hessian_points()}
+POINT_HASH = {
+    (r, s): section_hash(RUN_HASH[r], config.hessian_inputs(CFG), s, code_digest(HESSIAN_CODE))
+    for r, s in CFG.hessian_points()
+}
 HESSIANS = {(r, s): paths.hessian_file(PROFILE, r, s) for r, s in CFG.hessian_points()}
 MAIN_HESSIANS = [HESSIANS[(MAIN, s)] for s in CFG.train.checkpoints]
 MAIN_POINT_HASHES = [POINT_HASH[(MAIN, s)] for s in CFG.train.checkpoints]
@@ -82,8 +83,11 @@ CONTRAST_FILES = [f for r in CONTRASTS for f in (RUNS[r.name], HESSIANS[(r.name,
 def _guarded(task):
     """``task`` with its targets' signatures recorded after it runs and checked before it is skipped (integrity.py)."""
     targets = task["targets"]
-    return {**task, "actions": [*task["actions"], (integrity.record, [targets])],
-            "uptodate": [*task.get("uptodate", []), integrity.intact(targets)]}
+    return {
+        **task,
+        "actions": [*task["actions"], (integrity.record, [targets])],
+        "uptodate": [*task.get("uptodate", []), integrity.intact(targets)],
+    }
 
 
 def _code(files):
@@ -104,60 +108,131 @@ EXPERIMENT_HASH = section_hash(POINT_HASH[END], CFG.train, CFG.experiments)
 # Each analysis: (doc, inputs, config hash, action). Results go to build/<profile>/results/; its code files
 # are derived from the imports of its action (landscape.code_deps), never typed here.
 ANALYSES = {
-    "training": ("final metrics, sizes and wall times of every run (T1–T3)", list(RUNS.values()),
-                 _hash(*RUN_HASH.values()), tasks.analysis_training),
-    "spectrum": ("A3: spectra through training — outliers, negative eigenvalues, stability ratio",
-                 [*HESSIANS.values(), *RUNS.values()], _hash(*POINT_HASH.values(), CFG.train.momentum), tasks.analysis_spectrum),
-    "batch_spectrum": ("H2: mini-batch Hessian spectra against the full one, by batch size",
-                       [paths.batch_spectrum_file(PROFILE, BATCH_STEP)], _hash(POINT_HASH[(MAIN, BATCH_STEP)], CFG.hessian),
-                       tasks.analysis_batch_spectrum),
-    "overlap": ("A4: eigenvector overlaps between the main run's checkpoints", MAIN_HESSIANS,
-                _hash(*MAIN_POINT_HASHES), tasks.analysis_overlap),
-    "linesearch": ("A1: full-data line searches along eigendirections against the quadratic model",
-                   [RUNS[MAIN], *MAIN_HESSIANS, *CONTRAST_FILES],
-                   _hash(*MAIN_POINT_HASHES, *(POINT_HASH[(r.name, CFG.train.iterations)] for r in CONTRASTS), CFG.landscape),
-                   tasks.analysis_linesearch),
-    "curvature": ("A1 at every scale: float64 second differences along eigendirections against the step, and SGD's scale",
-                  [RUNS[MAIN], HESSIANS[END], *CONTRAST_FILES, paths.result_file(PROFILE, "linesearch", ".h5")],
-                  _hash(LANDSCAPE_HASH, *(POINT_HASH[(r.name, CFG.train.iterations)] for r in CONTRASTS)),
-                  tasks.analysis_curvature),
-    "batch_noise": ("A2: mini-batch line searches: scatter of minima and curvatures against the eigenvalue",
-                    [RUNS[MAIN], HESSIANS[END], paths.result_file(PROFILE, "linesearch", ".h5")], LANDSCAPE_HASH,
-                    tasks.analysis_batch_noise),
-    "random_dirs": ("A7: random-direction line searches against the independent-quadratic prediction",
-                    [RUNS[MAIN], HESSIANS[END]], LANDSCAPE_HASH, tasks.analysis_random_dirs),
-    "profile_fits": ("A8: quadratic, quartic or log-cosh: the form of each eigendirection profile",
-                     [paths.result_file(PROFILE, "linesearch", ".h5")], LANDSCAPE_HASH, tasks.analysis_profile_fits),
-    "fine_structure": ("A9: very dense line searches near the end point, float64 against float32",
-                       [RUNS[MAIN], HESSIANS[END]], LANDSCAPE_HASH, tasks.analysis_fine_structure),
-    "trajectory": ("A5: the main run in the eigenbasis: start distance, settling, stationary variance, FDR",
-                   [RUNS[MAIN], *MAIN_HESSIANS[1:]], _hash(*MAIN_POINT_HASHES),
-                   tasks.analysis_trajectory),
-    "lr_compare": ("A6: end points of every run against the high-LR annealed run, by eigenband",
-                   [paths.result_file(PROFILE, "training"), *(RUNS[r.name] for r in CFG.comparable_runs()),
-                    *(HESSIANS[(r.name, CFG.train.iterations)] for r in CFG.comparable_runs())], _hash(*POINT_HASH.values()),
-                   tasks.analysis_lr_compare),
-    "example_grads": ("A10: per-example gradients in the final eigenbasis: cosines, concentration, noise vs curvature",
-                      [RUNS[MAIN], HESSIANS[END]], POINT_HASH[END], tasks.analysis_example_grads),
-    "theory": ("B1: stationary variances, settle times and temperatures of the noisy quadratic against the data",
-               [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads", "spectrum", "curvature"))],
-               _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_theory),
-    "schedule": ("B3: expected loss of the study's schedule, optimised schedules and optimised linear update rules",
-                 [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads", "mysteries"))],
-                 _hash(*MAIN_POINT_HASHES, CFG.train), tasks.analysis_schedule),
-    "noise": ("A11: noise injected by eigenband (low, high, all; fit one half, perturb the other); levels tuned on validation",
-              [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_noise),
-    "threshold": ("A12: directions above an eigenvalue threshold moved to their quadratic minima",
-                  [RUNS[MAIN], HESSIANS[END], _result("curvature")], _hash(EXPERIMENT_HASH, LANDSCAPE_HASH),
-                  tasks.analysis_threshold),
-    "bayes_lr": ("B2: training continued with Bayesian per-direction learning rates against plain SGD",
-                 [RUNS[MAIN], HESSIANS[END], _result("example_grads"), _result("curvature")],
-                 _hash(EXPERIMENT_HASH, LANDSCAPE_HASH), tasks.analysis_bayes_lr),
-    "endgame": ("B4: a final epoch at batch size 1, and HMC from the end point",
-                [RUNS[MAIN], HESSIANS[END]], EXPERIMENT_HASH, tasks.analysis_endgame),
-    "mysteries": ("B5: the training-loss floor against the learning rate; warm-up against the stability limit",
-                  [RUNS[MAIN], _result("training"), _result("example_grads")], _hash(EXPERIMENT_HASH, *RUN_HASH.values()),
-                  tasks.analysis_mysteries),
+    "training": (
+        "final metrics, sizes and wall times of every run (T1–T3)",
+        list(RUNS.values()),
+        _hash(*RUN_HASH.values()),
+        tasks.analysis_training,
+    ),
+    "spectrum": (
+        "A3: spectra through training — outliers, negative eigenvalues, stability ratio",
+        [*HESSIANS.values(), *RUNS.values()],
+        _hash(*POINT_HASH.values(), CFG.train.momentum),
+        tasks.analysis_spectrum,
+    ),
+    "batch_spectrum": (
+        "H2: mini-batch Hessian spectra against the full one, by batch size",
+        [paths.batch_spectrum_file(PROFILE, BATCH_STEP)],
+        _hash(POINT_HASH[(MAIN, BATCH_STEP)], CFG.hessian),
+        tasks.analysis_batch_spectrum,
+    ),
+    "overlap": (
+        "A4: eigenvector overlaps between the main run's checkpoints",
+        MAIN_HESSIANS,
+        _hash(*MAIN_POINT_HASHES),
+        tasks.analysis_overlap,
+    ),
+    "linesearch": (
+        "A1: full-data line searches along eigendirections against the quadratic model",
+        [RUNS[MAIN], *MAIN_HESSIANS, *CONTRAST_FILES],
+        _hash(*MAIN_POINT_HASHES, *(POINT_HASH[(r.name, CFG.train.iterations)] for r in CONTRASTS), CFG.landscape),
+        tasks.analysis_linesearch,
+    ),
+    "curvature": (
+        "A1 at every scale: float64 second differences along eigendirections against the step, and SGD's scale",
+        [RUNS[MAIN], HESSIANS[END], *CONTRAST_FILES, paths.result_file(PROFILE, "linesearch", ".h5")],
+        _hash(LANDSCAPE_HASH, *(POINT_HASH[(r.name, CFG.train.iterations)] for r in CONTRASTS)),
+        tasks.analysis_curvature,
+    ),
+    "batch_noise": (
+        "A2: mini-batch line searches: scatter of minima and curvatures against the eigenvalue",
+        [RUNS[MAIN], HESSIANS[END], paths.result_file(PROFILE, "linesearch", ".h5")],
+        LANDSCAPE_HASH,
+        tasks.analysis_batch_noise,
+    ),
+    "random_dirs": (
+        "A7: random-direction line searches against the independent-quadratic prediction",
+        [RUNS[MAIN], HESSIANS[END]],
+        LANDSCAPE_HASH,
+        tasks.analysis_random_dirs,
+    ),
+    "profile_fits": (
+        "A8: quadratic, quartic or log-cosh: the form of each eigendirection profile",
+        [paths.result_file(PROFILE, "linesearch", ".h5")],
+        LANDSCAPE_HASH,
+        tasks.analysis_profile_fits,
+    ),
+    "fine_structure": (
+        "A9: very dense line searches near the end point, float64 against float32",
+        [RUNS[MAIN], HESSIANS[END]],
+        LANDSCAPE_HASH,
+        tasks.analysis_fine_structure,
+    ),
+    "trajectory": (
+        "A5: the main run in the eigenbasis: start distance, settling, stationary variance, FDR",
+        [RUNS[MAIN], *MAIN_HESSIANS[1:]],
+        _hash(*MAIN_POINT_HASHES),
+        tasks.analysis_trajectory,
+    ),
+    "lr_compare": (
+        "A6: end points of every run against the high-LR annealed run, by eigenband",
+        [
+            paths.result_file(PROFILE, "training"),
+            *(RUNS[r.name] for r in CFG.comparable_runs()),
+            *(HESSIANS[(r.name, CFG.train.iterations)] for r in CFG.comparable_runs()),
+        ],
+        _hash(*POINT_HASH.values()),
+        tasks.analysis_lr_compare,
+    ),
+    "example_grads": (
+        "A10: per-example gradients in the final eigenbasis: cosines, concentration, noise vs curvature",
+        [RUNS[MAIN], HESSIANS[END]],
+        POINT_HASH[END],
+        tasks.analysis_example_grads,
+    ),
+    "theory": (
+        "B1: stationary variances, settle times and temperatures of the noisy quadratic against the data",
+        [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads", "spectrum", "curvature"))],
+        _hash(*MAIN_POINT_HASHES, CFG.train),
+        tasks.analysis_theory,
+    ),
+    "schedule": (
+        "B3: expected loss of the study's schedule, optimised schedules and optimised linear update rules",
+        [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads", "mysteries"))],
+        _hash(*MAIN_POINT_HASHES, CFG.train),
+        tasks.analysis_schedule,
+    ),
+    "noise": (
+        "A11: noise injected by eigenband (low, high, all; fit one half, perturb the other); "
+        "levels tuned on validation",
+        [RUNS[MAIN], HESSIANS[END]],
+        EXPERIMENT_HASH,
+        tasks.analysis_noise,
+    ),
+    "threshold": (
+        "A12: directions above an eigenvalue threshold moved to their quadratic minima",
+        [RUNS[MAIN], HESSIANS[END], _result("curvature")],
+        _hash(EXPERIMENT_HASH, LANDSCAPE_HASH),
+        tasks.analysis_threshold,
+    ),
+    "bayes_lr": (
+        "B2: training continued with Bayesian per-direction learning rates against plain SGD",
+        [RUNS[MAIN], HESSIANS[END], _result("example_grads"), _result("curvature")],
+        _hash(EXPERIMENT_HASH, LANDSCAPE_HASH),
+        tasks.analysis_bayes_lr,
+    ),
+    "endgame": (
+        "B4: a final epoch at batch size 1, and HMC from the end point",
+        [RUNS[MAIN], HESSIANS[END]],
+        EXPERIMENT_HASH,
+        tasks.analysis_endgame,
+    ),
+    "mysteries": (
+        "B5: the training-loss floor against the learning rate; warm-up against the stability limit",
+        [RUNS[MAIN], _result("training"), _result("example_grads")],
+        _hash(EXPERIMENT_HASH, *RUN_HASH.values()),
+        tasks.analysis_mysteries,
+    ),
 }
 FIGURES = {
     "training": "training loss, test accuracy and learning rate of every run",
@@ -179,65 +254,74 @@ FIGURES = {
     "threshold": "test performance and objective change against the eigenvalue threshold",
     "bayes_lr": "test loss and temperature of Bayesian learning rates by scale, against plain SGD",
     "endgame": "test loss and accuracy after the batch-size-1 epoch and of the HMC model average",
-    "mysteries": "final training loss against final learning rate; λ_max η against the stability limit with and without warm-up",
+    "mysteries": "final training loss against final learning rate; "
+    "λ_max η against the stability limit with and without warm-up",
 }
 
 
 def task_train():
     """Train a run (T1–T3): every iterate, batch and learning rate into build/<profile>/runs/<run>.h5."""
     for run in CFG.runs:
-        yield _guarded({
-            "name": run.name,
-            "doc": f"train run '{run.name}': {run.description or run.schedule}",
-            "actions": [(tasks.train, [PROFILE, run.name, RUN_HASH[run.name]])],
-            "file_dep": CORE,
-            "targets": [RUNS[run.name]],
-            "uptodate": [config_changed(RUN_HASH[run.name])],
-            "clean": True,
-        })
+        yield _guarded(
+            {
+                "name": run.name,
+                "doc": f"train run '{run.name}': {run.description or run.schedule}",
+                "actions": [(tasks.train, [PROFILE, run.name, RUN_HASH[run.name]])],
+                "file_dep": CORE,
+                "targets": [RUNS[run.name]],
+                "uptodate": [config_changed(RUN_HASH[run.name])],
+                "clean": True,
+            }
+        )
 
 
 def task_hessian():
     """H1: full-dataset Hessian and eigendecomposition at a checkpoint (resumable column blocks)."""
     for (run, step), target in HESSIANS.items():
-        yield _guarded({
-            "name": f"{run}@{step}",
-            "doc": f"dense Hessian of the full objective at iterate {step} of '{run}'",
-            "actions": [(tasks.hessian, [PROFILE, run, step, POINT_HASH[(run, step)]])],
-            "file_dep": [RUNS[run], *HESSIAN_CODE],
-            "targets": [target],
-            "uptodate": [config_changed(POINT_HASH[(run, step)])],
-            "clean": True,
-        })
+        yield _guarded(
+            {
+                "name": f"{run}@{step}",
+                "doc": f"dense Hessian of the full objective at iterate {step} of '{run}'",
+                "actions": [(tasks.hessian, [PROFILE, run, step, POINT_HASH[(run, step)]])],
+                "file_dep": [RUNS[run], *HESSIAN_CODE],
+                "targets": [target],
+                "uptodate": [config_changed(POINT_HASH[(run, step)])],
+                "clean": True,
+            }
+        )
 
 
 def task_spectrum_batch():
     """H2: spectra of mini-batch Hessians at a main-run checkpoint, per batch size."""
     for step in CFG.batch_spectrum_steps():
         config_hash = _hash(POINT_HASH[(MAIN, step)], CFG.hessian)
-        yield _guarded({
-            "name": str(step),
-            "doc": f"mini-batch Hessian spectra at iterate {step}, batch sizes {list(CFG.hessian.batch_sizes)}",
-            "actions": [(tasks.spectrum_batch, [PROFILE, step, config_hash])],
-            "file_dep": [RUNS[MAIN], HESSIANS[(MAIN, step)], *_code(action_code("spectrum_batch"))],
-            "targets": [paths.batch_spectrum_file(PROFILE, step)],
-            "uptodate": [config_changed(config_hash)],
-            "clean": True,
-        })
+        yield _guarded(
+            {
+                "name": str(step),
+                "doc": f"mini-batch Hessian spectra at iterate {step}, batch sizes {list(CFG.hessian.batch_sizes)}",
+                "actions": [(tasks.spectrum_batch, [PROFILE, step, config_hash])],
+                "file_dep": [RUNS[MAIN], HESSIANS[(MAIN, step)], *_code(action_code("spectrum_batch"))],
+                "targets": [paths.batch_spectrum_file(PROFILE, step)],
+                "uptodate": [config_changed(config_hash)],
+                "clean": True,
+            }
+        )
 
 
 def task_analysis():
     """Analyses of DESIGN §5: each writes build/<profile>/results/<name>.h5."""
     for name, (doc, inputs, config_hash, action) in ANALYSES.items():
-        yield _guarded({
-            "name": name,
-            "doc": doc,
-            "actions": [(action, [PROFILE, config_hash])],
-            "file_dep": [*inputs, SRC / "store.py", *_code(action_code(action.__name__))],
-            "targets": [_result(name)],
-            "uptodate": [config_changed(config_hash)],
-            "clean": True,
-        })
+        yield _guarded(
+            {
+                "name": name,
+                "doc": doc,
+                "actions": [(action, [PROFILE, config_hash])],
+                "file_dep": [*inputs, SRC / "store.py", *_code(action_code(action.__name__))],
+                "targets": [_result(name)],
+                "uptodate": [config_changed(config_hash)],
+                "clean": True,
+            }
+        )
 
 
 def task_figure():
@@ -245,36 +329,48 @@ def task_figure():
     for name, doc in FIGURES.items():
         target = paths.figure_file(PROFILE, name)
         inputs = list(RUNS.values()) if name == "training" else [_result(name)]
-        yield _guarded({
-            "name": name,
-            "doc": doc,
-            "actions": [(tasks.figure, [PROFILE, name, ANALYSES[name][2]])],
-            "file_dep": [*inputs, *_code(closure([f"landscape.figures.{name}"]))],
-            "targets": [target, target.with_suffix(".json")],
-            "clean": True,
-        })
+        yield _guarded(
+            {
+                "name": name,
+                "doc": doc,
+                "actions": [(tasks.figure, [PROFILE, name, ANALYSES[name][2]])],
+                "file_dep": [*inputs, *_code(closure([f"landscape.figures.{name}"]))],
+                "targets": [target, target.with_suffix(".json")],
+                "clean": True,
+            }
+        )
 
 
 def task_values():
     """Gather every number the paper and poster quote into build/<profile>/values.json."""
-    return _guarded({
-        "actions": [(tasks.values, [PROFILE])],
-        "file_dep": [*(_result(name) for name in ANALYSES), *_code(action_code("values"))],
-        "targets": [paths.values_file(PROFILE)],
-        "uptodate": [config_changed(section_hash(CFG))],
-        "clean": True,
-    })
+    return _guarded(
+        {
+            "actions": [(tasks.values, [PROFILE])],
+            "file_dep": [*(_result(name) for name in ANALYSES), *_code(action_code("values"))],
+            "targets": [paths.values_file(PROFILE)],
+            "uptodate": [config_changed(section_hash(CFG))],
+            "clean": True,
+        }
+    )
 
 
 def _document(name, template):
     figures = [paths.figure_file(PROFILE, f) for f in FIGURES]
-    return _guarded({
-        "actions": [(tasks.document, [PROFILE, name])],
-        "file_dep": [paths.values_file(PROFILE), template, Path("paper/refs.bib"), SRC / "report.py",
-                     *figures, *(f.with_suffix(".json") for f in figures)],
-        "targets": [BUILD / f"{name}.pdf"],
-        "clean": True,
-    })
+    return _guarded(
+        {
+            "actions": [(tasks.document, [PROFILE, name])],
+            "file_dep": [
+                paths.values_file(PROFILE),
+                template,
+                Path("paper/refs.bib"),
+                SRC / "report.py",
+                *figures,
+                *(f.with_suffix(".json") for f in figures),
+            ],
+            "targets": [BUILD / f"{name}.pdf"],
+            "clean": True,
+        }
+    )
 
 
 def task_paper():
@@ -288,14 +384,19 @@ def task_poster():
 
 
 def task_arxiv():
-    """An arXiv source package of the paper (tex, bbl, included figures) at build/<profile>/arxiv.tar.gz; not built by default."""
+    """An arXiv source package of the paper at build/<profile>/arxiv.tar.gz; not built by default.
+
+    It holds the rendered tex, the bbl and the figures the paper includes, nothing else.
+    """
     figures = [paths.figure_file(PROFILE, f) for f in FIGURES]
-    return _guarded({
-        "actions": [(tasks.arxiv, [PROFILE])],
-        "file_dep": [BUILD / "paper.pdf", *figures, SRC / "arxiv.py"],
-        "targets": [BUILD / "arxiv.tar.gz"],
-        "clean": True,
-    })
+    return _guarded(
+        {
+            "actions": [(tasks.arxiv, [PROFILE])],
+            "file_dep": [BUILD / "paper.pdf", *figures, SRC / "arxiv.py"],
+            "targets": [BUILD / "arxiv.tar.gz"],
+            "clean": True,
+        }
+    )
 
 
 def _task_table():
@@ -303,15 +404,20 @@ def _task_table():
     table = []
     for stage in ("train", "hessian", "spectrum_batch", "analysis", "figure", "values", "paper", "poster"):
         made = globals()[f"task_{stage}"]()
-        for task in (made if not isinstance(made, dict) else [made]):
+        for task in made if not isinstance(made, dict) else [made]:
             name = f"{stage}:{task['name']}" if "name" in task else stage
-            table.append({"name": name, "file_dep": [str(d) for d in task.get("file_dep", [])],
-                          "targets": [str(t) for t in task.get("targets", [])]})
+            table.append(
+                {
+                    "name": name,
+                    "file_dep": [str(d) for d in task.get("file_dep", [])],
+                    "targets": [str(t) for t in task.get("targets", [])],
+                }
+            )
     return table
 
 
 def task_graph():
-    """A picture of this graph (every task and file dependency) at build/<profile>/graph.{pdf,png}; not built by default."""
+    """A picture of this graph (every task and file dependency) at build/<profile>/graph.{pdf,png}; not by default."""
     table = _task_table()
     return {
         "actions": [(tasks.graph, [PROFILE, table])],

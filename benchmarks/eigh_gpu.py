@@ -71,27 +71,35 @@ def main() -> None:
             torch.backends.cuda.preferred_linalg_library(library)
         timed_eigh(symmetric(256, device))  # warm-up: solver handles and kernels
         print(f"library {library}")
-        print(f"{'n':>8} {'seconds':>9} {'s / n^3 (ns)':>13} {'peak GB':>9} {'peak / (4 n^2)':>15}"
-              f" {'residual':>10} {'value error':>12}")
+        print(
+            f"{'n':>8} {'seconds':>9} {'s / n^3 (ns)':>13} {'peak GB':>9} {'peak / (4 n^2)':>15}"
+            f" {'residual':>10} {'value error':>12}"
+        )
         for n in sizes:
             matrix = symmetric(n, device)
             eigenvalues, eigenvectors, seconds, peak = timed_eigh(matrix)
             residual, value_error = errors(matrix, eigenvalues, eigenvectors)
-            print(f"{n:>8} {seconds:>9.2f} {seconds / n**3 * 1e9:>13.3e} {peak / 1e9:>9.2f} {peak / (4 * n * n):>15.2f}"
-                  f" {residual:>10.1e} {value_error:>12.1e}")
+            print(
+                f"{n:>8} {seconds:>9.2f} {seconds / n**3 * 1e9:>13.3e} {peak / 1e9:>9.2f} {peak / (4 * n * n):>15.2f}"
+                f" {residual:>10.1e} {value_error:>12.1e}"
+            )
             del matrix, eigenvalues, eigenvectors
         scale = P_PAPER / sizes[-1]
         predicted_seconds, predicted_peak = seconds * scale**3, peak * scale**2
         print(f"{P_PAPER:>8} {predicted_seconds:>9.0f} {'(extrapolated)':>13} {predicted_peak / 1e9:>9.1f}")
     if device.type == "cpu":
-        print("(on the CPU the last row compares rates only: LAPACK's 32-bit workspace index stops eigh above n ≈ 33,000)")
+        print(
+            "(on the CPU the last row compares rates only: LAPACK's 32-bit workspace index stops eigh above n ≈ 33,000)"
+        )
         return
     free, total = torch.cuda.mem_get_info()
     print(f"device memory: {free / 1e9:.1f} GB free of {total / 1e9:.1f} GB")
     if args.full and predicted_peak < 0.95 * free:
         _, _, seconds, peak = timed_eigh(symmetric(P_PAPER, device))
-        print(f"{P_PAPER:>8} {seconds:>9.0f} {seconds / P_PAPER**3 * 1e9:>13.3e} {peak / 1e9:>9.2f}"
-              f" {peak / (4 * P_PAPER**2):>15.2f}")
+        print(
+            f"{P_PAPER:>8} {seconds:>9.0f} {seconds / P_PAPER**3 * 1e9:>13.3e} {peak / 1e9:>9.2f}"
+            f" {peak / (4 * P_PAPER**2):>15.2f}"
+        )
 
 
 if __name__ == "__main__":

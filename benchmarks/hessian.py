@@ -52,8 +52,11 @@ def naive(model, x, y, wd, theta, columns, chunk):
         t = theta.clone().requires_grad_(True)
         total = torch.zeros(theta.numel(), dtype=torch.float64)
         for s in range(0, len(y), chunk):
-            loss = F.cross_entropy(torch.func.functional_call(model, unflatten(model, t), (x[s : s + chunk],)),
-                                   y[s : s + chunk], reduction="sum")
+            loss = F.cross_entropy(
+                torch.func.functional_call(model, unflatten(model, t), (x[s : s + chunk],)),
+                y[s : s + chunk],
+                reduction="sum",
+            )
             (g,) = torch.autograd.grad(loss, t, create_graph=True)
             (hv,) = torch.autograd.grad(g[j], t)
             total += hv.double()
@@ -80,8 +83,9 @@ def curvlinops_hessian(model, x, y, wd, theta, columns, chunk):
         for p, view in zip(model.parameters(), unflatten(model, theta).values()):
             p.copy_(view)
     data = [(x[s : s + chunk], y[s : s + chunk]) for s in range(0, len(y), chunk)]
-    operator = HessianLinearOperator(model, torch.nn.CrossEntropyLoss(), list(model.parameters()), data,
-                                     check_deterministic=False)
+    operator = HessianLinearOperator(
+        model, torch.nn.CrossEntropyLoss(), list(model.parameters()), data, check_deterministic=False
+    )
     basis = torch.zeros(theta.numel(), len(columns), dtype=theta.dtype)
     basis[columns, torch.arange(len(columns))] = 1.0
     return (operator @ basis).double().numpy() + wd * basis.double().numpy()
@@ -136,13 +140,15 @@ def main() -> None:
             except ImportError:
                 print("(c) curvlinops not installed: pip install curvlinops-for-pytorch to include it")
                 continue
-        method = {"naive": lambda: naive(model, x, y, wd, theta, columns, chunk),
-                  "func": lambda: func_hessian(model, x, y, wd, theta, columns, 16),
-                  "curvlinops": lambda: curvlinops_hessian(model, x, y, wd, theta, columns, chunk),
-                  "landscape64": lambda: landscape_hessian(model, x, y, wd, theta, columns, chunk, block),
-                  "landscape32": lambda: landscape_hessian(model, x, y, wd, theta, columns, chunk, block),
-                  "segmented64": lambda: segmented_hessian(model, x, y, wd, theta, columns, chunk, block),
-                  "segmented32": lambda: segmented_hessian(model, x, y, wd, theta, columns, chunk, block)}[name]
+        method = {
+            "naive": lambda: naive(model, x, y, wd, theta, columns, chunk),
+            "func": lambda: func_hessian(model, x, y, wd, theta, columns, 16),
+            "curvlinops": lambda: curvlinops_hessian(model, x, y, wd, theta, columns, chunk),
+            "landscape64": lambda: landscape_hessian(model, x, y, wd, theta, columns, chunk, block),
+            "landscape32": lambda: landscape_hessian(model, x, y, wd, theta, columns, chunk, block),
+            "segmented64": lambda: segmented_hessian(model, x, y, wd, theta, columns, chunk, block),
+            "segmented32": lambda: segmented_hessian(model, x, y, wd, theta, columns, chunk, block),
+        }[name]
         try:
             result, seconds = timed(method)
         except (NotImplementedError, RuntimeError) as err:
@@ -155,14 +161,20 @@ def main() -> None:
         print(f"{name:12s} {per_column * 1e3:8.1f} ms/column   full Hessian {per_column * P:8.1f} s", flush=True)
     fastest_reference = min((r[1] for r in rows if r[0] in ("naive", "func", "curvlinops")), default=float("nan"))
     full_products = {r[0][-2:]: r[1] for r in rows if r[0].startswith("landscape")}
-    print(f"\n{args.profile}: P = {P}, N = {len(data.train)}, {cfg.profile.threads} threads, chunk {chunk}, block {block}")
-    print(f"{'method':12s} {'ms/col':>8s} {'full (s)':>9s} {'vs fastest a-c':>15s} {'vs (d) same dtype':>18s}"
-          f" {'max |diff| / max|H|':>20s}")
+    print(
+        f"\n{args.profile}: P = {P}, N = {len(data.train)}, {cfg.profile.threads} threads, chunk {chunk}, block {block}"
+    )
+    print(
+        f"{'method':12s} {'ms/col':>8s} {'full (s)':>9s} {'vs fastest a-c':>15s} {'vs (d) same dtype':>18s}"
+        f" {'max |diff| / max|H|':>20s}"
+    )
     for name, per_column, result in rows:
         diff = np.abs(result - reference).max() / np.abs(reference).max() if reference is not None else float("nan")
         versus = per_column / full_products.get(name[-2:], float("nan"))
-        print(f"{name:12s} {per_column * 1e3:8.1f} {per_column * P:9.1f} {per_column / fastest_reference:15.2f}"
-              f" {versus:18.2f} {diff:20.1e}")
+        print(
+            f"{name:12s} {per_column * 1e3:8.1f} {per_column * P:9.1f} {per_column / fastest_reference:15.2f}"
+            f" {versus:18.2f} {diff:20.1e}"
+        )
 
 
 if __name__ == "__main__":

@@ -76,8 +76,10 @@ def main() -> None:
             count = min(block, segment.stop - segment.start)
             seconds = timed(lambda: hessian_block(objective, theta, segment.start, count), device)
             full += seconds * ((segment.stop - segment.start) / count) * (N_PAPER / args.examples)
-            print(f"measured      segment [{segment.start}, {segment.stop}): {count} columns over {args.examples} "
-                  f"examples (chunks of {chunk}): {seconds:.2f} s")
+            print(
+                f"measured      segment [{segment.start}, {segment.stop}): {count} columns over {args.examples} "
+                f"examples (chunks of {chunk}): {seconds:.2f} s"
+            )
         print(f"extrapolated  full segmented Hessian ({P} columns x {N_PAPER} examples): {full / 3600:.1f} h")
     else:
         tangents = torch.randn(block, P, device=device, dtype=dtype)

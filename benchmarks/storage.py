@@ -42,7 +42,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from landscape import config, paths  # noqa: E402
+from landscape import config, paths
 
 LAYOUTS = {
     "contiguous": {},
@@ -52,7 +52,9 @@ LAYOUTS = {
 }
 
 
-def measure(name: str, data: np.ndarray, chunks: tuple[int, int], pattern: tuple[slice, slice]) -> dict[str, dict[str, float]]:
+def measure(
+    name: str, data: np.ndarray, chunks: tuple[int, int], pattern: tuple[slice, slice]
+) -> dict[str, dict[str, float]]:
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
         for layout, options in LAYOUTS.items():
@@ -70,19 +72,29 @@ def measure(name: str, data: np.ndarray, chunks: tuple[int, int], pattern: tuple
             with h5py.File(path, "r") as fh:
                 fh[name][pattern]
             partial = time.perf_counter() - start
-            rows[layout] = {"MB": path.stat().st_size / 1e6, "write MB/s": data.nbytes / 1e6 / write,
-                            "read MB/s": data.nbytes / 1e6 / read, "block read ms": partial * 1e3}
+            rows[layout] = {
+                "MB": path.stat().st_size / 1e6,
+                "write MB/s": data.nbytes / 1e6 / write,
+                "read MB/s": data.nbytes / 1e6 / read,
+                "block read ms": partial * 1e3,
+            }
     return rows
 
 
 def report(title: str, rows: dict[str, dict[str, float]]) -> None:
     reference = rows["contiguous"]
     print(f"\n{title}")
-    print(f"  {'layout':<11} {'MB':>8} {'size':>6} {'write MB/s':>11} {'ratio':>6} {'read MB/s':>10} {'ratio':>6} {'block ms':>9}")
+    print(
+        f"  {'layout':<11} {'MB':>8} {'size':>6} {'write MB/s':>11} {'ratio':>6} {'read MB/s':>10} {'ratio':>6}"
+        f" {'block ms':>9}"
+    )
     for layout, r in rows.items():
-        print(f"  {layout:<11} {r['MB']:8.1f} {r['MB'] / reference['MB']:6.2f} {r['write MB/s']:11.0f} "
-              f"{r['write MB/s'] / reference['write MB/s']:6.2f} {r['read MB/s']:10.0f} {r['read MB/s'] / reference['read MB/s']:6.2f} "
-              f"{r['block read ms']:9.1f}")
+        print(
+            f"  {layout:<11} {r['MB']:8.1f} {r['MB'] / reference['MB']:6.2f} {r['write MB/s']:11.0f} "
+            f"{r['write MB/s'] / reference['write MB/s']:6.2f} {r['read MB/s']:10.0f} "
+            f"{r['read MB/s'] / reference['read MB/s']:6.2f} "
+            f"{r['block read ms']:9.1f}"
+        )
 
 
 def main() -> None:
@@ -96,10 +108,16 @@ def main() -> None:
     with h5py.File(paths.hessian_file(cfg.name, main_run, end), "r") as fh:
         matrix = fh["hessian"][:]
     T, P = iterates.shape
-    report(f"iterates {T} x {P} float32 (block read: {cfg.train.flush_every} consecutive iterates)",
-           measure("params", iterates, (cfg.train.flush_every, P), (slice(T // 2, T // 2 + cfg.train.flush_every), slice(None))))
-    report(f"Hessian {P} x {P} float64 (block read: {cfg.hessian.block_size} columns)",
-           measure("hessian", matrix, (P, cfg.hessian.block_size), (slice(None), slice(0, cfg.hessian.block_size))))
+    report(
+        f"iterates {T} x {P} float32 (block read: {cfg.train.flush_every} consecutive iterates)",
+        measure(
+            "params", iterates, (cfg.train.flush_every, P), (slice(T // 2, T // 2 + cfg.train.flush_every), slice(None))
+        ),
+    )
+    report(
+        f"Hessian {P} x {P} float64 (block read: {cfg.hessian.block_size} columns)",
+        measure("hessian", matrix, (P, cfg.hessian.block_size), (slice(None), slice(0, cfg.hessian.block_size))),
+    )
 
 
 if __name__ == "__main__":

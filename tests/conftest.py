@@ -51,6 +51,7 @@ def smoke_doc() -> dict[str, Any]:
 @pytest.fixture
 def write_profile(tmp_path: Path):
     """Write a profile document to ``tmp_path/<name>.toml`` and return its path."""
+
     def write(doc: dict[str, Any], name: str = "test") -> Path:
         path = tmp_path / f"{name}.toml"
         path.write_text(dump_toml(doc))
@@ -59,8 +60,7 @@ def write_profile(tmp_path: Path):
     return write
 
 
-def kill_on_event(proc: subprocess.Popen, is_event: Callable[[str], bool], what: str,
-                  timeout: float = 900.0) -> str:
+def kill_on_event(proc: subprocess.Popen, is_event: Callable[[str], bool], what: str, timeout: float = 900.0) -> str:
     """SIGKILL ``proc`` as soon as a line it prints on stdout satisfies ``is_event``; return that line.
 
     Kill tests wait for an event the child announces (a flushed resume point, a stored block), never
@@ -86,5 +86,6 @@ def kill_on_event(proc: subprocess.Popen, is_event: Callable[[str], bool], what:
                 return line
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    pytest.fail(f"no {what} within {timeout:.0f} s (the machine is very slow, or the child is stuck); "
-                f"it printed {seen[-5:]}")
+    pytest.fail(
+        f"no {what} within {timeout:.0f} s (the machine is very slow, or the child is stuck); it printed {seen[-5:]}"
+    )

@@ -16,7 +16,7 @@ ROOT = SRC.parents[1]
 
 @pytest.fixture
 def package(tmp_path: Path) -> Path:
-    """landscape/{a,b,c,d,config,tasks}.py and landscape/sub/{__init__,e}.py with imports at module level and inside functions."""
+    """landscape/{a,b,c,d,config,tasks}.py and landscape/sub/{__init__,e}.py, importing at module level and inside."""
     files = {
         "a.py": "import landscape.b\n",
         "b.py": "def f():\n    from landscape import c\n",

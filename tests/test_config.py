@@ -111,12 +111,22 @@ def test_section_hash_is_stable_and_sensitive(smoke_doc, write_profile):
     smoke_doc["runs"]["const_a"]["lr"] = 0.02
     c = config.load(write_profile(smoke_doc, "c"))
     assert config.section_hash(*config.run_inputs(a, "main")) == config.section_hash(*config.run_inputs(c, "main"))
-    assert config.section_hash(*config.run_inputs(a, "const_a")) != config.section_hash(*config.run_inputs(c, "const_a"))
+    assert config.section_hash(*config.run_inputs(a, "const_a")) != config.section_hash(
+        *config.run_inputs(c, "const_a")
+    )
 
 
-@pytest.mark.parametrize(("key", "value", "changes"), [
-    ("storage", "float32", True), ("dtype", "float32", True), ("block_size", 7, True), ("chunk_size", 11, True),
-    ("batch_seed", 5, False), ("batches_per_size", 2, False)])
+@pytest.mark.parametrize(
+    ("key", "value", "changes"),
+    [
+        ("storage", "float32", True),
+        ("dtype", "float32", True),
+        ("block_size", 7, True),
+        ("chunk_size", 11, True),
+        ("batch_seed", 5, False),
+        ("batches_per_size", 2, False),
+    ],
+)
 def test_full_hessian_inputs_follow_every_key_but_the_batch_spectra(smoke_doc, write_profile, key, value, changes):
     before = config.section_hash(config.hessian_inputs(config.load(write_profile(smoke_doc, "a"))))
     smoke_doc["hessian"][key] = value
@@ -137,28 +147,63 @@ def test_hessian_section_is_validated(smoke_doc, write_profile):
 def test_hessian_points_are_main_checkpoints_and_run_ends():
     cfg = config.load_profile("cpu")
     assert cfg.hessian_points()[:4] == [("main", 0), ("main", 246), ("main", 2459), ("main", 6000)]
-    assert [r for r, _ in cfg.hessian_points()[4:]] == [r.name for r in cfg.runs[1:]]
+    ends = [r for r, _ in cfg.hessian_points()[4:]]
+    # Every seed-0 run and the main run's replicas; the other schedules' replicas are trained, not diagonalised.
+    assert ends == [
+        "main_seed1",
+        "main_seed2",
+        "main_gelu",
+        "const_a",
+        "const_b",
+        "anneal_high",
+        "anneal_mid",
+        "anneal_low",
+    ]
+    assert "const_a_seed1" in [r.name for r in cfg.runs]
+
+
+def test_replicas_expand_into_seeded_runs_whose_identity_ignores_prose(smoke_doc, write_profile):
+    smoke_doc["runs"]["const_a"]["replicas"] = 2
+    cfg = config.load(write_profile(smoke_doc))
+    names = [r.name for r in cfg.runs]
+    assert names[names.index("const_a") : names.index("const_a") + 3] == ["const_a", "const_a_seed1", "const_a_seed2"]
+    assert [r.seed for r in cfg.replicas_of("const_a")] == [0, 1, 2]
+    assert cfg.run("const_a_seed2").schedule_key() == cfg.run("const_a").schedule_key()
+    assert [r.name for r in cfg.replicas_of("const_a_seed1")] == ["const_a_seed1", "const_a", "const_a_seed2"]
+    before = config.section_hash(*config.run_inputs(cfg, "const_a"))
+    smoke_doc["runs"]["const_a"]["description"] = "reworded"
+    smoke_doc["runs"]["const_a"]["replicas"] = 0
+    after = config.load(write_profile(smoke_doc, "other"))
+    assert config.section_hash(*config.run_inputs(after, "const_a")) == before  # nothing that moves an iterate
+    smoke_doc["runs"]["const_a"]["replicas"] = 1
+    smoke_doc["runs"]["const_a_seed1"] = {"schedule": "constant", "lr": 0.5}
+    with pytest.raises(ConfigError, match=r"runs\.const_a_seed1.*defined twice"):
+        config.load(write_profile(smoke_doc, "third"))
+    smoke_doc["runs"].pop("const_a_seed1")
+    smoke_doc["runs"]["const_a"]["replicas"] = -1
+    with pytest.raises(ConfigError, match=r"runs\.const_a\.replicas"):
+        config.load(write_profile(smoke_doc, "fourth"))
 
 
 def test_replicas_contrasts_and_comparable_runs_are_told_apart(smoke_doc, write_profile):
-    """Seeds replicate the main run, an activation makes a contrast, and only seed-0 same-model runs compare schedules."""
+    """Seeds replicate the main run, an activation makes a contrast, only seed-0 same-model runs compare schedules."""
     cfg = config.load(write_profile(smoke_doc))
     assert [r.name for r in cfg.main_replicas()] == ["main", "main_seed1"]
     assert [r.name for r in cfg.activation_contrasts()] == ["main_gelu"]
     assert [r.name for r in cfg.comparable_runs()] == ["main", "const_a", "const_b", "anneal_high", "anneal_low"]
     assert cfg.run_model("main_seed1").init_seed == cfg.model.init_seed + 1
     assert cfg.run_model("main_gelu").activation == "gelu" and cfg.run_model("main").activation == "relu"
-    smoke_doc["runs"]["main_seed1"]["seed"] = -1
-    with pytest.raises(config.ConfigError, match=r"runs\.main_seed1\.seed"):
+    smoke_doc["runs"]["main"]["seed"] = -1
+    with pytest.raises(config.ConfigError, match=r"runs\.main\.seed"):
         config.load(write_profile(smoke_doc))
-    smoke_doc["runs"]["main_seed1"]["seed"] = 1
+    smoke_doc["runs"]["main"]["seed"] = 0
     smoke_doc["runs"]["main_gelu"]["activation"] = "tanh"
     with pytest.raises(config.ConfigError, match=r"runs\.main_gelu\.activation.*relu, gelu, softplus"):
         config.load(write_profile(smoke_doc))
 
 
 def test_replicas_train_from_their_own_seed(smoke_doc, write_profile, tmp_path):
-    """A replica's first iterate is another initialisation and its batches another order; the main run's are unchanged."""
+    """A replica starts from another initialisation with batches in another order; the main run's are unchanged."""
     import h5py
 
     from landscape.train import train_run
@@ -190,12 +235,15 @@ def test_a_gpu_that_this_machine_lacks_is_refused_at_load(smoke_doc, write_profi
         config.load(write_profile(smoke_doc))
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"", "the file is empty"),
-    (b"  \n\n", "the file is empty"),
-    (b"\xef\xbb\xbf[profile]\n", "byte-order mark"),
-    (b"[profile]\n# caf\xe9\n", "line 2.*not UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"  \n\n", "the file is empty"),
+        (b"\xef\xbb\xbf[profile]\n", "byte-order mark"),
+        (b"[profile]\n# caf\xe9\n", "line 2.*not UTF-8"),
+    ],
+)
 def test_unreadable_bytes_get_their_own_message_naming_the_file(tmp_path, content, message):
     path = tmp_path / "bytes.toml"
     path.write_bytes(content)
@@ -205,8 +253,10 @@ def test_unreadable_bytes_get_their_own_message_naming_the_file(tmp_path, conten
 
 
 VALUES = st.one_of(
-    st.integers(min_value=-(2**63), max_value=2**63 - 1), st.floats(allow_nan=True, allow_infinity=True),
-    st.booleans(), st.text(max_size=12),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.text(max_size=12),
     st.lists(st.one_of(st.integers(-(10**7), 10**7), st.floats(allow_nan=True, allow_infinity=True)), max_size=4),
 )
 
@@ -243,10 +293,13 @@ def test_any_mutated_profile_loads_or_fails_with_a_configuration_error(tmp_path,
         assert str(path) in str(err)
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["train", "smoke", "nosuchrun"], "no run 'nosuchrun'; runs: main"),
-    (["describe", "smoke"], None),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "smoke", "nosuchrun"], "no run 'nosuchrun'; runs: main"),
+        (["describe", "smoke"], None),
+    ],
+)
 def test_the_command_line_prints_input_mistakes_without_a_traceback(argv, message, capsys):
     from landscape.__main__ import main
 
@@ -261,8 +314,9 @@ def test_the_command_line_prints_input_mistakes_without_a_traceback(argv, messag
 def test_describe_with_a_missing_dataset_is_one_clear_line(smoke_doc, write_profile, tmp_path, monkeypatch, capsys):
     from landscape.__main__ import _run
 
-    smoke_doc["data"].update(name="fashion_mnist", root=str(tmp_path / "nowhere"), n_train=100, n_val=10, n_test=10,
-                             image_size=7)
+    smoke_doc["data"].update(
+        name="fashion_mnist", root=str(tmp_path / "nowhere"), n_train=100, n_val=10, n_test=10, image_size=7
+    )
     smoke_doc["train"]["batch_size"] = 32
     smoke_doc["hessian"]["batch_sizes"] = [32]
     smoke_doc["landscape"]["batch_sizes"] = [32]

@@ -17,8 +17,9 @@ LAMBDA, KINK, KINK_AT = 2.0, 0.5, 1e-3  # ½λt² plus a ReLU of slope KINK swit
 class KinkedQuadratic:
     """L(θ + x) = L0 + ½ xᵀHx + KINK · relu(v_kᵀx − KINK_AT): a quadratic with one unit switching on along v_k."""
 
-    def __init__(self, theta: torch.Tensor, eigenvalues: np.ndarray, basis: np.ndarray, kinked: int | None,
-                 loss0: float = 1.0) -> None:
+    def __init__(
+        self, theta: torch.Tensor, eigenvalues: np.ndarray, basis: np.ndarray, kinked: int | None, loss0: float = 1.0
+    ) -> None:
         self.theta, self.hessian = theta.numpy(), basis @ np.diag(eigenvalues) @ basis.T
         self.kink_direction = None if kinked is None else basis[:, kinked]
         self.loss0 = loss0
@@ -86,7 +87,11 @@ def _planted_study(tmp_path, kinked: int | None):
     eigenvalues = np.array([0.02, 0.05, 0.1, 0.5, 1.0, LAMBDA])
     theta = torch.as_tensor(basis[:, 0], dtype=torch.float64)
     with h5py.File(tmp_path / "hessian.h5", "w") as fh:
-        fh["eigenvalues"], fh["eigenvectors"], fh["gradient"] = eigenvalues, basis, np.zeros(P)  # a Hessian file's schema
+        fh["eigenvalues"], fh["eigenvectors"], fh["gradient"] = (
+            eigenvalues,
+            basis,
+            np.zeros(P),
+        )  # a Hessian file's schema
     with h5py.File(tmp_path / "linesearch.h5", "w") as fh:
         fh["main@9/index"] = np.array([5, 4, 2, 1])
         fh["main@9/band"] = np.array([b"top", b"top", b"bulk", b"bulk"])
@@ -95,8 +100,16 @@ def _planted_study(tmp_path, kinked: int | None):
     with h5py.File(tmp_path / "run.h5", "w") as fh:
         fh["params"], fh["lr"] = theta.numpy()[None, :] + signs * basis.sum(axis=1)[None, :], lrs
     line = KinkedQuadratic(theta, eigenvalues, basis, kinked)
-    curvature.run(line, theta, tmp_path / "hessian.h5", tmp_path / "linesearch.h5", "main@9", tmp_path / "run.h5",
-                  tmp_path / "curvature.h5", {"config_hash": "h"})
+    curvature.run(
+        line,
+        theta,
+        tmp_path / "hessian.h5",
+        tmp_path / "linesearch.h5",
+        "main@9",
+        tmp_path / "run.h5",
+        tmp_path / "curvature.h5",
+        {"config_hash": "h"},
+    )
     return read_summary(tmp_path / "curvature.h5")
 
 
@@ -126,9 +139,17 @@ def test_a_contrast_run_is_measured_along_its_own_directions(tmp_path):
         eigenvalues, basis = fh["eigenvalues"][:], fh["eigenvectors"][:]
     theta = torch.as_tensor(basis[:, 0], dtype=torch.float64)
     smooth = KinkedQuadratic(theta, eigenvalues, basis, kinked=None)
-    curvature.run(KinkedQuadratic(theta, eigenvalues, basis, kinked=5), theta, tmp_path / "hessian.h5",
-                  tmp_path / "linesearch.h5", "main@9", tmp_path / "run.h5", tmp_path / "both.h5", {"config_hash": "h"},
-                  contrasts={"smooth@9": (smooth, theta, tmp_path / "hessian.h5", tmp_path / "run.h5")})
+    curvature.run(
+        KinkedQuadratic(theta, eigenvalues, basis, kinked=5),
+        theta,
+        tmp_path / "hessian.h5",
+        tmp_path / "linesearch.h5",
+        "main@9",
+        tmp_path / "run.h5",
+        tmp_path / "both.h5",
+        {"config_hash": "h"},
+        contrasts={"smooth@9": (smooth, theta, tmp_path / "hessian.h5", tmp_path / "run.h5")},
+    )
     both = read_summary(tmp_path / "both.h5")
     assert both["bands"] == summary["bands"]  # the main run's numbers do not change with a contrast beside them
     contrast = both["contrasts"]["smooth@9"]

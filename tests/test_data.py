@@ -54,15 +54,19 @@ def _write_cifar(folder: Path, per_batch: int) -> None:
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        payload = {b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-                   b"labels": rng.integers(0, 10, per_batch).tolist()}
+        payload = {
+            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            b"labels": rng.integers(0, 10, per_batch).tolist(),
+        }
         with open(folder / name, "wb") as fh:
             pickle.dump(payload, fh)
 
 
 def test_cifar10_reads_a_cifar_format_folder(tmp_path):
     _write_cifar(tmp_path / "cifar-10-batches-py", per_batch=20)
-    cfg = DataConfig(name="cifar10", root=str(tmp_path), n_train=80, n_val=10, n_test=10, image_size=16, val_source="test")
+    cfg = DataConfig(
+        name="cifar10", root=str(tmp_path), n_train=80, n_val=10, n_test=10, image_size=16, val_source="test"
+    )
     data = load_dataset(cfg)
     assert data.input_shape == (3, 16, 16)
     assert (len(data.train), len(data.val), len(data.test)) == (80, 10, 10)
@@ -90,10 +94,13 @@ def test_fashion_mnist_from_the_debian_package():
 
 
 @pytest.mark.skipif(not FASHION_DEFAULT_ROOT.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
-@pytest.mark.parametrize(("damage", "message"), [
-    (lambda b: b[: len(b) // 2], "cannot be read .*truncated or damaged"),
-    (lambda b: gzip.compress(gzip.decompress(b)[:-1] + b"\x01"), "is not Fashion-MNIST's"),
-])
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda b: b[: len(b) // 2], "cannot be read .*truncated or damaged"),
+        (lambda b: gzip.compress(gzip.decompress(b)[:-1] + b"\x01"), "is not Fashion-MNIST's"),
+    ],
+)
 def test_a_damaged_fashion_file_is_named_with_the_command_that_restores_it(tmp_path, damage, message):
     for source in FASHION_DEFAULT_ROOT.glob("*.gz"):
         (tmp_path / source.name).write_bytes(source.read_bytes())

@@ -14,9 +14,10 @@ from landscape.models import ResNet
 from landscape.params import flatten
 
 
-def heavy_ball_path(curvatures: np.ndarray, start: np.ndarray, lr: float, momentum: float, noise: float, steps: int,
-                    seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Heavy-ball SGD on ½Σλ_i x_i² with Gaussian gradient noise: positions (T+1, D), gradients (T, D), buffers (T, D)."""
+def heavy_ball_path(
+    curvatures: np.ndarray, start: np.ndarray, lr: float, momentum: float, noise: float, steps: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Heavy-ball SGD on ½Σλ_i x_i² with Gaussian gradient noise: positions (T+1, D), gradients and buffers (T, D)."""
     rng = np.random.default_rng(seed)
     x, v = start.astype(float).copy(), np.zeros_like(start, dtype=float)
     positions, gradients, buffers = [x.copy()], [], []
@@ -66,11 +67,16 @@ def test_settle_iterations_can_say_not_settled():
     rng = np.random.default_rng(2)
     noise = 0.01 * rng.standard_normal((steps + 1, 3))
     t = np.arange(steps + 1)[:, None]
-    paths = np.hstack([
-        np.exp(-t / 100.0),  # relaxes long before the window: settles
-        np.exp(-t / 3000.0),  # still relaxing when the window starts at 2000
-        1e-3 * t,  # a steady drift: inside the band somewhere, but not stationary
-    ]) + noise
+    paths = (
+        np.hstack(
+            [
+                np.exp(-t / 100.0),  # relaxes long before the window: settles
+                np.exp(-t / 3000.0),  # still relaxing when the window starts at 2000
+                1e-3 * t,  # a steady drift: inside the band somewhere, but not stationary
+            ]
+        )
+        + noise
+    )
     settle = trajectory.settle_iterations(paths, slice(steps // 2, steps + 1), window)
     assert 0 < settle[0] < steps // 2 and settle[1] == -1 and settle[2] == -1, settle
 
@@ -137,8 +143,17 @@ def test_measured_band_gaps_equal_the_expansion_on_a_separable_quadratic_and_sho
     assert interaction == pytest.approx(0.7 * (basis[:, -1] @ delta) * (basis[:, 0] @ delta), rel=1e-9)
 
 
-@pytest.mark.parametrize(("gap", "predicted", "describes"), [(0.1, 0.12, True), (0.1, 0.06, True), (0.1, 0.04, False),
-                                                             (-0.095, 0.02, False), (-0.1, -0.15, True), (0.0, 0.0, False)])
+@pytest.mark.parametrize(
+    ("gap", "predicted", "describes"),
+    [
+        (0.1, 0.12, True),
+        (0.1, 0.06, True),
+        (0.1, 0.04, False),
+        (-0.095, 0.02, False),
+        (-0.1, -0.15, True),
+        (0.0, 0.0, False),
+    ],
+)
 def test_a_band_decomposition_needs_an_expansion_that_describes_the_gap(gap, predicted, describes):
     assert lr_compare.expansion_describes(gap, predicted) is describes
 

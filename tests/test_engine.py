@@ -31,7 +31,7 @@ def point_spec(tmp_path_factory, request):
     doc["train"].update(iterations=40, checkpoints=[0, 40], eval_every=20, flush_every=20)
     doc["hessian"]["batch_steps"] = []
     doc["profile"]["threads"] = 1  # two single-threaded workers on a 2-core machine
-    doc["runs"] = {"main": doc["runs"]["main"]}
+    doc["runs"] = {"main": {**doc["runs"]["main"], "replicas": 0}}
     folder = tmp_path_factory.mktemp("engine")
     profile = folder / "engine.toml"
     profile.write_text(dump_toml(doc))
@@ -49,7 +49,9 @@ def client():
 def _local(spec: engine.PointSpec, target):
     cfg = config.load(spec.config_path)
     point = load_point(cfg, Path(spec.run_file), spec.step)
-    write_hessian(point.objective(cfg.hessian.chunk_size), point.theta, target, {"config_hash": "h"}, BLOCK, progress=False)
+    write_hessian(
+        point.objective(cfg.hessian.chunk_size), point.theta, target, {"config_hash": "h"}, BLOCK, progress=False
+    )
 
 
 def _distributed(spec, client, target, on_block=None):
@@ -59,10 +61,18 @@ def _distributed(spec, client, target, on_block=None):
     if on_block is not None:
         inner = runner
 
-        def runner(firsts, store):  # noqa: F811 - wraps the engine's runner to watch each block arrive
+        def runner(firsts, store):
             inner(firsts, lambda first, block: (store(first, block), on_block(first)))
-    write_hessian(point.objective(cfg.hessian.chunk_size), point.theta, target, {"config_hash": "h"}, BLOCK,
-                  progress=False, run_blocks=runner)
+
+    write_hessian(
+        point.objective(cfg.hessian.chunk_size),
+        point.theta,
+        target,
+        {"config_hash": "h"},
+        BLOCK,
+        progress=False,
+        run_blocks=runner,
+    )
 
 
 def _same(a, b):

@@ -7,32 +7,68 @@ import pytest
 from landscape import findings
 
 RESULTS = {
-    "spectrum": {"outliers_match_classes": True, "final_outliers": 9, "classes": 10, "any_beyond_stability": False,
-                 "max_stability_ratio": 0.4},
+    "spectrum": {
+        "outliers_match_classes": True,
+        "final_outliers": 9,
+        "classes": 10,
+        "any_beyond_stability": False,
+        "max_stability_ratio": 0.4,
+    },
     "linesearch": {"top_more_quadratic_than_bulk": True},
     "overlap": {"top_more_stable_than_bulk": True, "top_minus_bulk": 0.5},
     "trajectory": {"sharp_settle_first": True},
-    "theory": {"phases": {"0": {"median_ratio": 3.0, "median_ratio_shuffled": 4.0, "lr": 0.1},
-                          "1": {"median_ratio": 0.3, "median_ratio_shuffled": 1.5, "lr": 0.01}}},
-    "curvature": {"bands": {"top": {"quadratic_at_sgd_scale": False, "median_ratio_at_sgd": 1.4}},
-                  "equal_step": {"first_closer": True, "first_closer_steps": 9, "steps": 12}},
-    "schedule": {"gain_heavy_ball": 2.0, "trained_schedule_beats_study": True, "general_gain_transfers": True,
-                 "general_gain_over_best_momentum": 5.0, "general_started_from": "nesterov",
-                 "rules": {"nesterov": {"measured_final_excess": 0.06}, "general": {"measured_final_excess": 0.02}}},
-    "noise": {"high_hurts_more_at_measured_rise": True, "low_hurts_more_at_measured_rise": False, "measured_rise": 0.4,
-              "at_measured_rise": {"high": {"mean": 2.0}, "low": {"mean": 0.6}}},
-    "bayes_lr": {"bayes_better": False, "bayes_worse": True, "test_loss_gain": -0.05, "worse_scales": [0.25, 1.0],
-                 "better_scales": [], "best_against_cap_control": {"better": False, "worse": False}},
-    "endgame": {"hmc_improves": False, "hmc_worsens": False, "batch1_improves": False, "batch1_lowered_improves": False,
-                "batch1_lowered_worsens": True,
-                "batch1_lowered": {"test_loss": {"mean": 0.58}}, "hmc_average": {"test_loss": {"mean": 0.57}},
-                "batch1": {"test_loss": {"mean": 0.59}}, "base": {"test_loss": 0.59}},
+    "theory": {
+        "phases": {
+            "0": {"median_ratio": 3.0, "median_ratio_shuffled": 4.0, "lr": 0.1},
+            "1": {"median_ratio": 0.3, "median_ratio_shuffled": 1.5, "lr": 0.01},
+        }
+    },
+    "curvature": {
+        "bands": {"top": {"quadratic_at_sgd_scale": False, "median_ratio_at_sgd": 1.4}},
+        "equal_step": {"first_closer": True, "first_closer_steps": 9, "steps": 12},
+    },
+    "schedule": {
+        "gain_heavy_ball": 2.0,
+        "trained_schedule_beats_study": True,
+        "general_gain_transfers": True,
+        "general_gain_over_best_momentum": 5.0,
+        "general_started_from": "nesterov",
+        "rules": {"nesterov": {"measured_final_excess": 0.06}, "general": {"measured_final_excess": 0.02}},
+    },
+    "noise": {
+        "high_hurts_more_at_measured_rise": True,
+        "low_hurts_more_at_measured_rise": False,
+        "measured_rise": 0.4,
+        "at_measured_rise": {"high": {"mean": 2.0}, "low": {"mean": 0.6}},
+    },
+    "bayes_lr": {
+        "bayes_better": False,
+        "bayes_worse": True,
+        "test_loss_gain": -0.05,
+        "worse_scales": [0.25, 1.0],
+        "better_scales": [],
+        "best_against_cap_control": {"better": False, "worse": False},
+    },
+    "endgame": {
+        "hmc_improves": False,
+        "hmc_worsens": False,
+        "batch1_improves": False,
+        "batch1_lowered_improves": False,
+        "batch1_lowered_worsens": True,
+        "batch1_lowered": {"test_loss": {"mean": 0.58}},
+        "hmc_average": {"test_loss": {"mean": 0.57}},
+        "batch1": {"test_loss": {"mean": 0.59}},
+        "base": {"test_loss": 0.59},
+    },
 }
 
 
 def test_findings_hold_as_the_results_say():
     found = findings.evaluate(RESULTS)
-    assert found["theory_predicts_variance"]["holds"] and found["theory_predicts_variance"]["evidence"]["median_ratio"] == 1.5
+    assert (
+        found["theory_predicts_variance"]["holds"]
+        and found["theory_predicts_variance"]["evidence"]["median_ratio"] == 1.5
+    )
     assert found["sharp_noise_hurts_more"]["holds"] and not found["bayes_lr_helps"]["holds"]
     assert all(isinstance(f["holds"], bool) for f in found.values())
     # Every Bayesian scale and the HMC / batch-1 arms carry their "worse" decision, not only the best arm's.
@@ -42,16 +78,19 @@ def test_findings_hold_as_the_results_say():
     assert found["bayes_lr_helps"]["evidence"]["cap_differs"] is False
 
 
-@pytest.mark.parametrize(("path", "value", "name"), [
-    (("theory", "phases", "1", "median_ratio_shuffled"), 2.5, "theory_predicts_variance"),
-    (("theory", "phases", "1", "median_ratio_shuffled"), None, "theory_predicts_variance"),
-    (("spectrum", "any_beyond_stability"), True, "below_edge_of_stability"),
-    (("noise", "high_hurts_more_at_measured_rise"), False, "sharp_noise_hurts_more"),
-    (("schedule", "trained_schedule_beats_study"), False, "optimised_schedule_gains"),
-    (("curvature", "bands", "top", "quadratic_at_sgd_scale"), True, "top_curvature_is_eigenvalue_at_sgd_scale"),
-    (("endgame", "batch1_lowered_improves"), True, "batch_one_helps"),
-    (("curvature", "equal_step", "first_closer"), False, "top_more_quadratic"),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "name"),
+    [
+        (("theory", "phases", "1", "median_ratio_shuffled"), 2.5, "theory_predicts_variance"),
+        (("theory", "phases", "1", "median_ratio_shuffled"), None, "theory_predicts_variance"),
+        (("spectrum", "any_beyond_stability"), True, "below_edge_of_stability"),
+        (("noise", "high_hurts_more_at_measured_rise"), False, "sharp_noise_hurts_more"),
+        (("schedule", "trained_schedule_beats_study"), False, "optimised_schedule_gains"),
+        (("curvature", "bands", "top", "quadratic_at_sgd_scale"), True, "top_curvature_is_eigenvalue_at_sgd_scale"),
+        (("endgame", "batch1_lowered_improves"), True, "batch_one_helps"),
+        (("curvature", "equal_step", "first_closer"), False, "top_more_quadratic"),
+    ],
+)
 def test_a_finding_flips_with_its_evidence(path, value, name):
     results = copy.deepcopy(RESULTS)
     before = findings.evaluate(results)[name]["holds"]

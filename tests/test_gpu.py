@@ -1,6 +1,6 @@
 """The GPU path against the CPU float64 references; skipped on a machine without CUDA (run it where there is one).
 
-    LANDSCAPE_DEVICE=cuda .venv/bin/python -m pytest tests/test_gpu.py    # or benchmarks/gpu_check.sh
+LANDSCAPE_DEVICE=cuda .venv/bin/python -m pytest tests/test_gpu.py    # or benchmarks/gpu_check.sh
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def test_training_on_the_gpu_is_bitwise_repeatable(smoke_doc, write_profile, tmp
     smoke_doc["profile"]["device"] = "cuda"
     smoke_doc["train"].update(iterations=40, flush_every=15, checkpoints=[0, 40], eval_every=20)
     smoke_doc["hessian"]["batch_steps"] = []
-    smoke_doc["runs"] = {"main": smoke_doc["runs"]["main"]}
+    smoke_doc["runs"] = {"main": {**smoke_doc["runs"]["main"], "replicas": 0}}
     cfg = config.load(write_profile(smoke_doc))
     first = train_run(cfg, "main", tmp_path / "first.h5", progress=False)
     second = train_run(cfg, "main", tmp_path / "second.h5", progress=False)

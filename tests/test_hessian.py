@@ -135,7 +135,9 @@ def test_float32_storage_keeps_the_spectrum(tmp_path):
     objective = Objective(model, x, y, WEIGHT_DECAY)
     exact = dense_hessian(objective, theta)
     values64, _ = eigendecomposition(exact)
-    target = write_hessian(objective, theta, tmp_path / "h32.h5", {"config_hash": "h"}, 16, progress=False, storage="float32")
+    target = write_hessian(
+        objective, theta, tmp_path / "h32.h5", {"config_hash": "h"}, 16, progress=False, storage="float32"
+    )
     with h5py.File(target) as fh:
         assert {fh[k].dtype for k in ("hessian", "eigenvalues", "eigenvectors")} == {np.dtype("float32")}
         assert fh.attrs["storage"] == "float32"
@@ -155,7 +157,12 @@ def test_the_stored_hessian_reader_returns_what_write_hessian_stored(tmp_path):
     objective = Objective(model, x, y, WEIGHT_DECAY)
     target = write_hessian(objective, theta, tmp_path / "h.h5", {"config_hash": "h"}, 16, progress=False)
     with h5py.File(target) as fh:
-        values, vectors, gradient, loss = fh["eigenvalues"][:], fh["eigenvectors"][:], fh["gradient"][:], fh.attrs["loss"]
+        values, vectors, gradient, loss = (
+            fh["eigenvalues"][:],
+            fh["eigenvectors"][:],
+            fh["gradient"][:],
+            fh.attrs["loss"],
+        )
     columns = np.array([7, 2, 7, len(values) - 1, 0])  # unsorted, with a repeat: HDF5 alone refuses both
     with StoredHessian(target) as stored:
         assert np.array_equal(stored.eigenvalues, values) and np.array_equal(stored.gradient, gradient)

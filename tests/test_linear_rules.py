@@ -30,7 +30,9 @@ def test_stable_exactly_below_the_closed_form_limit(method):
 def test_expected_loss_equals_the_state_space_recursion(method):
     noise, start = np.array([0.3, 0.1, 0.01]), np.array([1.0, -1.0, 2.0])
     rule = LinearRule.from_method(0.05, 0.9, method, lags=4)
-    expected = theory.expected_loss_piecewise(np.array([0.05]), np.array([300]), CURVATURES, noise, start, 0.9, method)[-1]
+    expected = theory.expected_loss_piecewise(np.array([0.05]), np.array([300]), CURVATURES, noise, start, 0.9, method)[
+        -1
+    ]
     assert linear_rules.expected_loss(rule, 300, CURVATURES, noise, start) == pytest.approx(expected, rel=1e-9)
 
 
@@ -58,7 +60,9 @@ def test_optimised_rules_are_no_worse_than_their_starting_points():
     noise, start = 0.01 * curvatures, np.ones(25)
     hb, hb_loss = linear_rules.optimise_method(curvatures, noise, start, 500, "heavy_ball", initial_lr=0.1)
     sgd, sgd_loss = linear_rules.optimise_method(curvatures, noise, start, 500, "sgd", initial_lr=0.1)
-    assert hb_loss <= linear_rules.expected_loss(LinearRule.from_method(0.1, 0.9, "heavy_ball"), 500, curvatures, noise, start)
+    assert hb_loss <= linear_rules.expected_loss(
+        LinearRule.from_method(0.1, 0.9, "heavy_ball"), 500, curvatures, noise, start
+    )
     assert hb_loss < sgd_loss  # momentum helps on an ill-conditioned quadratic with a short budget
     padded = LinearRule(hb.lr, (*hb.iterate_weights, 0.0), (*hb.gradient_weights, 0.0))
     general, general_loss = linear_rules.optimise_rule(curvatures, noise, start, 500, padded)
@@ -94,7 +98,9 @@ def test_measured_posterior_matching_reduces_to_the_closed_form():
     lr, batch, n, momentum = 0.05, 32, 1500, 0.9
     kappa = np.geomspace(1e-3, 10, 50)
     closed = theory.posterior_matching_curvature(lr, batch, n, momentum, noise_scale=0.3)
-    assert theory.posterior_matching_curvature_measured(lr, kappa, (0.3, 1.0), batch, n, momentum) == pytest.approx(closed, rel=1e-8)
+    assert theory.posterior_matching_curvature_measured(lr, kappa, (0.3, 1.0), batch, n, momentum) == pytest.approx(
+        closed, rel=1e-8
+    )
 
 
 def test_measured_posterior_matching_has_temperature_one_for_a_power_law():
@@ -113,7 +119,9 @@ def test_optimised_general_rule_stays_stable_along_flat_directions():
     padded = LinearRule(hb.lr, (*hb.iterate_weights, 0.0), (*hb.gradient_weights, 0.0))
     general, _ = linear_rules.optimise_rule(curvatures, noise, start, 600, padded)
     assert np.all(linear_rules.spectral_radius(general, np.geomspace(1e-7, 5.0, 300)) < 1)
-    assert linear_rules.stable_up_to(hb, 5.0) and not linear_rules.stable_up_to(LinearRule.from_method(1.0, 0.0, "sgd"), 5.0)
+    assert linear_rules.stable_up_to(hb, 5.0) and not linear_rules.stable_up_to(
+        LinearRule.from_method(1.0, 0.0, "sgd"), 5.0
+    )
 
 
 def test_expected_loss_is_accurate_near_a_double_unit_root():
@@ -146,12 +154,19 @@ def test_a_higher_stability_curvature_binds_the_optimised_rate(method):
     curvatures = np.geomspace(0.01, 5, 25)
     noise, start = 0.01 * curvatures, np.ones(25)
     free, free_loss = linear_rules.optimise_method(curvatures, noise, start, 500, method, initial_lr=0.1)
-    bound, bound_loss = linear_rules.optimise_method(curvatures, noise, start, 500, method, initial_lr=0.1,
-                                                     stability_curvature=5e3)
+    bound, bound_loss = linear_rules.optimise_method(
+        curvatures, noise, start, 500, method, initial_lr=0.1, stability_curvature=5e3
+    )
     assert not linear_rules.stable_up_to(free, 5e3)  # else the test could not fail
     assert linear_rules.stable_up_to(bound, 5e3) and bound_loss >= free_loss
-    general, _ = linear_rules.optimise_rule(curvatures, noise, start, 500, LinearRule(bound.lr, (*bound.iterate_weights, 0.0),
-                                            (*bound.gradient_weights, 0.0)), stability_curvature=5e3)
+    general, _ = linear_rules.optimise_rule(
+        curvatures,
+        noise,
+        start,
+        500,
+        LinearRule(bound.lr, (*bound.iterate_weights, 0.0), (*bound.gradient_weights, 0.0)),
+        stability_curvature=5e3,
+    )
     assert linear_rules.stable_up_to(general, 5e3)
 
 
@@ -166,8 +181,11 @@ def test_rank_quadrature_sums_a_power_law_model():
     eigenvalues = 4.6 * np.arange(1, count + 1, dtype=float) ** -1.3
     model = power_law_model(eigenvalues, {"scale": 0.3, "power": 1.5}, 0.2 * eigenvalues**-0.3)
     kappa, sigma2, x0 = model["eigenvalue"], model["noise"] / 32, model["start"]
-    for rule in (LinearRule.from_method(0.1, 0.9, "heavy_ball"), LinearRule.from_method(0.01, 0.0, "sgd"),
-                 LinearRule(0.05, (1.6, -0.4, -0.2), (1.2, -0.1, -0.1))):
+    for rule in (
+        LinearRule.from_method(0.1, 0.9, "heavy_ball"),
+        LinearRule.from_method(0.01, 0.0, "sgd"),
+        LinearRule(0.05, (1.6, -0.4, -0.2), (1.2, -0.1, -0.1)),
+    ):
         full = linear_rules.expected_loss(rule, 3000, kappa, sigma2, x0)
         summed = linear_rules.expected_loss(rule, 3000, kappa[nodes], sigma2[nodes], x0[nodes], weights=weights)
         assert summed == pytest.approx(full, rel=1e-3)

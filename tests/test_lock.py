@@ -15,23 +15,36 @@ import pytest
 from landscape import lock
 
 REPO = Path(__file__).resolve().parents[1]
-HOLD = ("import sys, time; from pathlib import Path; from landscape.lock import hold; "
-        "handle = hold(Path(sys.argv[1])); print('held', flush=True); time.sleep(120)")
+HOLD = (
+    "import sys, time; from pathlib import Path; from landscape.lock import hold; "
+    "handle = hold(Path(sys.argv[1])); print('held', flush=True); time.sleep(120)"
+)
 
 
 def _holder(folder: Path) -> subprocess.Popen:
     """A separate process that takes the lock on ``folder`` and keeps it until killed."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True,
-                            env={"PYTHONPATH": str(REPO / "src")})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(REPO / "src")},
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
 
 def _try_lock(folder: Path) -> subprocess.CompletedProcess:
-    code = ("import sys; from pathlib import Path; from landscape.lock import hold, BuildLocked\n"
-            "try:\n    hold(Path(sys.argv[1]))\nexcept BuildLocked as err:\n    sys.exit(f'error: {err}')")
-    return subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=False,
-                          env={"PYTHONPATH": str(REPO / "src")})
+    code = (
+        "import sys; from pathlib import Path; from landscape.lock import hold, BuildLocked\n"
+        "try:\n    hold(Path(sys.argv[1]))\nexcept BuildLocked as err:\n    sys.exit(f'error: {err}')"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PYTHONPATH": str(REPO / "src")},
+    )
 
 
 def test_a_second_process_is_refused_with_the_holders_pid_until_the_holder_is_killed(tmp_path):
@@ -45,11 +58,18 @@ def test_a_second_process_is_refused_with_the_holders_pid_until_the_holder_is_ki
     assert _try_lock(tmp_path).returncode == 0  # a killed build leaves no stale lock
 
 
-@pytest.mark.parametrize(("argv", "command", "locks"), [
-    ([], None, True), (["profile=smoke"], None, True), (["list", "--all"], "list", False),
-    (["-f", "dodo.py", "info", "paper"], "info", False), (["profile=smoke", "figure:spectrum"], "figure:spectrum", True),
-    (["forget", "paper"], "forget", True), (["-n", "2", "run"], "run", True),
-])
+@pytest.mark.parametrize(
+    ("argv", "command", "locks"),
+    [
+        ([], None, True),
+        (["profile=smoke"], None, True),
+        (["list", "--all"], "list", False),
+        (["-f", "dodo.py", "info", "paper"], "info", False),
+        (["profile=smoke", "figure:spectrum"], "figure:spectrum", True),
+        (["forget", "paper"], "forget", True),
+        (["-n", "2", "run"], "run", True),
+    ],
+)
 def test_only_commands_that_may_write_take_the_lock(argv, command, locks):
     assert lock.command(argv) == command and lock.needs_lock(argv) is locks
 
@@ -61,12 +81,18 @@ def test_doit_refuses_a_second_build_of_a_profile_but_still_lists_it(tmp_path):
     holder = _holder(tmp_path / "build" / "smoke")
     try:
         start = time.perf_counter()
-        build = subprocess.run([sys.executable, "-m", "doit", "profile=smoke"], cwd=tmp_path, capture_output=True,
-                               text=True, check=False)
+        build = subprocess.run(
+            [sys.executable, "-m", "doit", "profile=smoke"], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
         assert build.returncode != 0 and f"PID {holder.pid}" in build.stderr + build.stdout
         assert time.perf_counter() - start < 60  # refused at once, nothing built
-        listed = subprocess.run([sys.executable, "-m", "doit", "list", "profile=smoke"], cwd=tmp_path,
-                                capture_output=True, text=True, check=False)
+        listed = subprocess.run(
+            [sys.executable, "-m", "doit", "list", "profile=smoke"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert listed.returncode == 0 and "paper" in listed.stdout
     finally:
         holder.send_signal(signal.SIGKILL)

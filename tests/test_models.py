@@ -69,7 +69,10 @@ def test_a_smooth_activation_has_no_kinks_where_relu_has_them():
         theta = flatten(model)
         direction = torch.randn_like(theta)
         direction /= direction.norm()
-        loss = lambda t: float(objective_at(model, theta + t * direction, x, y, 0.0))  # noqa: E731
+
+        def loss(t: float, model=model, theta=theta, direction=direction) -> float:
+            return float(objective_at(model, theta + t * direction, x, y, 0.0))
+
         curvatures = [(loss(h) - 2 * loss(0.0) + loss(-h)) / h**2 for h in (1e-4, 3e-4, 1e-3, 3e-3)]
         spread[name] = max(abs(c / curvatures[0] - 1) for c in curvatures)
     # GELU's curvature changes by O(h²) relative over these steps (measured 2e-5); ReLU units switching on and

@@ -1,4 +1,4 @@
-"""The overfitting experiments' tools against closed forms and simulation: Newton steps, band noise, HMC, Bayesian LRs."""
+"""The overfitting experiments' tools against closed forms and simulation: Newton steps, band noise, HMC, Bayes LRs."""
 
 import numpy as np
 import pytest
@@ -26,7 +26,9 @@ def test_newton_step_lands_on_the_minimum_of_the_chosen_directions():
     assert np.allclose(offset[mask], 0.0, atol=1e-12)  # chosen directions exactly at their minima
     assert np.allclose(offset[~mask], (eigenvectors.T @ (theta - minimum))[~mask], atol=1e-12)  # others untouched
     loss = lambda t: 0.5 * (t - minimum) @ H @ (t - minimum)  # noqa: E731
-    assert loss(moved) - loss(theta) == pytest.approx(eigenbasis.newton_gain(gradient, eigenvalues, eigenvectors, mask), rel=1e-10)
+    assert loss(moved) - loss(theta) == pytest.approx(
+        eigenbasis.newton_gain(gradient, eigenvalues, eigenvectors, mask), rel=1e-10
+    )
 
 
 def test_noise_along_one_eigenvector_raises_the_loss_by_half_lambda_sigma_squared():
@@ -38,7 +40,8 @@ def test_noise_along_one_eigenvector_raises_the_loss_by_half_lambda_sigma_square
     noise = eigenbasis.band_noise(eigenvectors, mask, 0.2, 40_000, np.random.default_rng(2))
     increase = loss(theta + noise) - loss(theta)
     expected = 0.5 * eigenvalues[7] * 0.2**2
-    # 40,000 draws: the mean's standard error is ~0.7% of the mean (chi-square with one dof, plus the linear term); 4 se.
+    # 40,000 draws: the mean's standard error is ~0.7% of the mean (chi-square with one dof, plus the linear term);
+    # allow 4 se.
     assert increase.mean() == pytest.approx(expected, rel=4 * increase.std() / np.sqrt(40_000) / expected)
 
 
@@ -51,8 +54,16 @@ def test_log_bands_partition_the_positive_spectrum():
 def test_hmc_recovers_a_gaussian_covariance():
     covariance = np.array([[2.0, 0.6, 0.0], [0.6, 1.0, -0.3], [0.0, -0.3, 0.5]])
     precision = torch.tensor(np.linalg.inv(covariance))
-    chain = hmc.sample(lambda t: float(0.5 * t @ precision @ t), lambda t: precision @ t, torch.zeros(3, dtype=torch.float64),
-                       step_size=0.3, steps=10, samples=6000, burn_in=100, seed=0)
+    chain = hmc.sample(
+        lambda t: float(0.5 * t @ precision @ t),
+        lambda t: precision @ t,
+        torch.zeros(3, dtype=torch.float64),
+        step_size=0.3,
+        steps=10,
+        samples=6000,
+        burn_in=100,
+        seed=0,
+    )
     samples = torch.stack(chain.samples).numpy()
     # 6,000 nearly independent samples: entries of the sample covariance have standard error ≲ 0.04; allow 0.12.
     assert np.allclose(np.cov(samples.T), covariance, atol=0.12)
@@ -71,7 +82,7 @@ def test_effective_sample_size_of_an_ar1_trace():
 
 
 def test_bayesian_learning_rates_make_the_stationary_variance_the_posterior():
-    """Simulated heavy ball with per-direction rates, batches drawn with replacement from fixed per-example gradients."""
+    """Simulated heavy ball with per-direction rates, batches drawn with replacement from fixed example gradients."""
     rng = np.random.default_rng(0)
     N, B, beta, D = 400, 8, 0.9, 4
     curvature = np.array([2.0, 0.5, 0.1, 0.02])
@@ -79,7 +90,9 @@ def test_bayesian_learning_rates_make_the_stationary_variance_the_posterior():
     offsets -= offsets.mean(axis=0)
     c = offsets.var(axis=0)
     rates = theory.bayesian_learning_rates(curvature, c, B, N, beta)
-    assert np.allclose(theory.stationary_variance(rates, curvature, c / B, beta, "heavy_ball"), 1 / (N * curvature), rtol=1e-10)
+    assert np.allclose(
+        theory.stationary_variance(rates, curvature, c / B, beta, "heavy_ball"), 1 / (N * curvature), rtol=1e-10
+    )
     x, v, samples = np.zeros(D), np.zeros(D), []
     for t in range(300_000):
         g = curvature * x + offsets[rng.integers(0, N, B)].mean(axis=0)
@@ -177,15 +190,21 @@ def test_a_linear_rule_with_heavy_ball_weights_is_heavy_ball():
 
 
 def test_trained_arms_report_their_metrics_and_divergence():
-    """B3 on the network: the study's end is measured as given; a heavy-ball schedule trains; a diverging rule says so."""
+    """B3 on the network: the study's end measured as given, a heavy-ball schedule trains, a diverging rule says so."""
     from landscape.analyses.schedule import trained
     from landscape.linear_rules import LinearRule
 
     point = _toy_point()
     batches = np.random.default_rng(1).integers(0, 40, (20, 8))
     end = point.theta.numpy() * 0.5
-    arms = trained(point, batches, end, np.full(20, 0.05), {"calm": LinearRule.from_method(0.05, 0.9, "heavy_ball"),
-                                                            "wild": LinearRule.from_method(1e6, 0.0, "sgd")}, 0.9)
+    arms = trained(
+        point,
+        batches,
+        end,
+        np.full(20, 0.05),
+        {"calm": LinearRule.from_method(0.05, 0.9, "heavy_ball"), "wild": LinearRule.from_method(1e6, 0.0, "sgd")},
+        0.9,
+    )
     metrics = point.metrics(point.theta.new_tensor(end), ("train", "test"))
     assert arms["study"]["test_loss"] == metrics["test_loss"]
     assert arms["study"]["objective"] == metrics["train_loss"] + 0.5 * 1e-3 * float((point.theta * 0.5).pow(2).sum())
@@ -244,9 +263,12 @@ def test_loss_floor_fits_one_run_per_schedule_and_reports_the_seed_spread():
 
     rates = {"main": 0.001, "main_seed1": 0.001, "const_a": 0.03, "const_b": 0.01}
     losses = {"main": 0.052, "main_seed1": 0.4, "const_a": 0.11, "const_b": 0.07}
-    training = {"comparable_runs": ["main", "const_a", "const_b"], "model_runs": list(rates),
-                "main_over_seeds": {"train_loss": {"mean": 0.226, "sd": 0.25, "n": 2}},
-                "runs": {r: {"final_lr": rates[r], "final": {"train_loss": losses[r]}} for r in rates}}
+    training = {
+        "comparable_runs": ["main", "const_a", "const_b"],
+        "model_runs": list(rates),
+        "main_over_seeds": {"train_loss": {"mean": 0.226, "sd": 0.25, "n": 2}},
+        "runs": {r: {"final_lr": rates[r], "final": {"train_loss": losses[r]}} for r in rates},
+    }
     eigenvalues, noise = np.array([0.5, 2.0]), np.array([0.1, 0.4])
     floor = loss_floor(training, eigenvalues, noise, 32, 0.9)
     assert floor["runs"] == ["main", "const_a", "const_b"]
@@ -255,7 +277,9 @@ def test_loss_floor_fits_one_run_per_schedule_and_reports_the_seed_spread():
     # The planted points lie on the line (no residual), so the seed spread is the whole error of the intercept:
     # 0.25 × sqrt([(XᵀX)⁻¹]₀₀) for the three rates.
     design = np.stack([np.ones(3), [0.001, 0.03, 0.01]], 1)
-    assert floor["intercept_se_with_seeds"] == pytest.approx(0.25 * np.sqrt(np.linalg.inv(design.T @ design)[0, 0]), rel=1e-3)
+    assert floor["intercept_se_with_seeds"] == pytest.approx(
+        0.25 * np.sqrt(np.linalg.inv(design.T @ design)[0, 0]), rel=1e-3
+    )
 
 
 def test_profile_fits_report_every_form_tied_for_most_common(tmp_path):
@@ -270,8 +294,13 @@ def test_profile_fits_report_every_form_tied_for_most_common(tmp_path):
     profiles = [p + 1e-4 * rng.standard_normal(len(ts)) for p in profiles]
     with h5py.File(tmp_path / "ls.h5", "w") as fh:
         fh.attrs["summary"] = '{"labels": ["main@9"]}'
-        for key, value in {"ts": np.tile(ts, (4, 1)), "losses": np.array(profiles), "eigenvalue": [1.0, 4.0, 1.0, 2.0],
-                           "band": np.array([b"top", b"top", b"bulk", b"bulk"]), "t_max": np.ones(4)}.items():
+        for key, value in {
+            "ts": np.tile(ts, (4, 1)),
+            "losses": np.array(profiles),
+            "eigenvalue": [1.0, 4.0, 1.0, 2.0],
+            "band": np.array([b"top", b"top", b"bulk", b"bulk"]),
+            "t_max": np.ones(4),
+        }.items():
             fh[f"main@9/{key}"] = value
     profile_fits.run(tmp_path / "ls.h5", tmp_path / "pf.h5", {"task": "t"})
     summary = read_summary(tmp_path / "pf.h5")
@@ -292,11 +321,24 @@ def test_bayes_lr_arms_on_a_toy_network(tmp_path):
     with h5py.File(tmp_path / "grads.h5", "w") as fh:
         fh["eigenvalue"], fh["noise"] = eigenvalues, np.abs(eigenvalues) + 1e-3
     settings = ExperimentsConfig(seeds=2, continue_iterations=12, lr_scales=(1.0, 4.0))
-    bayes_lr.run(point, path, tmp_path / "grads.h5", 8, 0.9, 0.05, settings, tmp_path / "b.h5", {"task": "t"}, top_k=2,
-                 effective_curvature=eigenvalues.copy())
+    bayes_lr.run(
+        point,
+        path,
+        tmp_path / "grads.h5",
+        8,
+        0.9,
+        0.05,
+        settings,
+        tmp_path / "b.h5",
+        {"task": "t"},
+        top_k=2,
+        effective_curvature=eigenvalues.copy(),
+    )
     summary = read_summary(tmp_path / "b.h5")
     arms = summary["arms"]
     assert set(arms) == {"sgd", "sgd_at_cap", "bayes_x1", "bayes_x4", "bayes_top", "bayes_effective"}
     assert arms["bayes_effective"]["test_loss"] == arms["bayes_x1"]["test_loss"]
-    assert summary["bayes_better"] == (summary["best_against_sgd"]["better"] and summary["best_against_cap_control"]["better"])
+    assert summary["bayes_better"] == (
+        summary["best_against_sgd"]["better"] and summary["best_against_cap_control"]["better"]
+    )
     assert summary["effective_capped_share"] == summary["capped_share"]["bayes_x1"]

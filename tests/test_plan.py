@@ -19,7 +19,9 @@ def test_hessian_file_size_is_predicted(tmp_path, storage):
     model = ResNet(1, 3, 2, 2, 1).double()
     theta = flatten(model)
     objective = Objective(model, torch.randn(16, 1, 6, 6, dtype=torch.float64), torch.randint(0, 3, (16,)), 1e-2)
-    target = write_hessian(objective, theta, tmp_path / "h.h5", {"config_hash": "h"}, 16, progress=False, storage=storage)
+    target = write_hessian(
+        objective, theta, tmp_path / "h.h5", {"config_hash": "h"}, 16, progress=False, storage=storage
+    )
     with h5py.File(target) as fh:
         stored = sum(fh[k].id.get_storage_size() for k in fh)
     # The datasets are exactly the predicted bytes; the file adds HDF5 headers and provenance attributes.

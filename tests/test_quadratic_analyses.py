@@ -19,8 +19,18 @@ from landscape.linesearch import check_quadratic, symmetric_grid
 from landscape.store import read_h5, read_summary
 
 P = 40
-SETTINGS = LandscapeConfig(directions=12, points=21, loss_increase=0.5, batch_sizes=(8, 32), batches=24,
-                           random_directions=3, fine_points=201, fine_decades=3, fine_directions=3, seed=0)
+SETTINGS = LandscapeConfig(
+    directions=12,
+    points=21,
+    loss_increase=0.5,
+    batch_sizes=(8, 32),
+    batches=24,
+    random_directions=3,
+    fine_points=201,
+    fine_decades=3,
+    fine_directions=3,
+    seed=0,
+)
 
 
 @dataclass
@@ -37,8 +47,13 @@ class Synthetic:
     def value(self, x: np.ndarray) -> np.ndarray:
         u = x - self.centre.double().numpy()
         kinks = self.kink * (np.abs(u - 0.013).sum(axis=-1) - np.abs(-0.013) * u.shape[-1])
-        return (self.loss0 + u @ self.gradient + 0.5 * np.einsum("...i,ij,...j->...", u, self.hessian, u)
-                + self.quartic * (u**4).sum(axis=-1) + kinks)
+        return (
+            self.loss0
+            + u @ self.gradient
+            + 0.5 * np.einsum("...i,ij,...j->...", u, self.hessian, u)
+            + self.quartic * (u**4).sum(axis=-1)
+            + kinks
+        )
 
     def along(self, theta: torch.Tensor, direction: torch.Tensor, ts: np.ndarray) -> np.ndarray:
         start, d = theta.double().numpy(), direction.double().numpy()
@@ -115,7 +130,9 @@ def test_batch_noise_recovers_the_planted_stochasticity(tmp_path):
         noisy = function.gradient + basis @ (noise_scale * rng.standard_normal(P) * np.sqrt(32 / len(indices)))
         return Synthetic(function.centre, function.hessian, noisy)
 
-    batch_noise.run(batch_line, 1000, theta, path, tmp_path / "ls.h5", "end", SETTINGS, tmp_path / "bn.h5", {"task": "t"})
+    batch_noise.run(
+        batch_line, 1000, theta, path, tmp_path / "ls.h5", "end", SETTINGS, tmp_path / "bn.h5", {"task": "t"}
+    )
     summary = read_summary(tmp_path / "bn.h5")
     assert summary["spread_falls_with_eigenvalue"]
     # 24 batches per size: the log-variance slope is estimated to about +-0.15; the planted value is -1.
@@ -126,11 +143,14 @@ def test_batch_noise_recovers_the_planted_stochasticity(tmp_path):
         assert np.allclose(ratio, 1.0, rtol=1e-6)
 
 
-@pytest.mark.parametrize(("form", "values"), [
-    ("quadratic", lambda t: 0.2 + 0.1 * t + 0.8 * t**2),
-    ("quartic", lambda t: 0.2 + 0.1 * t + 0.8 * t**2 + 0.3 * t**4),
-    ("logcosh", lambda t: 0.2 + 0.1 * t + 1.6 * 0.3**2 * np.log(np.cosh(t / 0.3))),
-])
+@pytest.mark.parametrize(
+    ("form", "values"),
+    [
+        ("quadratic", lambda t: 0.2 + 0.1 * t + 0.8 * t**2),
+        ("quartic", lambda t: 0.2 + 0.1 * t + 0.8 * t**2 + 0.3 * t**4),
+        ("logcosh", lambda t: 0.2 + 0.1 * t + 1.6 * 0.3**2 * np.log(np.cosh(t / 0.3))),
+    ],
+)
 def test_profile_fits_choose_the_generating_form(form, values):
     ts = symmetric_grid(2.0, 41)
     noise = np.random.default_rng(0).normal(0, 1e-6, len(ts))

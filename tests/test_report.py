@@ -33,8 +33,15 @@ def test_non_finite_value_fails(tmp_path, value):
 
 
 def test_values_are_escaped_and_formatted(tmp_path):
-    out = _render(tmp_path, "((( name ))) ((( x | num ))) ((( p | pct ))) ((( n | int ))) ((( raw )))",
-                  name="const_a 50% #1", x=0.000123456, p=0.8123, n=98524, raw=Latex(r"\emph{ok}"))
+    out = _render(
+        tmp_path,
+        "((( name ))) ((( x | num ))) ((( p | pct ))) ((( n | int ))) ((( raw )))",
+        name="const_a 50% #1",
+        x=0.000123456,
+        p=0.8123,
+        n=98524,
+        raw=Latex(r"\emph{ok}"),
+    )
     assert out == r"const\_a 50\% \#1 \ensuremath{1.23\times10^{-4}} 81.2\% 98{,}524 \emph{ok}"
 
 
@@ -83,8 +90,10 @@ def test_arxiv_package_points_at_its_own_figures_and_refuses_what_it_cannot_ship
         (figures / name).write_bytes(b"%PDF " + name.encode())
     tex = tmp_path / "doc" / "paper.tex"
     tex.parent.mkdir()
-    tex.write_text("\\graphicspath{{../../figs/}}\n\\includegraphics[width=1in]{a.pdf}\\includegraphics{b.pdf}"
-                   "\\includegraphics{a.pdf}\n")
+    tex.write_text(
+        "\\graphicspath{{../../figs/}}\n\\includegraphics[width=1in]{a.pdf}\\includegraphics{b.pdf}"
+        "\\includegraphics{a.pdf}\n"
+    )
     tex.with_suffix(".bbl").write_text("\\begin{thebibliography}{1}\\end{thebibliography}")
     names = arxiv.package(tex, figures, tmp_path / "out.tar.gz", epoch=1_700_000_000)
     assert names == ["figures/a.pdf", "figures/b.pdf", "paper.bbl", "paper.tex"]

@@ -7,7 +7,10 @@ from landscape.seeds import spread
 
 
 def test_spread_is_mean_and_sample_sd():
-    assert spread([1.0, 2.0, 4.0]) == {"mean": 7 / 3, "sd": float(np.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2))}
+    assert spread([1.0, 2.0, 4.0]) == {
+        "mean": 7 / 3,
+        "sd": float(np.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2)),
+    }
     assert spread(np.array([3.5])) == {"mean": 3.5, "sd": 0.0}
 
 
@@ -30,5 +33,12 @@ def test_the_decision_rule_is_a_paired_t_interval_that_excludes_zero():
     assert not compare([0.50, 0.70, 0.30], 0.55)["lower"]  # the interval covers the reference
     paired = compare([1.01, 2.01, 3.01], [1.0, 2.0, 3.0])  # a constant paired shift, invisible to unpaired spreads
     assert paired["higher"] and paired["difference"] == pytest.approx(0.01)
-    assert compare([0.1], 0.5) == {"difference": -0.4, "low": -0.4, "high": -0.4, "n": 1, "level": 0.95,
-                                   "lower": False, "higher": False}  # one seed decides nothing
+    assert compare([0.1], 0.5) == {
+        "difference": -0.4,
+        "low": -0.4,
+        "high": -0.4,
+        "n": 1,
+        "level": 0.95,
+        "lower": False,
+        "higher": False,
+    }  # one seed decides nothing

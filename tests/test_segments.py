@@ -28,11 +28,14 @@ def _relative(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
-@pytest.mark.parametrize(("norm", "stages", "blocks", "block_size"), [
-    ("group", 2, 1, 7),   # a projection shortcut; blocks of 7 columns straddle every segment boundary
-    ("none", 2, 1, 5),    # no normalisation (biases instead)
-    ("group", 1, 2, 64),  # identity shortcuts; one block holds several segments
-])
+@pytest.mark.parametrize(
+    ("norm", "stages", "blocks", "block_size"),
+    [
+        ("group", 2, 1, 7),  # a projection shortcut; blocks of 7 columns straddle every segment boundary
+        ("none", 2, 1, 5),  # no normalisation (biases instead)
+        ("group", 1, 2, 64),  # identity shortcuts; one block holds several segments
+    ],
+)
 def test_segmented_hessian_equals_full_products_and_torch_func_hessian(norm, stages, blocks, block_size):
     model, x, y, theta = _problem(norm, stages, blocks)
     full = dense_hessian(Objective(model, x, y, WEIGHT_DECAY, 8, segmented=False), theta, block_size)
@@ -48,8 +51,7 @@ def test_segmented_hessian_equals_full_products_and_torch_func_hessian(norm, sta
 def test_the_stored_file_carries_the_probe_error_of_a_segmented_assembly(tmp_path):
     model, x, y, theta = _problem("group", 2, 1)
     objective = Objective(model, x, y, WEIGHT_DECAY, 8)
-    with h5py.File(write_hessian(objective, theta, tmp_path / "h.h5", {"config_hash": "h"}, 7,
-                                               progress=False)) as fh:
+    with h5py.File(write_hessian(objective, theta, tmp_path / "h.h5", {"config_hash": "h"}, 7, progress=False)) as fh:
         assert fh.attrs["segments"] == 4
         assert fh.attrs["probe_error"] < 1e-12
 
@@ -61,7 +63,8 @@ def test_a_planted_error_shows_in_the_probe_error():
     assert probe_error(objective, theta, matrix) < 1e-12
     scale = np.abs(matrix).max()
     matrix[40, 3] += 1e-3 * scale  # one wrong entry, as a wrong block or a wrong fill from symmetry would leave
-    # A unit probe has |v_3| ~ P^-1/2 ≈ 0.1, so the planted 1e-3 shows at ~1e-4 of max |Hv|: ten decades above round-off.
+    # A unit probe has |v_3| ~ P^-1/2 ≈ 0.1, so the planted 1e-3 shows at ~1e-4 of max |Hv|: ten decades above
+    # round-off.
     assert probe_error(objective, theta, matrix) > 1e-6
 
 
@@ -86,11 +89,14 @@ class _MaxPooledHead(PooledHead):
         return self.linear(x.amax(dim=(2, 3)))
 
 
-@pytest.mark.parametrize(("cls", "message"), [
-    (_Skipping, "not next in model.parameters"),
-    (_Reordered, "not next in model.parameters"),
-    (_WrongForward, "composition differs from model"),
-])
+@pytest.mark.parametrize(
+    ("cls", "message"),
+    [
+        (_Skipping, "not next in model.parameters"),
+        (_Reordered, "not next in model.parameters"),
+        (_WrongForward, "composition differs from model"),
+    ],
+)
 def test_a_wrong_declaration_fails_with_a_clear_error(cls, message):
     torch.manual_seed(0)
     model = cls(1, 3, 2, 1, 2).double()

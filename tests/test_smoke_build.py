@@ -69,22 +69,55 @@ def built(project) -> Path:
 def test_paper_and_poster_show_the_training_figure_and_table(built):
     paper, poster = built / "build/smoke/paper.pdf", built / "build/smoke/poster.pdf"
     text = _text(paper)
-    for expected in ("The Quadratic Approximation", "Training runs", "Table 1", "Figure 1", "Reproducibility",
-                     "const_a", "anneal_high", "learning rate", "Exact Hessians (H1)", "Mini-batch Hessians (H2)",
-                     "The spectrum through training (A3)", "Are the eigenvectors stable? (A4)", "Line searches along",
-                     "random directions (A7)", "Curvature against scale (A1)", "The regime of this build",
-                     "Fine structure (A9)", "The trajectory in the eigenbasis (A5)",
-                     "Per-example gradients (A10)", "Confronting the measurements (B1)", "Schedules (B3)", "Figure 14",
-                     "Noise by eigenband (A11)", "Thresholds (A12)", "Bayesian learning rates (B2)", "Two predictions (B4)",
-                     "Mysteries (B5)", "linear rules over the last"):
+    for expected in (
+        "The Quadratic Approximation",
+        "Training runs",
+        "Table 1",
+        "Figure 1",
+        "Reproducibility",
+        "const_a",
+        "anneal_high",
+        "learning rate",
+        "Exact Hessians (H1)",
+        "Mini-batch Hessians (H2)",
+        "The spectrum through training (A3)",
+        "Are the eigenvectors stable? (A4)",
+        "Line searches along",
+        "random directions (A7)",
+        "Curvature against scale (A1)",
+        "The regime of this build",
+        "Fine structure (A9)",
+        "The trajectory in the eigenbasis (A5)",
+        "Per-example gradients (A10)",
+        "Confronting the measurements (B1)",
+        "Schedules (B3)",
+        "Figure 14",
+        "Noise by eigenband (A11)",
+        "Thresholds (A12)",
+        "Bayesian learning rates (B2)",
+        "Two predictions (B4)",
+        "Mysteries (B5)",
+        "linear rules over the last",
+    ):
         assert expected in text, expected
     assert "??" not in text
     for bad in (r"\(s\)", r"\b1 (outliers|directions|seeds)\b", r"\bbut one\b"):  # wording a count can break
         assert not re.search(bad, text), bad
     poster_text = _text(poster)
-    for expected in ("The question", "Method", "The spectrum", "Quadratic along", "Training in the eigenbasis",
-                     "Theory meets measurement", "Which directions overfit?", "Predictions, tested",
-                     "Schedules and update rules", "Training runs", "anneal_low", "test acc."):
+    for expected in (
+        "The question",
+        "Method",
+        "The spectrum",
+        "Quadratic along",
+        "Training in the eigenbasis",
+        "Theory meets measurement",
+        "Which directions overfit?",
+        "Predictions, tested",
+        "Schedules and update rules",
+        "Training runs",
+        "anneal_low",
+        "test acc.",
+    ):
         assert expected in poster_text, expected
     info = subprocess.run(["pdfinfo", str(poster)], capture_output=True, text=True, check=True).stdout
     assert re.search(r"Pages:\s+1\n", info) and "(A0)" in info
@@ -113,15 +146,30 @@ def test_config_change_reruns_exactly_its_dependents(built):
     original = config.read_text()
     # The copy keeps the changed rate: the tests after this one need an up-to-date build, not the original
     # numbers, and changing back would retrain, reassemble and recompile the same tasks again for nothing.
-    config.write_text(original.replace('lr = 0.03\n', 'lr = 0.02\n', 1))
+    config.write_text(original.replace("lr = 0.03\n", "lr = 0.02\n", 1))
     executed, *_ = _doit(built, "profile=smoke")
     # theory reads the spectrum results, which hold const_a's end point: a file-level dependency; the
     # loss-floor fit of mysteries reads every run's final loss.
     # schedule reads B5's early λ_max probes from the mysteries results, a file-level dependency too.
-    assert set(executed) == {"train:const_a", "hessian:const_a@600", "analysis:training", "analysis:spectrum",
-                             "analysis:lr_compare", "analysis:theory", "analysis:mysteries", "analysis:schedule",
-                             "figure:training", "figure:spectrum", "figure:lr_compare", "figure:theory",
-                             "figure:mysteries", "figure:schedule", "values", "paper", "poster"}
+    assert set(executed) == {
+        "train:const_a",
+        "hessian:const_a@600",
+        "analysis:training",
+        "analysis:spectrum",
+        "analysis:lr_compare",
+        "analysis:theory",
+        "analysis:mysteries",
+        "analysis:schedule",
+        "figure:training",
+        "figure:spectrum",
+        "figure:lr_compare",
+        "figure:theory",
+        "figure:mysteries",
+        "figure:schedule",
+        "values",
+        "paper",
+        "poster",
+    }
 
 
 def test_figure_code_change_reruns_that_figure_and_the_documents(built):
@@ -133,8 +181,12 @@ def test_figure_code_change_reruns_that_figure_and_the_documents(built):
 
 def test_an_interrupted_record_does_not_redo_finished_work(built):
     """If doit dies before recording finished tasks, their targets (with matching input hashes) are kept."""
-    subprocess.run([sys.executable, "-m", "doit", "forget", "train:main", "hessian:main@600", "profile=smoke"],
-                   cwd=built, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "doit", "forget", "train:main", "hessian:main@600", "profile=smoke"],
+        cwd=built,
+        check=True,
+        capture_output=True,
+    )
     proc = subprocess.run([sys.executable, "-m", "doit", "profile=smoke"], cwd=built, capture_output=True, text=True)
     assert proc.returncode == 0
     assert proc.stdout.count("already holds these inputs") == 2, proc.stdout[-2000:]
@@ -154,8 +206,15 @@ def test_damaged_artifacts_are_rebuilt_not_read(built):
         fh.attrs["summary"] = fh.attrs["summary"].replace('"thresholds"', '"thresholds_edited"')
     (built / "figures/smoke/noise.pdf").unlink()
     executed, *_ = _doit(built, "profile=smoke")
-    assert {"train:const_b", "hessian:const_b@600", "hessian:anneal_low@600", "analysis:threshold", "figure:noise",
-            "paper", "poster"} <= set(executed)
+    assert {
+        "train:const_b",
+        "hessian:const_b@600",
+        "hessian:anneal_low@600",
+        "analysis:threshold",
+        "figure:noise",
+        "paper",
+        "poster",
+    } <= set(executed)
     assert "train:main" not in executed and "analysis:noise" not in executed
     with h5py.File(run) as fh:  # a whole run again
         assert fh["params"].shape[0] == fh["lr"].shape[0] + 1
@@ -172,8 +231,13 @@ def test_arxiv_package_compiles_alone_and_holds_only_what_the_paper_includes(bui
         tar.extractall(tmp_path, filter="data")
     included = re.findall(r"\\includegraphics(?:\[[^\]]*\])?\{([^}]+)\}", (tmp_path / "paper.tex").read_text())
     assert names == sorted({"paper.tex", "paper.bbl", *(f"figures/{name}" for name in included)})
-    proc = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "paper.tex"], cwd=tmp_path,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "paper.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "Reproducibility" in _text(tmp_path / "paper.pdf")
     before = archive.read_bytes()
@@ -183,15 +247,24 @@ def test_arxiv_package_compiles_alone_and_holds_only_what_the_paper_includes(bui
 
 
 def test_doit_list_documents_every_task(built):
-    proc = subprocess.run([sys.executable, "-m", "doit", "list", "--all", "profile=smoke"], cwd=built,
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "doit", "list", "--all", "profile=smoke"],
+        cwd=built,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     for task in ("train", "analysis", "figure", "paper", "poster"):
         assert re.search(rf"^{task}\s+\S", proc.stdout, flags=re.M), proc.stdout
 
 
 def test_rebuilding_gives_byte_identical_pdfs(built):
-    """Figures and documents rebuilt from the same results and commit are the same bytes (fixed metadata, SOURCE_DATE_EPOCH)."""
-    outputs = [built / "build/smoke/paper.pdf", built / "build/smoke/poster.pdf", *sorted((built / "figures/smoke").glob("*.pdf"))]
+    """Figures and documents rebuilt from the same results and commit are the same bytes (fixed metadata and date)."""
+    outputs = [
+        built / "build/smoke/paper.pdf",
+        built / "build/smoke/poster.pdf",
+        *sorted((built / "figures/smoke").glob("*.pdf")),
+    ]
     before = {path: path.read_bytes() for path in outputs}
     for path in outputs:
         path.unlink()
@@ -202,12 +275,13 @@ def test_rebuilding_gives_byte_identical_pdfs(built):
 
 
 def test_poster_body_text_is_legible_from_two_metres(built):
-    """Body text of at least 24 pt: the size LaTeX used in every block, and the measured height of the question's words."""
+    """Body text of at least 24 pt: LaTeX's size in every block, and the measured height of the question's words."""
     log = (built / "build/smoke/poster/poster.log").read_text(errors="replace")
     sizes = [float(v) for v in re.findall(r"POSTER-BODY-FONT-SIZE: ([\d.]+)", log)]
     assert len(sizes) >= 8 and min(sizes) >= 24.0, sizes
-    html = subprocess.run(["pdftotext", "-bbox", str(built / "build/smoke/poster.pdf"), "-"], capture_output=True,
-                          text=True, check=True).stdout
+    html = subprocess.run(
+        ["pdftotext", "-bbox", str(built / "build/smoke/poster.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout
     words = re.findall(r'<word xMin="[\d.]+" yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">([^<]*)</word>', html)
     question = {"How", "far", "does", "quadratic", "model", "explain", "momentum", "residual", "network:"}
     heights = [float(y1) - float(y0) for y0, y1, word in words if word in question]

@@ -55,8 +55,16 @@ def test_spectrum_and_overlap_analyses_on_a_known_spectrum(tmp_path):
     values = np.sort(np.concatenate([rng.normal(0, 0.01, P - 7), [1e-3] * 4, [5.0, 10.0, 20.0]]))
     basis = random_basis(P, seed=3)
     points = {f"main@{s}": _hessian_file(tmp_path / f"h{s}.h5", values * (1 + s / 10), basis) for s in (0, 5, 10)}
-    spectrum.run(points, {p: 0.1 for p in points}, 0.9, 3, list(points), tmp_path / "spectrum.h5", {"task": "t"},
-                 weight_decay=1e-3)
+    spectrum.run(
+        points,
+        {p: 0.1 for p in points},
+        0.9,
+        3,
+        list(points),
+        tmp_path / "spectrum.h5",
+        {"task": "t"},
+        weight_decay=1e-3,
+    )
     summary = read_summary(tmp_path / "spectrum.h5")
     first = summary["points"]["main@0"]  # unscaled: four planted eigenvalues equal wd
     assert first["n_at_wd"] == 4 + np.sum(np.abs(values[values != 1e-3] - 1e-3) <= 1e-5)
@@ -85,7 +93,9 @@ def test_davis_kahan_bounds_a_planted_rotation_and_measures_it_exactly():
     values_b, basis_b = np.linalg.eigh(H_b)
     top = overlap.davis_kahan(values, basis, values_b, basis_b, slice(P - 3, P))
     A, B = basis[:, -3:], basis_b[:, -3:]
-    assert top["rotation"] == pytest.approx(np.linalg.norm(np.sqrt(np.clip(1 - np.linalg.svd(A.T @ B)[1] ** 2, 0, None))))
+    assert top["rotation"] == pytest.approx(
+        np.linalg.norm(np.sqrt(np.clip(1 - np.linalg.svd(A.T @ B)[1] ** 2, 0, None)))
+    )
     assert 0 < top["rotation"] <= top["bound"] and 0 < top["ratio"] <= 1
     assert top["perturbation"] == pytest.approx(np.linalg.norm((H_b - H_a) @ A))
     degenerate = np.concatenate([np.linspace(0, 1, P - 4), [2.0, 2.0, 2.0, 5.0]])
@@ -114,7 +124,9 @@ def test_eigenbands_set_the_weight_decay_directions_apart():
     from landscape.spectra import eigenbands
 
     wd = 1e-3
-    eigenvalues = np.sort(np.concatenate([[-0.5, -0.01], [wd] * 5, [1.5e-3, 2e-3], np.geomspace(0.01, 1, 20), [5, 7, 9]]))
+    eigenvalues = np.sort(
+        np.concatenate([[-0.5, -0.01], [wd] * 5, [1.5e-3, 2e-3], np.geomspace(0.01, 1, 20), [5, 7, 9]])
+    )
     bands = eigenbands(eigenvalues, classes=3, weight_decay=wd)
     assert np.all((eigenvalues[bands["weight_decay"]] >= 0) & (eigenvalues[bands["weight_decay"]] <= 2 * wd))
     assert len(bands["weight_decay"]) == 7 and eigenvalues[bands["top"]].tolist() == [5, 7, 9]

@@ -9,8 +9,8 @@ import sys
 import h5py
 import numpy as np
 import pytest
-
 from conftest import kill_on_event
+
 from landscape.store import SchemaError, atomic_h5, provenance, read_h5, read_json, write_json
 
 SLOW_WRITER = """

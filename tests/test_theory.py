@@ -57,7 +57,9 @@ def test_variance_matches_a_long_simulation(method):
         if t >= 10_000:
             samples.append(state[0].copy())
     simulated = np.var(np.array(samples))
-    assert simulated == pytest.approx(float(theory.stationary_variance(lr, curvature, noise, momentum, method)), rel=0.03)
+    assert simulated == pytest.approx(
+        float(theory.stationary_variance(lr, curvature, noise, momentum, method)), rel=0.03
+    )
 
 
 def test_arrays_broadcast_and_unstable_is_inf():
@@ -74,7 +76,11 @@ def test_posterior_matching_curvature_has_temperature_one():
     lr, batch, n, momentum = 0.05, 32, 1500, 0.9
     kappa = theory.posterior_matching_curvature(lr, batch, n, momentum)
     assert theory.temperature(lr, kappa, kappa, batch, n, momentum) == pytest.approx(1.0, rel=1e-10)
-    assert theory.temperature(lr, 2 * kappa, 2 * kappa, batch, n, momentum) > 1 > theory.temperature(lr, kappa / 2, kappa / 2, batch, n, momentum)
+    assert (
+        theory.temperature(lr, 2 * kappa, 2 * kappa, batch, n, momentum)
+        > 1
+        > theory.temperature(lr, kappa / 2, kappa / 2, batch, n, momentum)
+    )
 
 
 def test_expected_loss_curve_matches_simulation():
@@ -107,7 +113,9 @@ def test_optimised_schedule_stays_below_the_stability_curvature_edge():
     curvatures = np.geomspace(0.01, 10, 30)
     noise, start = curvatures * 0.01, np.ones(30)
     free, _ = theory.optimise_schedule(curvatures, noise, start, 400, 3, 0.9, initial_lr=0.05)
-    bound, _ = theory.optimise_schedule(curvatures, noise, start, 400, 3, 0.9, initial_lr=0.05, stability_curvature=40.0)
+    bound, _ = theory.optimise_schedule(
+        curvatures, noise, start, 400, 3, 0.9, initial_lr=0.05, stability_curvature=40.0
+    )
     edge = float(theory.stability_limit(1.0, 0.9, "heavy_ball")) / 40.0
     assert free.max() > edge  # unconstrained, the first piece would be unstable at curvature 40
     assert bound.max() < edge
@@ -133,7 +141,9 @@ def test_expected_loss_curve_matches_simulation_for_every_method(method):
     rng = np.random.default_rng(1)
     for lr in lrs:
         A, b = theory.transition(lr, curvatures, 0.9, method)
-        state = np.einsum("dij,rdj->rdi", A, state) + b[None] * (np.sqrt(noise) * rng.standard_normal((4000, 2)))[..., None]
+        state = (
+            np.einsum("dij,rdj->rdi", A, state) + b[None] * (np.sqrt(noise) * rng.standard_normal((4000, 2)))[..., None]
+        )
     simulated = np.mean(np.sum(0.5 * curvatures * state[..., 0] ** 2, axis=1))
     assert simulated == pytest.approx(predicted, rel=0.1)
 
@@ -148,17 +158,20 @@ def test_scale_aware_prediction_recovers_variances_planted_with_the_effective_cu
     effective = 3.0 * eigenvalues
     noise = np.array([1.0, 0.5, 2.0, 1.0, 4.0])
     lr, momentum, batch = 0.01, 0.9, 32
-    measured = np.where(eigenvalues > 0, theory.stationary_variance(lr, np.abs(effective), noise / batch, momentum,
-                                                                    "heavy_ball"), 1.0)
+    measured = np.where(
+        eigenvalues > 0, theory.stationary_variance(lr, np.abs(effective), noise / batch, momentum, "heavy_ball"), 1.0
+    )
     with h5py.File(tmp_path / "curvature.h5", "w") as fh:
         fh["index"], fh["curvature_at_sgd"], fh["resolved"] = np.arange(5), effective, np.ones((5, 3), dtype=bool)
     result = scale_aware_variance(tmp_path / "curvature.h5", eigenvalues, measured, noise, lr, 10**6, batch, momentum)
     assert result["directions"] == 4  # the negative direction is left out
     assert result["median_ratio_effective"] == pytest.approx(1.0, rel=1e-12)
     # Var ∝ 1/(κ(2(1+β) − ηκ)): with ηκ ≪ 1 the ratio is close to 1/3 (exactly: the median of the planted ratios).
-    planted = [theory.stationary_variance(lr, 3 * k, n / batch, momentum, "heavy_ball")
-               / theory.stationary_variance(lr, k, n / batch, momentum, "heavy_ball")
-               for k, n in zip(eigenvalues[1:], noise[1:])]
+    planted = [
+        theory.stationary_variance(lr, 3 * k, n / batch, momentum, "heavy_ball")
+        / theory.stationary_variance(lr, k, n / batch, momentum, "heavy_ball")
+        for k, n in zip(eigenvalues[1:], noise[1:])
+    ]
     assert result["median_ratio_eigenvalue"] == pytest.approx(np.median(planted), rel=1e-12)
     assert result["median_curvature_ratio"] == pytest.approx(3.0)
     slow = scale_aware_variance(tmp_path / "curvature.h5", eigenvalues, measured, noise, lr, 400, batch, momentum)

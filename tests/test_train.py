@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from conftest import kill_on_event
+
 from landscape import config
 from landscape.config import RunConfig
 from landscape.data import load_dataset
@@ -29,7 +29,8 @@ from landscape import config, train
 flush = train._flush
 def flush_or_stall(path, first, thetas, *rest):
     if first >= 2 * len(thetas):
-        print(f"stalled with a resume point at {first} and steps {first + 1}..{first + len(thetas)} unwritten", flush=True)
+        unwritten = f"{first + 1}..{first + len(thetas)}"
+        print(f"stalled with a resume point at {first} and steps {unwritten} unwritten", flush=True)
         time.sleep(3600)
     flush(path, first, thetas, *rest)
 train._flush = flush_or_stall
@@ -64,10 +65,11 @@ def test_constant_schedule_and_eval_steps():
 
 
 def _tiny(smoke_doc, iterations, flush_every=50):
-    smoke_doc["train"].update(iterations=iterations, flush_every=flush_every, eval_every=100,
-                              checkpoints=[0, iterations])
+    smoke_doc["train"].update(
+        iterations=iterations, flush_every=flush_every, eval_every=100, checkpoints=[0, iterations]
+    )
     smoke_doc["hessian"]["batch_steps"] = []
-    smoke_doc["runs"] = {"main": smoke_doc["runs"]["main"]}
+    smoke_doc["runs"] = {"main": {**smoke_doc["runs"]["main"], "replicas": 0}}
     return smoke_doc
 
 
@@ -102,8 +104,9 @@ def test_killed_run_resumes_bitwise_identical(smoke_doc, write_profile, tmp_path
 
     target = tmp_path / "killed.h5"
     partial = tmp_path / "killed.h5.partial"
-    proc = subprocess.Popen([sys.executable, "-c", STALLING_TRAIN_SCRIPT, str(profile), str(target)],
-                            stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STALLING_TRAIN_SCRIPT, str(profile), str(target)], stdout=subprocess.PIPE
+    )
     event = kill_on_event(proc, lambda line: line.startswith("stalled"), "a stall after a flushed resume point")
     assert not target.exists()
     with h5py.File(partial) as fh:

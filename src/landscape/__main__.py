@@ -48,9 +48,15 @@ def _run(args: argparse.Namespace) -> int:
         data = load_dataset(cfg.data)
         model = build_model(cfg.model, data.input_shape, len(data.classes))
         print(f"profile {cfg.name}: {cfg.profile.description}")
-        print(f"  data   {data.name} {data.input_shape}: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test")
+        print(
+            f"  data   {data.name} {data.input_shape}: "
+            f"{len(data.train)} train / {len(data.val)} val / {len(data.test)} test"
+        )
         print(f"  model  ResNet width {model.width}: {count_parameters(model)} parameters")
-        print(f"  train  {cfg.train.iterations} iterations, batch {cfg.train.batch_size}, checkpoints {list(cfg.train.checkpoints)}")
+        print(
+            f"  train  {cfg.train.iterations} iterations, batch {cfg.train.batch_size}, "
+            f"checkpoints {list(cfg.train.checkpoints)}"
+        )
         for run in cfg.runs:
             print(f"  run    {run.name}: {run.schedule}, lr {run.lr} — {run.description}")
     return 0

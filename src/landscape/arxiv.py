@@ -1,6 +1,6 @@
-"""An arXiv source package of a built paper: the rendered ``paper.tex``, its ``.bbl`` and the figures it includes.
+r"""An arXiv source package of a built paper: the rendered ``paper.tex``, its ``.bbl`` and the figures it includes.
 
-The rendered paper finds its figures through ``\\graphicspath`` pointing into ``figures/<profile>/``; the
+The rendered paper finds its figures through ``\graphicspath`` pointing into ``figures/<profile>/``; the
 package puts the included figures into its own ``figures/`` folder and points there, so the archive compiles
 on its own with ``latexmk`` (or arXiv's TeX Live) and holds nothing else: no logs, no absolute paths, no
 unused figures. Entries are sorted and time-stamped with the commit's date, so one build gives one archive.
@@ -51,7 +51,9 @@ def package(tex_file: Path, figure_dir: Path, out: Path, epoch: int) -> list[str
     for name in included_figures(source):
         figure = figure_dir / name
         if not figure.is_file():
-            raise ArxivError(f"{tex_file}: includes {name}, which is not in {figure_dir}; rebuild the figures with `doit`")
+            raise ArxivError(
+                f"{tex_file}: includes {name}, which is not in {figure_dir}; rebuild the figures with `doit`"
+            )
         members[FIGURE_FOLDER + name] = figure.read_bytes()
     for name in (tex_file.name, bbl.name):
         text = members.get(name, b"").decode("utf-8", errors="replace")

@@ -42,17 +42,24 @@ class Point:
         return Objective(self.model, *self.examples(indices), self.weight_decay, chunk_size)
 
     def log_probabilities(self, theta: torch.Tensor, split: str, batch_size: int = 1000) -> torch.Tensor:
-        """log p(class | x) at ``theta`` for every example of ``split`` (train, val or test), in float64."""
+        """Log p(class | x) at ``theta`` for every example of ``split`` (train, val or test), in float64."""
         x = getattr(self.data, split).x
         with torch.no_grad():
-            return torch.cat([logits_at(self.model, theta, x[s]).double().log_softmax(-1) for s in batches(len(x), batch_size)])
+            return torch.cat(
+                [logits_at(self.model, theta, x[s]).double().log_softmax(-1) for s in batches(len(x), batch_size)]
+            )
 
     def metrics(self, theta: torch.Tensor, splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, float]:
         """Mean cross-entropy (``<split>_loss``) and accuracy (``<split>_acc``) of ``theta`` on each split."""
         return prediction_metrics({s: self.log_probabilities(theta, s) for s in splits}, self.data)
 
-    def line(self, chunk_size: int, points_per_pass: int, indices: torch.Tensor | None = None,
-             dtype: torch.dtype | None = None) -> LineLoss:
+    def line(
+        self,
+        chunk_size: int,
+        points_per_pass: int,
+        indices: torch.Tensor | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> LineLoss:
         """Line searches of the training objective (or of the batch ``indices``), optionally in another dtype."""
         dtype = dtype or self.theta.dtype
         x, y = self.examples(indices)
@@ -71,7 +78,7 @@ def prediction_metrics(log_probabilities: dict[str, torch.Tensor], data: Dataset
 
 
 def ensemble(log_probabilities: list[torch.Tensor]) -> torch.Tensor:
-    """log of the average predictive probability of several models: the Bayesian model average."""
+    """Log of the average predictive probability of several models: the Bayesian model average."""
     stacked = torch.stack(log_probabilities)
     return torch.logsumexp(stacked, 0) - torch.log(torch.tensor(float(len(log_probabilities)), dtype=stacked.dtype))
 
@@ -82,12 +89,17 @@ def load_point(cfg: Config, run_file: Path, step: int) -> Point:
     dtype = DTYPES[cfg.hessian.dtype]
     with read_h5(run_file, ("params", "lr")) as fh:
         if not 0 <= step < fh["params"].shape[0]:
-            raise ValueError(f"{run_file}: no iterate {step}; the run has {fh['params'].shape[0]} (0 ... {fh['params'].shape[0] - 1})")
+            raise ValueError(
+                f"{run_file}: no iterate {step}; "
+                f"the run has {fh['params'].shape[0]} (0 ... {fh['params'].shape[0] - 1})"
+            )
         theta = torch.from_numpy(fh["params"][step]).to(device=device, dtype=dtype)
         lrs = fh["lr"][:]
         # The run file records the model it trained (activation included); older files used the profile's.
         model_cfg = ModelConfig(**json.loads(fh.attrs["model"])) if "model" in fh.attrs else cfg.model
     data = load_dataset(cfg.data).to(device)
-    data = Dataset(data.name, data.classes, *(type(s)(s.x.to(dtype), s.y, s.index) for s in (data.train, data.val, data.test)))
+    data = Dataset(
+        data.name, data.classes, *(type(s)(s.x.to(dtype), s.y, s.index) for s in (data.train, data.val, data.test))
+    )
     model = build_model(model_cfg, data.input_shape, len(data.classes)).to(device=device, dtype=dtype)
     return Point(model, theta, data, float(lrs[min(step, len(lrs) - 1)]), cfg.train.weight_decay)

@@ -20,8 +20,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # whose schema checks fail loudly on a mismatch. integrity.py: decides whether a target is reused, never what
 # it holds. tasks.py: the glue every action lives in; each action's own imports, and the helpers of tasks.py
 # it calls, are followed instead (`action_code`).
-EXCLUDED = frozenset({"landscape.config", "landscape.paths", "landscape.store", "landscape.integrity",
-                      "landscape.tasks"})
+EXCLUDED = frozenset(
+    {"landscape.config", "landscape.paths", "landscape.store", "landscape.integrity", "landscape.tasks"}
+)
 
 
 def module_path(module: str, package_dir: Path = PACKAGE_DIR) -> Path | None:
@@ -55,8 +56,7 @@ def _parsed(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), filename=str(path))
 
 
-def closure(modules: Iterable[str], package_dir: Path = PACKAGE_DIR,
-            excluded: frozenset[str] = EXCLUDED) -> list[Path]:
+def closure(modules: Iterable[str], package_dir: Path = PACKAGE_DIR, excluded: frozenset[str] = EXCLUDED) -> list[Path]:
     """Source files of ``modules`` and of every ``landscape`` module they import, transitively, sorted."""
     seen: set[str] = set()
     pending = [m for m in modules if m not in excluded]
@@ -67,16 +67,24 @@ def closure(modules: Iterable[str], package_dir: Path = PACKAGE_DIR,
         seen.add(module)
         path = module_path(module, package_dir)
         if path is None:
-            raise ValueError(f"{module} is imported but no file {module.replace('.', '/')}.py exists under "
-                             f"{package_dir.parent}: a renamed module, or an import of a name that is not a module")
+            raise ValueError(
+                f"{module} is imported but no file {module.replace('.', '/')}.py exists under "
+                f"{package_dir.parent}: a renamed module, or an import of a name that is not a module"
+            )
         pending.extend(m for m in imported_modules(_parsed(path), package_dir) if m not in excluded | seen)
     return sorted(module_path(m, package_dir) for m in seen)
 
 
-def action_code(function: str, tasks_file: Path = PACKAGE_DIR / "tasks.py", package_dir: Path = PACKAGE_DIR,
-                excluded: frozenset[str] = EXCLUDED) -> list[Path]:
-    """The code files of the doit action ``function`` in ``tasks.py``: the closure of what it and the
-    ``tasks.py`` helpers it calls import."""
+def action_code(
+    function: str,
+    tasks_file: Path = PACKAGE_DIR / "tasks.py",
+    package_dir: Path = PACKAGE_DIR,
+    excluded: frozenset[str] = EXCLUDED,
+) -> list[Path]:
+    """The code files of the doit action ``function`` in ``tasks.py``.
+
+    They are the closure of what it and the ``tasks.py`` helpers it calls import.
+    """
     functions = {node.name: node for node in _parsed(tasks_file).body if isinstance(node, ast.FunctionDef)}
     if function not in functions:
         raise ValueError(f"{tasks_file} has no function {function!r}: the task's action was renamed or removed")
@@ -89,6 +97,9 @@ def action_code(function: str, tasks_file: Path = PACKAGE_DIR / "tasks.py", pack
             continue
         visited.add(name)
         modules |= imported_modules(functions[name], package_dir)
-        pending.extend(node.func.id for node in ast.walk(functions[name])
-                       if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions)
+        pending.extend(
+            node.func.id
+            for node in ast.walk(functions[name])
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions
+        )
     return closure(modules, package_dir, excluded)

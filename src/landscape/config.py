@@ -102,6 +102,10 @@ class RunConfig:
     # another seed is a replica of it, for intervals over initialisations and batch orders.
     seed: int = 0
     activation: str = ""  # empty: the profile's model.activation; else this run's (e.g. a smooth contrast run)
+    # Replicas: the loader adds runs <name>_seed<seed+k>, k = 1 ... replicas, with this schedule and model and
+    # training seed seed+k, right after this run. Replicas of different schedules with one seed share its
+    # initialisation and batch order, so schedules are compared paired by seed.
+    replicas: int = 0
 
     def schedule_key(self) -> tuple[object, ...]:
         """Everything that defines the schedule (not the name, description or seed)."""
@@ -156,7 +160,7 @@ class LandscapeConfig:
 
 @dataclass(frozen=True)
 class ExperimentsConfig:
-    """Which directions overfit, Bayesian learning rates, the end-game predictions, the mysteries (A11, A12, B2, B4, B5)."""
+    """Which directions overfit, Bayesian rates, the end-game predictions, the mysteries (A11, A12, B2, B4, B5)."""
 
     seeds: int = 3  # repetitions of every randomised experiment; results report their mean and spread
     noise_scales: int = 9  # A11: noise levels σ per band, log-spaced over three decades
@@ -208,32 +212,51 @@ class Config:
     def run_model(self, name: str) -> ModelConfig:
         """The model a run trains: the profile's, with the run's activation and its seed added to the init seed."""
         run = self.run(name)
-        return dataclasses.replace(self.model, init_seed=self.model.init_seed + run.seed,
-                                   activation=run.activation or self.model.activation)
+        return dataclasses.replace(
+            self.model, init_seed=self.model.init_seed + run.seed, activation=run.activation or self.model.activation
+        )
 
     def _same_model(self, run: RunConfig) -> bool:
         return (run.activation or self.model.activation) == (self.main_run.activation or self.model.activation)
 
+    def replicas_of(self, name: str) -> list[RunConfig]:
+        """The run ``name`` and every run with its schedule and model but another seed, ``name`` first."""
+        base = self.run(name)
+        return [base] + [
+            r
+            for r in self.runs
+            if r.schedule_key() == base.schedule_key()
+            and r.seed != base.seed
+            and (r.activation or self.model.activation) == (base.activation or self.model.activation)
+        ]
+
     def main_replicas(self) -> list[RunConfig]:
         """The main run and every run with its schedule and model but another seed, main run first."""
-        main = self.main_run
-        return [main] + [r for r in self.runs[1:] if r.schedule_key() == main.schedule_key() and r.seed != main.seed
-                         and self._same_model(r)]
+        return self.replicas_of(self.main_run.name)
 
     def comparable_runs(self) -> list[RunConfig]:
-        """The runs that share the main run's seed and model: one initialisation, one batch order, different schedules."""
+        """The runs that share the main run's seed and model: one start, one batch order, different schedules."""
         return [r for r in self.runs if r.seed == self.main_run.seed and self._same_model(r)]
 
     def activation_contrasts(self) -> list[RunConfig]:
         """Runs with the main run's schedule and seed but another activation: the same study on a smoother loss."""
         main = self.main_run
-        return [r for r in self.runs[1:] if r.schedule_key() == main.schedule_key() and r.seed == main.seed
-                and not self._same_model(r)]
+        return [
+            r
+            for r in self.runs[1:]
+            if r.schedule_key() == main.schedule_key() and r.seed == main.seed and not self._same_model(r)
+        ]
 
     def hessian_points(self) -> list[tuple[str, int]]:
-        """(run, step) of every full-dataset Hessian: the main run's checkpoints, the end of each other run."""
+        """(run, step) of every full-dataset Hessian: the main run's checkpoints, the end of each other run.
+
+        Replicas of the other schedules are left out: their final metrics give T2 and T3 intervals over seeds,
+        and no analysis reads their spectra (the main run's replicas' end points give the spectrum's).
+        """
         points = [(self.main_run.name, step) for step in self.train.checkpoints]
-        return points + [(run.name, self.train.iterations) for run in self.runs[1:]]
+        main = self.main_run
+        spectra = [r for r in self.runs[1:] if r.seed == main.seed or r in self.main_replicas()]
+        return points + [(run.name, self.train.iterations) for run in spectra]
 
     def batch_spectrum_steps(self) -> tuple[int, ...]:
         """Main-run checkpoints at which mini-batch Hessian spectra are taken (H2)."""
@@ -306,8 +329,12 @@ def _validate(cfg: Config, path: Path) -> None:
     for key in ("n_train", "n_val", "n_test", "image_size"):
         _require(getattr(d, key) >= 1, path, f"data.{key}", f"got {getattr(d, key)}; must be >= 1")
     native = DATASET_IMAGE_SIZE[d.name]
-    _require(d.image_size <= native, path, "data.image_size",
-             f"got {d.image_size}; {d.name} images are {native} x {native} and are only downsampled: allowed 1 ... {native}")
+    _require(
+        d.image_size <= native,
+        path,
+        "data.image_size",
+        f"got {d.image_size}; {d.name} images are {native} x {native} and are only downsampled: allowed 1 ... {native}",
+    )
     train_pool, test_pool = DATASET_POOLS[d.name]
     if test_pool == 0:
         need, have = d.n_train + d.n_val + d.n_test, train_pool
@@ -316,10 +343,18 @@ def _validate(cfg: Config, path: Path) -> None:
     else:
         from_train = d.n_train + (d.n_val if d.val_source == "train" else 0)
         from_test = d.n_test + (d.n_val if d.val_source == "test" else 0)
-        _require(from_train <= train_pool, path, "data.n_val" if d.val_source == "train" else "data.n_train",
-                 f"{from_train} examples asked of {d.name}'s training pool of {train_pool}")
-        _require(from_test <= test_pool, path, "data.n_val" if d.val_source == "test" else "data.n_test",
-                 f"{from_test} examples asked of {d.name}'s test pool of {test_pool}")
+        _require(
+            from_train <= train_pool,
+            path,
+            "data.n_val" if d.val_source == "train" else "data.n_train",
+            f"{from_train} examples asked of {d.name}'s training pool of {train_pool}",
+        )
+        _require(
+            from_test <= test_pool,
+            path,
+            "data.n_val" if d.val_source == "test" else "data.n_test",
+            f"{from_test} examples asked of {d.name}'s test pool of {test_pool}",
+        )
 
     _one_of(m.norm, ("group", "none"), path, "model.norm")
     _one_of(m.activation, ACTIVATIONS, path, "model.activation")
@@ -327,24 +362,44 @@ def _validate(cfg: Config, path: Path) -> None:
         _require(getattr(m, key) >= 1, path, f"model.{key}", f"got {getattr(m, key)}; must be >= 1")
 
     _require(t.iterations >= 1, path, "train.iterations", f"got {t.iterations}; must be >= 1")
-    _require(1 <= t.batch_size <= d.n_train, path, "train.batch_size",
-             f"got {t.batch_size}; must be between 1 and data.n_train = {d.n_train}")
-    _require(t.iterations * t.batch_size <= MAX_BATCH_ORDER, path, "train.iterations",
-             f"got {t.iterations} iterations of {t.batch_size} examples; the batch order would hold "
-             f"{t.iterations * t.batch_size:.2e} entries, more than the {MAX_BATCH_ORDER:.0e} a profile may ask for")
+    _require(
+        1 <= t.batch_size <= d.n_train,
+        path,
+        "train.batch_size",
+        f"got {t.batch_size}; must be between 1 and data.n_train = {d.n_train}",
+    )
+    _require(
+        t.iterations * t.batch_size <= MAX_BATCH_ORDER,
+        path,
+        "train.iterations",
+        f"got {t.iterations} iterations of {t.batch_size} examples; the batch order would hold "
+        f"{t.iterations * t.batch_size:.2e} entries, more than the {MAX_BATCH_ORDER:.0e} a profile may ask for",
+    )
     _require(0.0 <= t.momentum < 1.0, path, "train.momentum", f"got {t.momentum}; allowed: 0 <= momentum < 1")
     _require(t.weight_decay >= 0.0, path, "train.weight_decay", f"got {t.weight_decay}; must be >= 0")
     for key in ("eval_every", "flush_every", "eval_batch_size"):
         _require(getattr(t, key) >= 1, path, f"train.{key}", f"got {getattr(t, key)}; must be >= 1")
     _require(len(t.checkpoints) >= 1, path, "train.checkpoints", "give at least one iteration")
     for c in t.checkpoints:
-        _require(0 <= c <= t.iterations, path, "train.checkpoints",
-                 f"checkpoint {c} is outside the run; allowed: 0 ... train.iterations = {t.iterations}")
-    _require(list(t.checkpoints) == sorted(set(t.checkpoints)), path, "train.checkpoints",
-             f"got {list(t.checkpoints)}; list distinct iterations in increasing order")
-    _require(t.checkpoints[-1] == t.iterations, path, "train.checkpoints",
-             f"got {list(t.checkpoints)}; the last checkpoint must be the end of the run, train.iterations = {t.iterations} "
-             "(the analyses of the end point need its Hessian)")
+        _require(
+            0 <= c <= t.iterations,
+            path,
+            "train.checkpoints",
+            f"checkpoint {c} is outside the run; allowed: 0 ... train.iterations = {t.iterations}",
+        )
+    _require(
+        list(t.checkpoints) == sorted(set(t.checkpoints)),
+        path,
+        "train.checkpoints",
+        f"got {list(t.checkpoints)}; list distinct iterations in increasing order",
+    )
+    _require(
+        t.checkpoints[-1] == t.iterations,
+        path,
+        "train.checkpoints",
+        f"got {list(t.checkpoints)}; the last checkpoint must be the end of the run, train.iterations = {t.iterations} "
+        "(the analyses of the end point need its Hessian)",
+    )
 
     _one_of(h.dtype, ("float64", "float32"), path, "hessian.dtype")
     _one_of(h.storage, ("float64", "float32"), path, "hessian.storage")
@@ -352,55 +407,113 @@ def _validate(cfg: Config, path: Path) -> None:
         _require(getattr(h, key) >= 1, path, f"hessian.{key}", f"got {getattr(h, key)}; must be >= 1")
     _require(len(h.batch_sizes) >= 1, path, "hessian.batch_sizes", "give at least one batch size, e.g. [32, 128]")
     for size in h.batch_sizes:
-        _require(1 <= size <= d.n_train, path, "hessian.batch_sizes", f"batch size {size} is outside 1 ... data.n_train = {d.n_train}")
+        _require(
+            1 <= size <= d.n_train,
+            path,
+            "hessian.batch_sizes",
+            f"batch size {size} is outside 1 ... data.n_train = {d.n_train}",
+        )
     for step in h.batch_steps:
-        _require(step in t.checkpoints, path, "hessian.batch_steps",
-                 f"{step} is not a checkpoint; allowed: the values of train.checkpoints {list(t.checkpoints)}")
+        _require(
+            step in t.checkpoints,
+            path,
+            "hessian.batch_steps",
+            f"{step} is not a checkpoint; allowed: the values of train.checkpoints {list(t.checkpoints)}",
+        )
     ls = cfg.landscape
     for key in ("directions", "batches", "random_directions", "fine_directions", "fine_decades", "points_per_pass"):
         _require(getattr(ls, key) >= 1, path, f"landscape.{key}", f"got {getattr(ls, key)}; must be >= 1")
     for key in ("points", "fine_points"):
-        _require(getattr(ls, key) >= 5 and getattr(ls, key) % 2 == 1, path, f"landscape.{key}",
-                 f"got {getattr(ls, key)}; use an odd number >= 5 (a symmetric grid through t = 0)")
+        _require(
+            getattr(ls, key) >= 5 and getattr(ls, key) % 2 == 1,
+            path,
+            f"landscape.{key}",
+            f"got {getattr(ls, key)}; use an odd number >= 5 (a symmetric grid through t = 0)",
+        )
     _require(ls.loss_increase > 0, path, "landscape.loss_increase", f"got {ls.loss_increase}; must be > 0")
-    _require(ls.directions <= m.target_params // 4, path, "landscape.directions",
-             f"got {ls.directions}; at most a quarter of model.target_params = {m.target_params} (directions are "
-             "spread over four bands of the spectrum)")
+    _require(
+        ls.directions <= m.target_params // 4,
+        path,
+        "landscape.directions",
+        f"got {ls.directions}; at most a quarter of model.target_params = {m.target_params} (directions are "
+        "spread over four bands of the spectrum)",
+    )
     _require(len(ls.batch_sizes) >= 1, path, "landscape.batch_sizes", "give at least one batch size, e.g. [32, 128]")
     for size in ls.batch_sizes:
-        _require(1 <= size <= d.n_train, path, "landscape.batch_sizes", f"batch size {size} is outside 1 ... data.n_train = {d.n_train}")
+        _require(
+            1 <= size <= d.n_train,
+            path,
+            "landscape.batch_sizes",
+            f"batch size {size} is outside 1 ... data.n_train = {d.n_train}",
+        )
 
     ex = cfg.experiments
-    for key in ("seeds", "noise_scales", "noise_draws", "tune_bands", "tune_steps", "tune_draws", "thresholds",
-                "continue_iterations", "hmc_samples", "hmc_steps", "warmup_iterations", "warmup_probes"):
+    for key in (
+        "seeds",
+        "noise_scales",
+        "noise_draws",
+        "tune_bands",
+        "tune_steps",
+        "tune_draws",
+        "thresholds",
+        "continue_iterations",
+        "hmc_samples",
+        "hmc_steps",
+        "warmup_iterations",
+        "warmup_probes",
+    ):
         _require(getattr(ex, key) >= 1, path, f"experiments.{key}", f"got {getattr(ex, key)}; must be >= 1")
     for key in ("noise_max_increase", "tune_lr"):
         _require(getattr(ex, key) > 0, path, f"experiments.{key}", f"got {getattr(ex, key)}; must be > 0")
-    _require(0 < ex.hmc_step_fraction < 1, path, "experiments.hmc_step_fraction",
-             f"got {ex.hmc_step_fraction}; allowed: 0 < fraction < 1 (leapfrog is unstable beyond the bound)")
-    _require(1.0 in ex.lr_scales and all(v > 0 for v in ex.lr_scales), path, "experiments.lr_scales",
-             f"got {list(ex.lr_scales)}; give positive scales including 1.0 (the theory's own rates), e.g. [0.25, 1.0, 4.0]")
-    _require(0 <= ex.warmup_length <= ex.warmup_iterations, path, "experiments.warmup_length",
-             f"got {ex.warmup_length}; allowed: 0 ... experiments.warmup_iterations = {ex.warmup_iterations}")
+    _require(
+        0 < ex.hmc_step_fraction < 1,
+        path,
+        "experiments.hmc_step_fraction",
+        f"got {ex.hmc_step_fraction}; allowed: 0 < fraction < 1 (leapfrog is unstable beyond the bound)",
+    )
+    _require(
+        1.0 in ex.lr_scales and all(v > 0 for v in ex.lr_scales),
+        path,
+        "experiments.lr_scales",
+        f"got {list(ex.lr_scales)}; give positive scales including 1.0 (the theory's own rates), e.g. [0.25, 1.0, 4.0]",
+    )
+    _require(
+        0 <= ex.warmup_length <= ex.warmup_iterations,
+        path,
+        "experiments.warmup_length",
+        f"got {ex.warmup_length}; allowed: 0 ... experiments.warmup_iterations = {ex.warmup_iterations}",
+    )
     _require(ex.hmc_burn_in >= 0, path, "experiments.hmc_burn_in", f"got {ex.hmc_burn_in}; must be >= 0")
 
     _require(len(cfg.runs) >= 1, path, "runs", "define at least one run, e.g. [runs.main]")
     for run in cfg.runs:
         key = f"runs.{run.name}"
-        _require(re.fullmatch(r"[a-z][a-z0-9_]*", run.name) is not None, path, key,
-                 "run names are lower-case letters, digits and '_', starting with a letter")
+        _require(
+            re.fullmatch(r"[a-z][a-z0-9_]*", run.name) is not None,
+            path,
+            key,
+            "run names are lower-case letters, digits and '_', starting with a letter",
+        )
         _one_of(run.schedule, SCHEDULES, path, f"{key}.schedule")
         _require(run.lr > 0.0, path, f"{key}.lr", f"got {run.lr}; the learning rate must be > 0")
-        _require(all(0.0 < f < 1.0 for f in run.milestones), path, f"{key}.milestones",
-                 f"got {list(run.milestones)}; milestones are fractions of the run, strictly between 0 and 1")
+        _require(
+            all(0.0 < f < 1.0 for f in run.milestones),
+            path,
+            f"{key}.milestones",
+            f"got {list(run.milestones)}; milestones are fractions of the run, strictly between 0 and 1",
+        )
         _require(0.0 < run.gamma <= 1.0, path, f"{key}.gamma", f"got {run.gamma}; allowed: 0 < gamma <= 1")
         _require(0.0 <= run.hold < 1.0, path, f"{key}.hold", f"got {run.hold}; allowed: 0 <= hold < 1")
         _require(run.seed >= 0, path, f"{key}.seed", f"got {run.seed}; a training seed is an integer >= 0")
         if run.activation:
             _one_of(run.activation, ACTIVATIONS, path, f"{key}.activation")
         if run.schedule == "anneal":
-            _require(0.0 < run.final_lr <= run.lr, path, f"{key}.final_lr",
-                     f"got {run.final_lr}; an annealed run needs 0 < final_lr <= lr = {run.lr}")
+            _require(
+                0.0 < run.final_lr <= run.lr,
+                path,
+                f"{key}.final_lr",
+                f"got {run.final_lr}; an annealed run needs 0 < final_lr <= lr = {run.lr}",
+            )
 
 
 def _check_device(device: str, path: Path) -> None:
@@ -411,8 +524,12 @@ def _check_device(device: str, path: Path) -> None:
     import torch
 
     where = "LANDSCAPE_DEVICE" if override else "profile.device"
-    _require(torch.cuda.is_available(), path, where,
-             "'cuda' but torch sees no GPU on this machine; use device = \"auto\" or \"cpu\", or set LANDSCAPE_DEVICE=cpu")
+    _require(
+        torch.cuda.is_available(),
+        path,
+        where,
+        '\'cuda\' but torch sees no GPU on this machine; use device = "auto" or "cpu", or set LANDSCAPE_DEVICE=cpu',
+    )
 
 
 def _read_text(path: Path) -> str:
@@ -424,14 +541,16 @@ def _read_text(path: Path) -> str:
     if not data.strip():
         raise ConfigError(path, "-", "the file is empty; copy configs/smoke.toml as a starting point")
     if data.startswith(b"\xef\xbb\xbf"):
-        raise ConfigError(path, "-", "starts with a byte-order mark (BOM), which TOML forbids; save it as UTF-8 "
-                                     "without BOM")
+        raise ConfigError(
+            path, "-", "starts with a byte-order mark (BOM), which TOML forbids; save it as UTF-8 without BOM"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        raise ConfigError(path, f"line {line}", f"bytes that are not UTF-8 ({data[err.start:err.end]!r}); "
-                                                "TOML files are UTF-8 text") from None
+        raise ConfigError(
+            path, f"line {line}", f"bytes that are not UTF-8 ({data[err.start : err.end]!r}); TOML files are UTF-8 text"
+        ) from None
 
 
 def load(path: str | Path) -> Config:
@@ -464,11 +583,39 @@ def load(path: str | Path) -> Config:
         hessian=_build(HessianConfig, raw["hessian"], "hessian", path),
         landscape=_build(LandscapeConfig, raw["landscape"], "landscape", path),
         experiments=_build(ExperimentsConfig, raw["experiments"], "experiments", path),
-        runs=tuple(_build(RunConfig, table, f"runs.{name}", path, name=name) for name, table in runs_table.items()),
+        runs=_runs(runs_table, path),
     )
     _validate(cfg, path)
     _check_device(cfg.profile.device, path)
     return cfg
+
+
+def _runs(tables: dict[str, object], path: Path) -> tuple[RunConfig, ...]:
+    """The [runs.<name>] tables in order, each followed by its replicas (``RunConfig.replicas``)."""
+    runs = []
+    for name, table in tables.items():
+        run = _build(RunConfig, table, f"runs.{name}", path, name=name)
+        _require(0 <= run.replicas <= 100, path, f"runs.{name}.replicas", f"got {run.replicas}; allowed: 0 ... 100")
+        runs.append(run)
+        for seed in range(run.seed + 1, run.seed + run.replicas + 1):
+            runs.append(
+                dataclasses.replace(
+                    run,
+                    name=f"{name}_seed{seed}",
+                    seed=seed,
+                    replicas=0,
+                    description=f"{run.description or name}; training seed {seed} (replica)",
+                )
+            )
+    names = [r.name for r in runs]
+    for name in names:
+        _require(
+            names.count(name) == 1,
+            path,
+            f"runs.{name}",
+            "defined twice (a replica of another run has this name); rename the run or lower that run's replicas",
+        )
+    return tuple(runs)
 
 
 def load_profile(name: str) -> Config:
@@ -515,4 +662,6 @@ def hessian_inputs(cfg: Config) -> dict[str, object]:
 def run_inputs(cfg: Config, run: str) -> tuple[object, ...]:
     """Everything a training run's iterates depend on (the ``root`` path does not change data)."""
     data = dataclasses.replace(cfg.data, root="", download=False)
-    return (cfg.profile.device, cfg.profile.threads, data, cfg.model, cfg.train, cfg.run(run))
+    # A description is prose, and replicas are other runs: neither changes this run's iterates.
+    identity = dataclasses.replace(cfg.run(run), description="", replicas=0)
+    return (cfg.profile.device, cfg.profile.threads, data, cfg.model, cfg.train, identity)

@@ -1,5 +1,7 @@
-"""Training continued from a saved iterate: heavy ball (PyTorch's convention), optionally preconditioned in the eigenbasis,
-or any constant linear update rule over the last K iterates (:mod:`landscape.linear_rules`).
+"""Training continued from a saved iterate, by heavy ball or by any constant linear update rule.
+
+Heavy ball follows PyTorch's convention and can be preconditioned in the eigenbasis; a linear update rule
+combines the last K iterates (:mod:`landscape.linear_rules`).
 
 One step on the batch b_t is v ← βv + ∇L_b(θ), θ ← θ − η_t R(v), with R the identity (plain SGD)
 or R(v) = V diag(r) Vᵀv, per-eigendirection rates r (the Bayesian rates of B2). L_b is the batch
@@ -18,16 +20,25 @@ from landscape.checkpoint import Point
 from landscape.linear_rules import LinearRule
 
 
-def eigen_preconditioner(eigenvectors: np.ndarray | torch.Tensor, rates: np.ndarray, like: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+def eigen_preconditioner(
+    eigenvectors: np.ndarray | torch.Tensor, rates: np.ndarray, like: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """R(v) = V diag(rates) Vᵀ v, in ``like``'s dtype and device."""
     basis = torch.as_tensor(eigenvectors, dtype=like.dtype, device=like.device)
     scale = torch.as_tensor(rates, dtype=like.dtype, device=like.device)
     return lambda v: basis @ (scale * (basis.T @ v))
 
 
-def heavy_ball(point: Point, start: torch.Tensor, batches: np.ndarray, lrs: np.ndarray, momentum: float,
-               precondition: Callable[[torch.Tensor], torch.Tensor] | None = None,
-               observe: Callable[[int, torch.Tensor], None] | None = None, label: str = "continue") -> torch.Tensor:
+def heavy_ball(
+    point: Point,
+    start: torch.Tensor,
+    batches: np.ndarray,
+    lrs: np.ndarray,
+    momentum: float,
+    precondition: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    observe: Callable[[int, torch.Tensor], None] | None = None,
+    label: str = "continue",
+) -> torch.Tensor:
     """Run ``len(batches)`` steps from ``start`` at rest; ``observe(t, θ_t)`` sees every iterate, θ_0 included."""
     theta, velocity = start.clone(), torch.zeros_like(start)
     if observe:
@@ -41,11 +52,12 @@ def heavy_ball(point: Point, start: torch.Tensor, batches: np.ndarray, lrs: np.n
     return theta
 
 
-def linear_rule(point: Point, start: torch.Tensor, batches: np.ndarray, rule: LinearRule,
-                label: str = "rule") -> torch.Tensor:
-    """Run a constant linear rule ``len(batches)`` steps from ``start`` at rest; the last iterate (non-finite if it diverged).
+def linear_rule(
+    point: Point, start: torch.Tensor, batches: np.ndarray, rule: LinearRule, label: str = "rule"
+) -> torch.Tensor:
+    r"""Run a constant linear rule ``len(batches)`` steps from ``start`` at rest; the last iterate (inf if diverged).
 
-    .. math:: x_{t+1} = \\sum_k a_k x_{t-k} - \\eta\\, \\nabla L_{b_t}\\Big(\\sum_k b_k x_{t-k}\\Big),
+    .. math:: x_{t+1} = \sum_k a_k x_{t-k} - \eta\, \nabla L_{b_t}\Big(\sum_k b_k x_{t-k}\Big),
 
     with the history before the start filled with ``start`` (at rest), as :mod:`landscape.linear_rules`
     assumes; heavy ball at a constant rate is a = (1+β, −β), b = (1, 0).

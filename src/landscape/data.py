@@ -44,12 +44,16 @@ class DatasetDamaged(DatasetMissing):
 
 # MD5 of each Fashion-MNIST file's decompressed IDX content, read from Debian's dataset-fashion-mnist
 # (2026-11-30); the same content whether the file is stored gzipped (Debian, torchvision's download) or not.
-FASHION_MD5 = {"train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-               "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
-               "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
-               "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965"}
-FASHION_REPAIR = ("restore it with `apt-get install --reinstall dataset-fashion-mnist` (the default folder), or delete "
-                  "it and set data.download = true in the profile")
+FASHION_MD5 = {
+    "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+    "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+    "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+}
+FASHION_REPAIR = (
+    "restore it with `apt-get install --reinstall dataset-fashion-mnist` (the default folder), or delete "
+    "it and set data.download = true in the profile"
+)
 
 
 @dataclass(frozen=True)
@@ -103,12 +107,15 @@ def _read_idx(path: Path, header: int, md5: str) -> np.ndarray:
         with opener(path, "rb") as fh:
             content = fh.read()
     except (EOFError, OSError, zlib.error) as err:
-        raise DatasetDamaged(f"{path}: cannot be read ({type(err).__name__}: {err}); the file is truncated or "
-                             f"damaged: {FASHION_REPAIR}") from None
+        raise DatasetDamaged(
+            f"{path}: cannot be read ({type(err).__name__}: {err}); the file is truncated or damaged: {FASHION_REPAIR}"
+        ) from None
     found = hashlib.md5(content).hexdigest()
     if found != md5:
-        raise DatasetDamaged(f"{path}: its content ({len(content):,} bytes, MD5 {found}) is not Fashion-MNIST's "
-                             f"(MD5 {md5}); the file is damaged or another dataset: {FASHION_REPAIR}")
+        raise DatasetDamaged(
+            f"{path}: its content ({len(content):,} bytes, MD5 {found}) is not Fashion-MNIST's "
+            f"(MD5 {md5}); the file is damaged or another dataset: {FASHION_REPAIR}"
+        )
     return np.frombuffer(content[header:], dtype=np.uint8)
 
 
@@ -135,9 +142,11 @@ def _fashion_mnist(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray,
             f"`apt-get install dataset-fashion-mnist` (Debian, installs {FASHION_DEFAULT_ROOT}), or put the four "
             "IDX files in a folder and set data.root to it, or set data.download = true in the profile."
         )
-    train_x, train_y, test_x, test_y = (_read_idx(p, 16 if "images" in s else 8, FASHION_MD5[s])  # type: ignore[arg-type]
-                                        for s, p in zip(stems, paths))
-    as_images = lambda a: (a.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0)  # noqa: E731
+    train_x, train_y, test_x, test_y = (
+        _read_idx(p, 16 if "images" in s else 8, FASHION_MD5[s])  # type: ignore[arg-type]
+        for s, p in zip(stems, paths)
+    )
+    as_images = lambda a: a.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0  # noqa: E731
     return as_images(train_x), train_y.astype(np.int64), as_images(test_x), test_y.astype(np.int64)
 
 
@@ -179,11 +188,15 @@ def _resize(x: np.ndarray, size: int) -> np.ndarray:
     if x.shape[-1] == size:
         return x
     if size > x.shape[-1]:
-        raise ValueError(f"data.image_size = {size} is larger than the images ({x.shape[-1]}); only downsampling is supported")
+        raise ValueError(
+            f"data.image_size = {size} is larger than the images ({x.shape[-1]}); only downsampling is supported"
+        )
     return F.interpolate(torch.from_numpy(x), size=(size, size), mode="area").numpy()
 
 
-def _split_pools(cfg: DataConfig, n_train_pool: int, n_test_pool: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool]:
+def _split_pools(
+    cfg: DataConfig, n_train_pool: int, n_test_pool: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool]:
     """Indices of train / val / test, and whether val and test come from the test pool."""
     rng = np.random.default_rng(cfg.split_seed)
     train_perm = rng.permutation(n_train_pool)
@@ -199,22 +212,35 @@ def _split_pools(cfg: DataConfig, n_train_pool: int, n_test_pool: int) -> tuple[
 
 def load_dataset(cfg: DataConfig) -> Dataset:
     """Load the profile's dataset, split it deterministically and normalise it by the training split."""
-    loaders = {"digits": lambda: _digits(), "fashion_mnist": lambda: _fashion_mnist(cfg), "cifar10": lambda: _cifar10(cfg)}
+    loaders = {
+        "digits": lambda: _digits(),
+        "fashion_mnist": lambda: _fashion_mnist(cfg),
+        "cifar10": lambda: _cifar10(cfg),
+    }
     train_x, train_y, test_x, test_y = loaders[cfg.name]()
     need = cfg.n_train + cfg.n_val + cfg.n_test
     if len(train_x) + len(test_x) < need:
-        raise ValueError(f"{cfg.name}: the files hold {len(train_x) + len(test_x)} examples, the profile asks for {need}")
+        raise ValueError(
+            f"{cfg.name}: the files hold {len(train_x) + len(test_x)} examples, the profile asks for {need}"
+        )
     train_idx, val_idx, test_idx, val_from_test, test_from_test = _split_pools(cfg, len(train_x), len(test_x))
+
     def pick(from_test: bool, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (test_x[idx], test_y[idx]) if from_test else (train_x[idx], train_y[idx])
 
-    parts = {"train": pick(False, train_idx), "val": pick(val_from_test, val_idx), "test": pick(test_from_test, test_idx)}
+    parts = {
+        "train": pick(False, train_idx),
+        "val": pick(val_from_test, val_idx),
+        "test": pick(test_from_test, test_idx),
+    }
     resized = {k: (_resize(x, cfg.image_size), y) for k, (x, y) in parts.items()}
     mean = resized["train"][0].mean(axis=(0, 2, 3), keepdims=True)
     std = resized["train"][0].std(axis=(0, 2, 3), keepdims=True) + 1e-8
     index = {"train": train_idx, "val": val_idx, "test": test_idx}
     splits = {
-        k: Split(torch.from_numpy(((x - mean) / std).astype(np.float32)), torch.from_numpy(y.astype(np.int64)), index[k])
+        k: Split(
+            torch.from_numpy(((x - mean) / std).astype(np.float32)), torch.from_numpy(y.astype(np.int64)), index[k]
+        )
         for k, (x, y) in resized.items()
     }
     return Dataset(cfg.name, CLASSES[cfg.name], splits["train"], splits["val"], splits["test"])
@@ -233,5 +259,7 @@ def batch_order(n_examples: int, batch_size: int, iterations: int, seed: int, re
         return rng.integers(0, n_examples, size=(iterations, batch_size), dtype=np.int64).astype(np.int32)
     per_epoch = n_examples // batch_size
     epochs = -(-iterations // per_epoch)
-    batches = [rng.permutation(n_examples)[: per_epoch * batch_size].reshape(per_epoch, batch_size) for _ in range(epochs)]
+    batches = [
+        rng.permutation(n_examples)[: per_epoch * batch_size].reshape(per_epoch, batch_size) for _ in range(epochs)
+    ]
     return np.concatenate(batches)[:iterations].astype(np.int32)

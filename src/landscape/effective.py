@@ -11,8 +11,10 @@ import numpy as np
 
 
 def effective_curvature(eigenvalues: np.ndarray, classes: int, ratios: dict[str, float | None]) -> np.ndarray:
-    r"""Per direction, :math:`\kappa_i = \lambda_i\,r_b`, with :math:`r_b` the median of :math:`c(h_{\mathrm{SGD}})/\lambda`
-    measured along the directions of the band b that i belongs to.
+    r"""Per direction, the effective curvature :math:`\kappa_i = \lambda_i\,r_b`.
+
+    :math:`r_b` is the median of :math:`c(h_{\mathrm{SGD}})/\lambda` measured along the directions of the band b
+    that i belongs to.
 
     ``ratios`` maps "top" (the ``classes`` largest eigenvalues) and "bulk" (the other positive ones) to the
     measured median ratio; a band without one, and every non-positive direction, keeps λ_i. The ratio is

@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def newton_step(gradient: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def newton_step(
+    gradient: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray, mask: np.ndarray
+) -> np.ndarray:
     """The displacement to the quadratic model's minimum along the directions in ``mask`` (positive λ only)."""
     chosen = mask & (eigenvalues > 0)
     basis = eigenvectors[:, chosen]
@@ -24,7 +26,9 @@ def newton_gain(gradient: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.
     return float(-0.5 * np.sum((eigenvectors[:, chosen].T @ gradient) ** 2 / eigenvalues[chosen]))
 
 
-def band_noise(eigenvectors: np.ndarray, mask: np.ndarray, sigma: float, count: int, rng: np.random.Generator) -> np.ndarray:
+def band_noise(
+    eigenvectors: np.ndarray, mask: np.ndarray, sigma: float, count: int, rng: np.random.Generator
+) -> np.ndarray:
     """``count`` displacements (count, P), each σ times a standard Gaussian in the span of the ``mask`` columns."""
     basis = eigenvectors[:, mask]
     return sigma * rng.standard_normal((count, basis.shape[1])) @ basis.T

@@ -65,13 +65,17 @@ def connect(scheduler: str, workers: int) -> Any:
     return Client(cluster)
 
 
-def block_runner(client: Any, spec: PointSpec, P: int, block_size: int) -> Callable[[list[int], Callable[[int, np.ndarray], None]], None]:
+def block_runner(
+    client: Any, spec: PointSpec, P: int, block_size: int
+) -> Callable[[list[int], Callable[[int, np.ndarray], None]], None]:
     """A ``run_blocks`` for :func:`landscape.hessian.write_hessian` that computes the blocks on ``client``'s workers."""
     from distributed import as_completed
 
     def run(firsts: list[int], on_block: Callable[[int, np.ndarray], None]) -> None:
-        futures = [client.submit(column_block, spec, first, min(block_size, P - first), pure=False, retries=5)
-                   for first in firsts]
+        futures = [
+            client.submit(column_block, spec, first, min(block_size, P - first), pure=False, retries=5)
+            for first in firsts
+        ]
         try:
             for future in as_completed(futures):
                 first, block = future.result()

@@ -32,49 +32,73 @@ def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     schedule, noise, bayes, endgame = results["schedule"], results["noise"], results["bayes_lr"], results["endgame"]
     last = theory["phases"][str(len(theory["phases"]) - 1)]
     return {
-        "outliers_match_classes": _finding(spectrum["outliers_match_classes"], outliers=spectrum["final_outliers"],
-                                           classes=spectrum["classes"]),
-        "below_edge_of_stability": _finding(not spectrum["any_beyond_stability"],
-                                            max_ratio=spectrum["max_stability_ratio"]),
+        "outliers_match_classes": _finding(
+            spectrum["outliers_match_classes"], outliers=spectrum["final_outliers"], classes=spectrum["classes"]
+        ),
+        "below_edge_of_stability": _finding(
+            not spectrum["any_beyond_stability"], max_ratio=spectrum["max_stability_ratio"]
+        ),
         # Decided at equal steps h (curvature against scale); A1's line searches compare at equal rise ΔL, which probes
         # the bulk at much longer steps than the top, and are quoted beside it.
-        "top_more_quadratic": _finding(results["curvature"]["equal_step"]["first_closer"],
-                                       closer_steps=results["curvature"]["equal_step"]["first_closer_steps"],
-                                       steps=results["curvature"]["equal_step"]["steps"],
-                                       at_equal_rise=results["linesearch"]["top_more_quadratic_than_bulk"]),
+        "top_more_quadratic": _finding(
+            results["curvature"]["equal_step"]["first_closer"],
+            closer_steps=results["curvature"]["equal_step"]["first_closer_steps"],
+            steps=results["curvature"]["equal_step"]["steps"],
+            at_equal_rise=results["linesearch"]["top_more_quadratic_than_bulk"],
+        ),
         # The curvature SGD feels along the top directions (at its own spread) is the eigenvalue within A1's tolerance.
         "top_curvature_is_eigenvalue_at_sgd_scale": _finding(
             results["curvature"]["bands"]["top"]["quadratic_at_sgd_scale"],
-            ratio=results["curvature"]["bands"]["top"]["median_ratio_at_sgd"]),
-        "top_eigenvectors_stable": _finding(results["overlap"]["top_more_stable_than_bulk"],
-                                            top_minus_bulk=results["overlap"]["top_minus_bulk"]),
+            ratio=results["curvature"]["bands"]["top"]["median_ratio_at_sgd"],
+        ),
+        "top_eigenvectors_stable": _finding(
+            results["overlap"]["top_more_stable_than_bulk"], top_minus_bulk=results["overlap"]["top_minus_bulk"]
+        ),
         "sharp_settle_first": _finding(trajectory["sharp_settle_first"]),
         # With the prediction for the sampler the runs use (epoch-wise shuffling); the i.i.d. ratio is quoted beside.
-        "theory_predicts_variance": _finding(last["median_ratio_shuffled"] is not None
-                                             and 1 / FACTOR <= last["median_ratio_shuffled"] <= FACTOR,
-                                             median_ratio=last["median_ratio_shuffled"], iid_ratio=last["median_ratio"],
-                                             lr=last["lr"]),
+        "theory_predicts_variance": _finding(
+            last["median_ratio_shuffled"] is not None and 1 / FACTOR <= last["median_ratio_shuffled"] <= FACTOR,
+            median_ratio=last["median_ratio_shuffled"],
+            iid_ratio=last["median_ratio"],
+            lr=last["lr"],
+        ),
         # Decided by the network: the optimised schedule trained from the same start and batches ends lower.
-        "optimised_schedule_gains": _finding(bool(schedule.get("trained_schedule_beats_study")),
-                                             gain=schedule["gain_heavy_ball"]),
-        "general_rule_transfers": _finding(schedule["general_gain_transfers"],
-                                           model_gain=schedule["general_gain_over_best_momentum"],
-                                           measured_gain=_measured_gain(schedule)),
+        "optimised_schedule_gains": _finding(
+            bool(schedule.get("trained_schedule_beats_study")), gain=schedule["gain_heavy_ball"]
+        ),
+        "general_rule_transfers": _finding(
+            schedule["general_gain_transfers"],
+            model_gain=schedule["general_gain_over_best_momentum"],
+            measured_gain=_measured_gain(schedule),
+        ),
         # Decided at the same measured training-loss rise, by the study's rule over seeds.
-        "sharp_noise_hurts_more": _finding(noise["high_hurts_more_at_measured_rise"],
-                                           flat_hurts_more=noise["low_hurts_more_at_measured_rise"],
-                                           rise=noise["measured_rise"],
-                                           high=noise["at_measured_rise"]["high"]["mean"],
-                                           low=noise["at_measured_rise"]["low"]["mean"]),
-        "bayes_lr_helps": _finding(bayes["bayes_better"], worse=bayes["bayes_worse"], gain=bayes["test_loss_gain"],
-                                   worse_scales=bayes["worse_scales"], better_scales=bayes["better_scales"],
-                                   cap_differs=bayes["best_against_cap_control"]["better"]
-                                   or bayes["best_against_cap_control"]["worse"]),
-        "hmc_helps": _finding(endgame["hmc_improves"], worse=endgame["hmc_worsens"],
-                              hmc=endgame["hmc_average"]["test_loss"]["mean"], base=endgame["base"]["test_loss"]),
+        "sharp_noise_hurts_more": _finding(
+            noise["high_hurts_more_at_measured_rise"],
+            flat_hurts_more=noise["low_hurts_more_at_measured_rise"],
+            rise=noise["measured_rise"],
+            high=noise["at_measured_rise"]["high"]["mean"],
+            low=noise["at_measured_rise"]["low"]["mean"],
+        ),
+        "bayes_lr_helps": _finding(
+            bayes["bayes_better"],
+            worse=bayes["bayes_worse"],
+            gain=bayes["test_loss_gain"],
+            worse_scales=bayes["worse_scales"],
+            better_scales=bayes["better_scales"],
+            cap_differs=bayes["best_against_cap_control"]["better"] or bayes["best_against_cap_control"]["worse"],
+        ),
+        "hmc_helps": _finding(
+            endgame["hmc_improves"],
+            worse=endgame["hmc_worsens"],
+            hmc=endgame["hmc_average"]["test_loss"]["mean"],
+            base=endgame["base"]["test_loss"],
+        ),
         # The study plan's prediction is for a rate lowered to almost nothing: the lowered arm decides it.
-        "batch_one_helps": _finding(endgame["batch1_lowered_improves"], worse=endgame["batch1_lowered_worsens"],
-                                    after=endgame["batch1_lowered"]["test_loss"]["mean"],
-                                    at_run_temperature=endgame["batch1"]["test_loss"]["mean"],
-                                    base=endgame["base"]["test_loss"]),
+        "batch_one_helps": _finding(
+            endgame["batch1_lowered_improves"],
+            worse=endgame["batch1_lowered_worsens"],
+            after=endgame["batch1_lowered"]["test_loss"]["mean"],
+            at_run_temperature=endgame["batch1"]["test_loss"]["mean"],
+            base=endgame["base"]["test_loss"],
+        ),
     }

@@ -1,9 +1,9 @@
-"""Hessians of the full-dataset objective: batched HVPs, dense assembly, eigendecompositions, Lanczos.
+r"""Hessians of the full-dataset objective: batched HVPs, dense assembly, eigendecompositions, Lanczos.
 
 Usable on any ``nn.Module`` whose loss is a sum over examples. The objective is DESIGN §3's
 
-.. math:: L(\\theta) = \\frac{1}{N}\\sum_{n=1}^{N}\\ell_n(\\theta) + \\frac{\\mathrm{wd}}{2}\\lVert\\theta\\rVert^2,
-          \\qquad H = \\nabla^2 L = \\frac{1}{N}\\sum_n \\nabla^2\\ell_n + \\mathrm{wd}\\, I ,
+.. math:: L(\theta) = \frac{1}{N}\sum_{n=1}^{N}\ell_n(\theta) + \frac{\mathrm{wd}}{2}\lVert\theta\rVert^2,
+          \qquad H = \nabla^2 L = \frac{1}{N}\sum_n \nabla^2\ell_n + \mathrm{wd}\, I ,
 
 evaluated over fixed data chunks (no augmentation, no shuffling) and normalised by the
 number of examples. A block of ``k`` Hessian-vector products costs one pass over the data:
@@ -95,12 +95,20 @@ class Objective:
         tangents = (vectors[None] if single else vectors).to(theta.dtype)
         total = torch.zeros(tangents.shape, dtype=torch.float64, device=theta.device)
         for c in self._chunks():
-            x, y = self.x[c], self.y[c]
-            gradient = lambda t: grad(self._sum_loss)(t, x, y)  # noqa: E731
-            product = lambda v: jvp(gradient, (theta,), (v,))[1]  # noqa: E731
-            total += vmap(product)(tangents).double()
+            total += self._chunk_hvp(theta, tangents, self.x[c], self.y[c]).double()
         result = total / self.n + self.weight_decay * tangents.double()
         return result[0] if single else result
+
+    def _chunk_hvp(self, theta: torch.Tensor, tangents: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The summed loss of one chunk (x, y): its Hessian at ``theta`` times every row of ``tangents``."""
+
+        def gradient(t: torch.Tensor) -> torch.Tensor:
+            return grad(self._sum_loss)(t, x, y)
+
+        def product(v: torch.Tensor) -> torch.Tensor:
+            return jvp(gradient, (theta,), (v,))[1]
+
+        return vmap(product)(tangents)
 
 
 def hessian_block(objective: Objective, theta: torch.Tensor, first: int, count: int) -> np.ndarray:
@@ -119,9 +127,20 @@ def hessian_block(objective: Objective, theta: torch.Tensor, first: int, count: 
     for index, segment in enumerate(segments):
         low, high = max(first, segment.start), min(first + count, segment.stop)
         if low < high:
-            block[segment.start :, low - first : high - first] = segment_columns(
-                segments, index, theta, objective.x, objective.y, objective.weight_decay, objective.chunk_size,
-                range(low, high)).cpu().numpy()
+            block[segment.start :, low - first : high - first] = (
+                segment_columns(
+                    segments,
+                    index,
+                    theta,
+                    objective.x,
+                    objective.y,
+                    objective.weight_decay,
+                    objective.chunk_size,
+                    range(low, high),
+                )
+                .cpu()
+                .numpy()
+            )
     return block
 
 
@@ -137,12 +156,15 @@ def complete(matrix: np.ndarray, objective: Objective, tile: int = 2048) -> None
     for row in range(0, matrix.shape[0], tile):
         missing |= np.isnan(matrix[row : row + tile]).any(axis=0)
     if missing.any():
-        raise RuntimeError(f"Hessian columns {np.flatnonzero(missing)[:10].tolist()} hold entries never computed "
-                           "(NaN): a column block is missing or a segment's rows were not filled")
+        raise RuntimeError(
+            f"Hessian columns {np.flatnonzero(missing)[:10].tolist()} hold entries never computed "
+            "(NaN): a column block is missing or a segment's rows were not filled"
+        )
 
 
-def probe_error(objective: Objective, theta: torch.Tensor, matrix: np.ndarray, probes: int = 4, seed: int = 0,
-                tile: int = 4096) -> float:
+def probe_error(
+    objective: Objective, theta: torch.Tensor, matrix: np.ndarray, probes: int = 4, seed: int = 0, tile: int = 4096
+) -> float:
     """How far the assembled matrix is from the operator: max |H_assembled v - Hv| / max |Hv| over random unit v.
 
     Hv comes from full products (:meth:`Objective.hvp`), independent of how the matrix was assembled, so a
@@ -153,8 +175,9 @@ def probe_error(objective: Objective, theta: torch.Tensor, matrix: np.ndarray, p
     vectors = rng.standard_normal((probes, theta.numel()))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     exact = objective.hvp(theta, torch.as_tensor(vectors, dtype=theta.dtype, device=theta.device)).cpu().numpy()
-    assembled = np.concatenate([matrix[i : i + tile].astype(np.float64) @ vectors.T
-                                for i in range(0, matrix.shape[0], tile)]).T
+    assembled = np.concatenate(
+        [matrix[i : i + tile].astype(np.float64) @ vectors.T for i in range(0, matrix.shape[0], tile)]
+    ).T
     return float(np.abs(assembled - exact).max() / np.abs(exact).max())
 
 
@@ -163,9 +186,14 @@ def block_starts(P: int, block_size: int) -> list[int]:
     return list(range(0, P, block_size))
 
 
-def dense_hessian(objective: Objective, theta: torch.Tensor, block_size: int = 32,
-                  on_block: Callable[[int, np.ndarray], None] | None = None,
-                  blocks: list[int] | None = None, storage: str = "float64") -> np.ndarray | None:
+def dense_hessian(
+    objective: Objective,
+    theta: torch.Tensor,
+    block_size: int = 32,
+    on_block: Callable[[int, np.ndarray], None] | None = None,
+    blocks: list[int] | None = None,
+    storage: str = "float64",
+) -> np.ndarray | None:
     """The P x P Hessian, assembled from batched HVPs with unit vectors, ``block_size`` columns at a time.
 
     Column block ``j:j+k`` is ``H @ E[:, j:j+k]``. When ``on_block(first_column, block)`` is given,
@@ -189,11 +217,11 @@ def dense_hessian(objective: Objective, theta: torch.Tensor, block_size: int = 3
 
 
 def symmetrise_in_place(matrix: np.ndarray, tile: int = 2048) -> float:
-    """Overwrite ``matrix`` with (A + Aᵀ)/2 tile by tile, without a second P x P copy; returns the raw asymmetry.
+    r"""Overwrite ``matrix`` with (A + Aᵀ)/2 tile by tile, without a second P x P copy; returns the raw asymmetry.
 
     Symmetrising removes the round-off asymmetry of column-wise assembly before ``eigh``; tile by tile
     it is bit-for-bit ``0.5 * (A + A.T)`` (halving is exact and addition commutes). The return
-    value is :math:`\\max_{ij}|A_{ij} - A_{ji}| / \\max_{ij}|A_{ij}|`, a check of the HVPs.
+    value is :math:`\max_{ij}|A_{ij} - A_{ji}| / \max_{ij}|A_{ij}|`, a check of the HVPs.
     """
     P = matrix.shape[0]
     largest, asymmetry = 0.0, 0.0
@@ -282,8 +310,9 @@ def cuda_eigh_library(n: int, dtype: torch.dtype, free_bytes: int) -> str:
     return "cusolver" if needed < free_bytes else "magma"
 
 
-def eigendecomposition(hessian: np.ndarray | torch.Tensor, device: str | torch.device = "cpu",
-                       dtype: torch.dtype = torch.float64) -> tuple[np.ndarray, np.ndarray]:
+def eigendecomposition(
+    hessian: np.ndarray | torch.Tensor, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64
+) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues in ascending order and eigenvectors as columns, by ``eigh`` in ``dtype`` on ``device``.
 
     On a GPU this is cuSOLVER's ``syevd`` (64-bit API, so P ≈ 10^5 is allowed; the CPU's 32-bit LAPACK
@@ -311,8 +340,16 @@ def eigendecomposition(hessian: np.ndarray | torch.Tensor, device: str | torch.d
     return eigenvalues.to(dtype).cpu().numpy(), eigenvectors.to(dtype).cpu().numpy()
 
 
-def lanczos(objective: Objective, theta: torch.Tensor, k: int, which: str = "LA", tol: float = 1e-10,
-            seed: int = 0, start: np.ndarray | None = None, krylov: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def lanczos(
+    objective: Objective,
+    theta: torch.Tensor,
+    k: int,
+    which: str = "LA",
+    tol: float = 1e-10,
+    seed: int = 0,
+    start: np.ndarray | None = None,
+    krylov: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``k`` extreme eigenpairs by Lanczos (scipy ``eigsh``) on the HVP operator, without forming H.
 
     Args:
@@ -344,8 +381,12 @@ def _blocks_done(partial: Path, config_hash: str, P: int, block_size: int, stora
     try:
         with h5py.File(partial, "r") as fh:
             done = fh["blocks_done"][:]
-            if (fh.attrs.get("config_hash") != config_hash or fh["hessian"].shape != (P, P)
-                    or fh["hessian"].dtype != storage or len(done) != len(block_starts(P, block_size))):
+            if (
+                fh.attrs.get("config_hash") != config_hash
+                or fh["hessian"].shape != (P, P)
+                or fh["hessian"].dtype != storage
+                or len(done) != len(block_starts(P, block_size))
+            ):
                 return None
             return done
     except (OSError, KeyError) as err:
@@ -356,9 +397,17 @@ def _blocks_done(partial: Path, config_hash: str, P: int, block_size: int, stora
 BlockRunner = Callable[[list[int], Callable[[int, np.ndarray], None]], None]
 
 
-def write_hessian(objective: Objective, theta: torch.Tensor, target: Path, meta: dict[str, Any],
-                  block_size: int = 32, progress: bool = True, label: str = "hessian",
-                  run_blocks: BlockRunner | None = None, storage: str = "float64") -> Path:
+def write_hessian(
+    objective: Objective,
+    theta: torch.Tensor,
+    target: Path,
+    meta: dict[str, Any],
+    block_size: int = 32,
+    progress: bool = True,
+    label: str = "hessian",
+    run_blocks: BlockRunner | None = None,
+    storage: str = "float64",
+) -> Path:
     """Assemble the dense Hessian into ``target`` (HDF5), resumably, with its eigendecomposition.
 
     Column blocks are streamed into ``<target>.partial``, each marked in ``blocks_done`` when it is
@@ -404,6 +453,7 @@ def write_hessian(objective: Objective, theta: torch.Tensor, target: Path, meta:
             fh.flush()
 
     with tqdm(total=P, initial=columns_done, desc=label, unit="col", disable=not progress, dynamic_ncols=True) as bar:
+
         def on_block(first: int, block: np.ndarray) -> None:
             store_block(first, block)
             bar.update(block.shape[1])

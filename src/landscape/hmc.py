@@ -26,8 +26,13 @@ class Chain:
     potentials: np.ndarray
 
 
-def leapfrog(theta: torch.Tensor, momentum: torch.Tensor, gradient: Callable[[torch.Tensor], torch.Tensor],
-             step_size: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def leapfrog(
+    theta: torch.Tensor,
+    momentum: torch.Tensor,
+    gradient: Callable[[torch.Tensor], torch.Tensor],
+    step_size: float,
+    steps: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``steps`` leapfrog steps of H = U(θ) + ½|p|²."""
     p = momentum - 0.5 * step_size * gradient(theta)
     for step in range(steps):
@@ -37,10 +42,18 @@ def leapfrog(theta: torch.Tensor, momentum: torch.Tensor, gradient: Callable[[to
     return theta, p - 0.5 * step_size * gradient(theta)
 
 
-def sample(potential: Callable[[torch.Tensor], float], gradient: Callable[[torch.Tensor], torch.Tensor],
-           start: torch.Tensor, step_size: float, steps: int, samples: int, burn_in: int, seed: int,
-           label: str = "hmc") -> Chain:
-    """``burn_in + samples`` HMC transitions from ``start`` (step size jittered in [ε/2, ε]); keeps the last ``samples``."""
+def sample(
+    potential: Callable[[torch.Tensor], float],
+    gradient: Callable[[torch.Tensor], torch.Tensor],
+    start: torch.Tensor,
+    step_size: float,
+    steps: int,
+    samples: int,
+    burn_in: int,
+    seed: int,
+    label: str = "hmc",
+) -> Chain:
+    """``burn_in + samples`` HMC transitions from ``start`` (step jittered in [ε/2, ε]); keeps the last ``samples``."""
     generator = torch.Generator(device="cpu").manual_seed(seed)
     rng = np.random.default_rng(seed)
     theta, u = start.clone(), potential(start)

@@ -1,9 +1,9 @@
-"""General linear update rules over the last K iterates on the noisy quadratic, and their optimisation.
+r"""General linear update rules over the last K iterates on the noisy quadratic, and their optimisation.
 
 A rule with lags K, rate η, iterate weights a and gradient weights b steps
 
-.. math:: x_{t+1} = \\sum_{k<K} a_k x_{t-k} - \\eta\\, g\\Big(\\sum_{k<K} b_k x_{t-k}\\Big),
-   \\qquad \\sum_k a_k = \\sum_k b_k = 1,
+.. math:: x_{t+1} = \sum_{k<K} a_k x_{t-k} - \eta\, g\Big(\sum_{k<K} b_k x_{t-k}\Big),
+   \qquad \sum_k a_k = \sum_k b_k = 1,
 
 the constraints making every minimum a fixed point. SGD is K = 1; heavy ball is a = (1+β, −β),
 b = (1, 0); textbook Nesterov is a = b = (1+β, −β). Along a direction with curvature κ and gradient
@@ -43,6 +43,7 @@ class LinearRule:
 
     @property
     def lags(self) -> int:
+        """K, the number of past iterates the rule combines."""
         return len(self.iterate_weights)
 
     @classmethod
@@ -96,10 +97,19 @@ def stationary_variance(rule: LinearRule, curvature: np.ndarray, noise_var: np.n
     return np.where(_radius(A) < 1, variance, np.inf)
 
 
-def expected_loss(rule: LinearRule, iterations: int, curvature: np.ndarray, noise_var: np.ndarray,
-                  start: np.ndarray, weights: np.ndarray | None = None) -> float:
-    """Exact expected excess loss Σ_i w_i ½κ_i E[x_i²] after ``iterations`` steps from rest at ``start``; inf if
-    unstable. ``weights`` w_i (default 1) let one direction stand for several alike (a quadrature over ranks)."""
+def expected_loss(
+    rule: LinearRule,
+    iterations: int,
+    curvature: np.ndarray,
+    noise_var: np.ndarray,
+    start: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> float:
+    """Exact expected excess loss Σ_i w_i ½κ_i E[x_i²] after ``iterations`` steps from rest at ``start``.
+
+    It is inf if the rule is unstable. ``weights`` w_i (default 1) let one direction stand for several alike (a
+    quadrature over ranks).
+    """
     kappa = np.asarray(curvature, dtype=float)
     A, b = transition(rule, kappa)
     if np.any(_radius(A) >= 1):
@@ -115,30 +125,49 @@ def expected_loss(rule: LinearRule, iterations: int, curvature: np.ndarray, nois
 def _rule_from(params: np.ndarray, lags: int) -> LinearRule:
     """Unconstrained parameters (log η, a_1…, b_1…) → a rule with a_0 = 1 − Σ a_k, b_0 = 1 − Σ b_k."""
     a_rest, b_rest = params[1:lags], params[lags:]
-    return LinearRule(float(np.exp(params[0])), (1 - float(np.sum(a_rest)), *map(float, a_rest)),
-                      (1 - float(np.sum(b_rest)), *map(float, b_rest)))
+    return LinearRule(
+        float(np.exp(params[0])),
+        (1 - float(np.sum(a_rest)), *map(float, a_rest)),
+        (1 - float(np.sum(b_rest)), *map(float, b_rest)),
+    )
 
 
 def _minimise(objective, start: np.ndarray, steps: np.ndarray, maxiter: int) -> np.ndarray:
     from scipy.optimize import minimize
 
     simplex = np.vstack([start, start + np.diag(steps)])
-    result = minimize(objective, start, method="Nelder-Mead",
-                      options={"initial_simplex": simplex, "maxiter": maxiter, "xatol": 1e-6, "fatol": 0.0})
+    result = minimize(
+        objective,
+        start,
+        method="Nelder-Mead",
+        options={"initial_simplex": simplex, "maxiter": maxiter, "xatol": 1e-6, "fatol": 0.0},
+    )
     return result.x
 
 
-def optimise_method(curvature: np.ndarray, noise_var: np.ndarray, start: np.ndarray, iterations: int, method: str,
-                    initial_lr: float, initial_momentum: float = 0.9, weights: np.ndarray | None = None,
-                    stability_curvature: float | None = None) -> tuple[LinearRule, float]:
-    """The constant rate (and momentum, for heavy ball and Nesterov) minimising the final expected excess loss,
-    among those stable on (0, κ_max] (:func:`stable_up_to`); κ_max is ``stability_curvature`` if given, else the
-    largest curvature; ``weights`` as in :func:`expected_loss`."""
+def optimise_method(
+    curvature: np.ndarray,
+    noise_var: np.ndarray,
+    start: np.ndarray,
+    iterations: int,
+    method: str,
+    initial_lr: float,
+    initial_momentum: float = 0.9,
+    weights: np.ndarray | None = None,
+    stability_curvature: float | None = None,
+) -> tuple[LinearRule, float]:
+    """The constant rate (and momentum, for heavy ball and Nesterov) minimising the final expected excess loss.
+
+    Only rules stable on (0, κ_max] are searched (:func:`stable_up_to`); κ_max is ``stability_curvature`` if given,
+    else the largest curvature; ``weights`` as in :func:`expected_loss`.
+    """
     top = float(np.max(curvature)) if stability_curvature is None else float(stability_curvature)
     from scipy.special import expit, logit
 
     def rule(params: np.ndarray) -> LinearRule:
-        return LinearRule.from_method(float(np.exp(params[0])), float(expit(params[1])) if method != "sgd" else 0.0, method)
+        return LinearRule.from_method(
+            float(np.exp(params[0])), float(expit(params[1])) if method != "sgd" else 0.0, method
+        )
 
     def loss(params: np.ndarray) -> float:
         candidate = rule(params)
@@ -154,11 +183,19 @@ def optimise_method(curvature: np.ndarray, noise_var: np.ndarray, start: np.ndar
     return rule(best), loss(best)
 
 
-def optimise_rule(curvature: np.ndarray, noise_var: np.ndarray, start: np.ndarray, iterations: int,
-                  initial: LinearRule, weights: np.ndarray | None = None,
-                  stability_curvature: float | None = None) -> tuple[LinearRule, float]:
-    """All of a rule's weights and its rate, minimising the final expected excess loss, searched from ``initial``
-    among the rules stable on (0, κ_max] (:func:`stable_up_to`); κ_max and ``weights`` as in :func:`optimise_method`.
+def optimise_rule(
+    curvature: np.ndarray,
+    noise_var: np.ndarray,
+    start: np.ndarray,
+    iterations: int,
+    initial: LinearRule,
+    weights: np.ndarray | None = None,
+    stability_curvature: float | None = None,
+) -> tuple[LinearRule, float]:
+    """All of a rule's weights and its rate, minimising the final expected excess loss, searched from ``initial``.
+
+    Only rules stable on (0, κ_max] are searched (:func:`stable_up_to`); κ_max and ``weights`` as in
+    :func:`optimise_method`.
 
     Nelder–Mead never returns a point worse than its starting vertex, so the result is at least as
     good as ``initial`` (e.g. the best heavy ball, padded to more lags).

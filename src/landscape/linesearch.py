@@ -1,4 +1,4 @@
-"""Losses along lines θ + t·d, many points per pass over the data, and the quadratic model of them.
+r"""Losses along lines θ + t·d, many points per pass over the data, and the quadratic model of them.
 
 A line search here is an evaluation of the objective of DESIGN §3 (or of a mini-batch
 objective) at a grid of step sizes ``t`` along a direction ``d``. ``points_per_pass`` grid
@@ -9,7 +9,7 @@ profile: 2.7 ms per point in float32 against 8.5 ms vectorised over 64 points; 1
 
 The quadratic model of the loss along a unit direction ``d`` is
 
-.. math:: q(t) = L(\\theta) + t\\, g^\\top d + \\tfrac12 t^2\\, d^\\top H d ,
+.. math:: q(t) = L(\theta) + t\, g^\top d + \tfrac12 t^2\, d^\top H d ,
 
 which for an eigenvector ``v_i`` is ``L + t g_i + ½ λ_i t²``.
 """
@@ -124,8 +124,15 @@ class QuadraticCheck:
     valid_fraction: float  # largest T/t_max with |L - q| <= tol·½|λ|t² for all |t| <= T
 
 
-def check_quadratic(ts: np.ndarray, losses: np.ndarray, loss0: float, slope: float, curvature: float,
-                    tolerance: float = 0.1, floor: float = 0.0) -> QuadraticCheck:
+def check_quadratic(
+    ts: np.ndarray,
+    losses: np.ndarray,
+    loss0: float,
+    slope: float,
+    curvature: float,
+    tolerance: float = 0.1,
+    floor: float = 0.0,
+) -> QuadraticCheck:
     """Compare a profile on a symmetric grid with its quadratic model.
 
     Args:

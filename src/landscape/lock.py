@@ -19,8 +19,25 @@ LOCK_NAME = ".build.lock"
 # doit commands that only read the graph and its state; every other command (run, clean, forget, ...) may write.
 READ_ONLY_COMMANDS = frozenset({"list", "info", "help", "dumpdb", "tabcompletion", "graph"})
 # doit options that take a value, so that the value is not mistaken for the command.
-VALUED_OPTIONS = frozenset({"-f", "--file", "-d", "--dir", "-n", "--process", "-P", "--parallel-type", "--db-file",
-                            "--backend", "--reporter", "-o", "--output-file", "--check_file_uptodate", "--codec-cls"})
+VALUED_OPTIONS = frozenset(
+    {
+        "-f",
+        "--file",
+        "-d",
+        "--dir",
+        "-n",
+        "--process",
+        "-P",
+        "--parallel-type",
+        "--db-file",
+        "--backend",
+        "--reporter",
+        "-o",
+        "--output-file",
+        "--check_file_uptodate",
+        "--codec-cls",
+    }
+)
 
 
 class BuildLocked(RuntimeError):
@@ -52,15 +69,17 @@ def hold(folder: Path) -> TextIO:
     releases the lock.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the whole build
+    handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise BuildLocked(f"{folder} is being built by {holder}; wait for that build to finish, or stop it "
-                          "(a stopped or killed build releases the lock at once)") from None
+        raise BuildLocked(
+            f"{folder} is being built by {holder}; wait for that build to finish, or stop it "
+            "(a stopped or killed build releases the lock at once)"
+        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(f"PID {os.getpid()} (since {time.strftime('%Y-%m-%d %H:%M:%S')})")

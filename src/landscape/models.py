@@ -45,6 +45,7 @@ class BasicBlock(nn.Module):
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=bias), _norm(norm, cout, groups))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """act(norm(conv(act(norm(conv(x))))) + shortcut(x))."""
         out = self.activation(self.norm1(self.conv1(x)))
         out = self.norm2(self.conv2(out))
         return self.activation(out + self.shortcut(x))
@@ -58,18 +59,31 @@ class PooledHead(nn.Module):
         self.linear = linear
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits from the spatial mean of the features."""
         return self.linear(x.mean(dim=(2, 3)))
 
 
 class ResNet(nn.Module):
     """Stem, ``stages`` stages of BasicBlocks (width doubling, stride 2 after the first), pooling, linear head."""
 
-    def __init__(self, in_channels: int, num_classes: int, width: int, stages: int, blocks_per_stage: int,
-                 norm: str = "group", groups: int = 2, activation: str = "relu") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        width: int,
+        stages: int,
+        blocks_per_stage: int,
+        norm: str = "group",
+        groups: int = 2,
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
         self.width = width
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=norm == "none"),
-                                  _norm(norm, width, groups), ACTIVATIONS[activation]())
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, 1, 1, bias=norm == "none"),
+            _norm(norm, width, groups),
+            ACTIVATIONS[activation](),
+        )
         blocks, cin = [], width
         for stage in range(stages):
             cout = width * 2**stage
@@ -81,6 +95,7 @@ class ResNet(nn.Module):
         self.head = nn.Linear(cin, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, classes) for images (batch, channels, height, width)."""
         features = self.blocks(self.stem(x))
         return self.head(features.mean(dim=(2, 3)))
 
@@ -96,8 +111,11 @@ def count_parameters(model: nn.Module) -> int:
 
 def width_for_budget(cfg: ModelConfig, in_channels: int, num_classes: int) -> int:
     """The stem width whose ResNet's parameter count is closest to ``cfg.target_params``."""
+
     def size(width: int) -> int:
-        return count_parameters(ResNet(in_channels, num_classes, width, cfg.stages, cfg.blocks_per_stage, cfg.norm, cfg.groups))
+        return count_parameters(
+            ResNet(in_channels, num_classes, width, cfg.stages, cfg.blocks_per_stage, cfg.norm, cfg.groups)
+        )
 
     best, best_gap = 1, math.inf
     for width in range(1, 1025):
@@ -115,8 +133,9 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, int, int], num_classes
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(cfg.init_seed)
     try:
-        model = ResNet(input_shape[0], num_classes, width, cfg.stages, cfg.blocks_per_stage, cfg.norm, cfg.groups,
-                       cfg.activation)
+        model = ResNet(
+            input_shape[0], num_classes, width, cfg.stages, cfg.blocks_per_stage, cfg.norm, cfg.groups, cfg.activation
+        )
     finally:
         torch.random.set_rng_state(generator_state)
     return model

@@ -1,10 +1,10 @@
-"""Flat-vector view of a model: the one bridge between modules and every analysis.
+r"""Flat-vector view of a model: the one bridge between modules and every analysis.
 
 An analysis sees the model as a function of one vector ``theta`` of length P; this module
 converts between that vector and the module's named parameters and evaluates the
 objective of DESIGN §3 at any ``theta`` through ``torch.func.functional_call``:
 
-.. math:: L(\\theta) = \\frac{1}{N}\\sum_{n=1}^N \\ell(x_n, y_n; \\theta) + \\frac{\\mathrm{wd}}{2}\\lVert\\theta\\rVert^2
+.. math:: L(\theta) = \frac{1}{N}\sum_{n=1}^N \ell(x_n, y_n; \theta) + \frac{\mathrm{wd}}{2}\lVert\theta\rVert^2
 """
 
 from __future__ import annotations
@@ -45,14 +45,16 @@ def logits_at(model: nn.Module, theta: torch.Tensor, x: torch.Tensor) -> torch.T
     return functional_call(model, unflatten(model, theta), (x,))
 
 
-def data_loss_at(model: nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-                 reduction: str = "mean") -> torch.Tensor:
+def data_loss_at(
+    model: nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
     """Cross-entropy of the batch (``mean`` or ``sum`` over its examples) at ``theta``."""
     return F.cross_entropy(logits_at(model, theta, x), y, reduction=reduction)
 
 
-def objective_at(model: nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-                 weight_decay: float) -> torch.Tensor:
+def objective_at(
+    model: nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, weight_decay: float
+) -> torch.Tensor:
     """Mean cross-entropy of the batch plus (wd/2)|theta|^2: the objective of DESIGN §3."""
     return data_loss_at(model, theta, x, y) + 0.5 * weight_decay * theta.pow(2).sum()
 

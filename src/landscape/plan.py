@@ -72,6 +72,7 @@ class Plan:
 
     @property
     def disk_bytes(self) -> int:
+        """Runs, Hessians and one partial file at once."""
         return self.run_bytes + self.hessian_bytes + self.partial_bytes
 
     @property
@@ -86,16 +87,20 @@ class Plan:
 
     @property
     def hessian_seconds(self) -> float:
+        """Time for every dense Hessian at the measured rate per column."""
         return self.hessians * self.parameters * self.seconds_per_column
 
     @property
     def flops_per_hessian(self) -> float:
+        """Counted floating-point operations of one dense Hessian."""
         return self.parameters * self.flops_per_column
 
     def lines(self, profile: str) -> list[str]:
+        """The plan as the lines ``python -m landscape plan`` prints."""
         rate = self.flops_per_column / self.seconds_per_column
         return [
-            f"profile {profile} on {self.device}: {self.parameters:,} parameters, {self.hessians} dense Hessians stored in {self.storage}",
+            f"profile {profile} on {self.device}: {self.parameters:,} parameters, "
+            f"{self.hessians} dense Hessians stored in {self.storage}",
             f"  disk    {_bytes(self.disk_bytes)}  (runs {_bytes(self.run_bytes)} before compression, "
             f"Hessians {_bytes(self.hessian_bytes)}, one partial file {_bytes(self.partial_bytes)})",
             f"  memory  {_bytes(self.memory_bytes)}  host, and device plus eigh workspace, while a Hessian is finished",
@@ -112,15 +117,23 @@ class Plan:
     def _segmented_share(self) -> str:
         if not self.full_flops_per_column or self.full_flops_per_column == self.flops_per_column:
             return "full products: the model declares no segments"
-        return (f"segmented, {self.flops_per_column / self.full_flops_per_column:.2f} of full products' "
-                f"{self.parameters * self.full_flops_per_column:.2e}")
+        return (
+            f"segmented, {self.flops_per_column / self.full_flops_per_column:.2f} of full products' "
+            f"{self.parameters * self.full_flops_per_column:.2e}"
+        )
 
     def _block_line(self) -> list[str]:
         if self.block_memory_bytes is None:
             return []
-        fits = "fits" if self.block_memory_bytes < 0.8 * self.device_memory_bytes else "does NOT fit: lower hessian.chunk_size"
-        return [f"  device  an HVP block of {self.block[0]} columns x {self.block[1]} examples needs "
-                f"{_bytes(self.block_memory_bytes)} of {_bytes(self.device_memory_bytes)}: {fits}"]
+        fits = (
+            "fits"
+            if self.block_memory_bytes < 0.8 * self.device_memory_bytes
+            else "does NOT fit: lower hessian.chunk_size"
+        )
+        return [
+            f"  device  an HVP block of {self.block[0]} columns x {self.block[1]} examples needs "
+            f"{_bytes(self.block_memory_bytes)} of {_bytes(self.device_memory_bytes)}: {fits}"
+        ]
 
 
 def _bytes(n: float) -> str:
@@ -155,8 +168,9 @@ def _flops(fn: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def _column_cost(objective: Objective, theta: torch.Tensor, first: int, count: int,
-                 device: torch.device) -> tuple[float, float]:
+def _column_cost(
+    objective: Objective, theta: torch.Tensor, first: int, count: int, device: torch.device
+) -> tuple[float, float]:
     """Seconds and FLOP per column of Hessian columns ``first:first+count`` over the objective's examples."""
     block = lambda: hessian_block(objective, theta, first, count)  # noqa: E731
     return _time(block, 1, device) / count, _flops(block) / count
@@ -202,8 +216,13 @@ def estimate(cfg: Config) -> Plan:
     step_seconds = _time(step, SAMPLE_STEPS, device)
     columns, chunk = cfg.hessian.block_size, min(cfg.hessian.chunk_size, N)
     examples = min(SAMPLE_EXAMPLES, chunk)
-    sample = Objective(model.to(dtype), torch.randn(examples, *shape, device=device, dtype=dtype),
-                       torch.randint(0, classes, (examples,), device=device), cfg.train.weight_decay, examples)
+    sample = Objective(
+        model.to(dtype),
+        torch.randn(examples, *shape, device=device, dtype=dtype),
+        torch.randint(0, classes, (examples,), device=device),
+        cfg.train.weight_decay,
+        examples,
+    )
     tangents = min(SAMPLE_TANGENTS, columns, P)
     sample_theta = theta.to(dtype)
     block = lambda: hessian_block(sample, sample_theta, 0, tangents)  # noqa: E731
@@ -218,10 +237,14 @@ def estimate(cfg: Config) -> Plan:
         torch.cuda.reset_peak_memory_stats()
         block()
         per_pair = (torch.cuda.max_memory_allocated() - baseline) / (tangents * examples)
-        memory = {"block_memory_bytes": baseline + per_pair * columns * chunk,
-                  "device_memory_bytes": torch.cuda.get_device_properties(device).total_memory}
+        memory = {
+            "block_memory_bytes": baseline + per_pair * columns * chunk,
+            "device_memory_bytes": torch.cuda.get_device_properties(device).total_memory,
+        }
     return Plan(
-        parameters=P, hessians=hessians, storage=cfg.hessian.storage,
+        parameters=P,
+        hessians=hessians,
+        storage=cfg.hessian.storage,
         run_bytes=len(cfg.runs) * run_file_bytes(P, T, B),
         hessian_bytes=hessians * hessian_file_bytes(P, cfg.hessian.storage),
         training_seconds=len(cfg.runs) * T * step_seconds,

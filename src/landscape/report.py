@@ -25,13 +25,50 @@ from landscape.store import REPO_ROOT, atomic_path, git_state, read_json, read_s
 
 TEMPLATES = {"paper": REPO_ROOT / "paper" / "paper.tex.j2", "poster": REPO_ROOT / "poster" / "poster.tex.j2"}
 # Analyses whose summaries the documents quote (results/<name><suffix>), and the figures they show.
-RESULTS = {"training": ".h5", "spectrum": ".h5", "batch_spectrum": ".h5", "overlap": ".h5", "linesearch": ".h5",
-           "curvature": ".h5", "batch_noise": ".h5", "random_dirs": ".h5", "profile_fits": ".h5", "fine_structure": ".h5",
-           "trajectory": ".h5", "lr_compare": ".h5", "example_grads": ".h5", "theory": ".h5", "schedule": ".h5",
-           "noise": ".h5", "threshold": ".h5", "bayes_lr": ".h5", "endgame": ".h5", "mysteries": ".h5"}
-FIGURES = ("training", "spectrum", "batch_spectrum", "overlap", "linesearch", "curvature", "batch_noise", "random_dirs",
-           "profile_fits", "fine_structure", "trajectory", "lr_compare", "example_grads", "theory", "schedule",
-           "noise", "threshold", "bayes_lr", "endgame", "mysteries")
+RESULTS = {
+    "training": ".h5",
+    "spectrum": ".h5",
+    "batch_spectrum": ".h5",
+    "overlap": ".h5",
+    "linesearch": ".h5",
+    "curvature": ".h5",
+    "batch_noise": ".h5",
+    "random_dirs": ".h5",
+    "profile_fits": ".h5",
+    "fine_structure": ".h5",
+    "trajectory": ".h5",
+    "lr_compare": ".h5",
+    "example_grads": ".h5",
+    "theory": ".h5",
+    "schedule": ".h5",
+    "noise": ".h5",
+    "threshold": ".h5",
+    "bayes_lr": ".h5",
+    "endgame": ".h5",
+    "mysteries": ".h5",
+}
+FIGURES = (
+    "training",
+    "spectrum",
+    "batch_spectrum",
+    "overlap",
+    "linesearch",
+    "curvature",
+    "batch_noise",
+    "random_dirs",
+    "profile_fits",
+    "fine_structure",
+    "trajectory",
+    "lr_compare",
+    "example_grads",
+    "theory",
+    "schedule",
+    "noise",
+    "threshold",
+    "bayes_lr",
+    "endgame",
+    "mysteries",
+)
 
 
 class Latex(str):
@@ -46,8 +83,18 @@ class ReportValueError(ValueError):
     """A value in the report context is missing or not a finite number."""
 
 
-_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def escape_latex(text: str) -> str:
@@ -73,7 +120,7 @@ def _finite(value: Any) -> float:
 
 
 def fmt_num(value: Any, digits: int = 3) -> Latex:
-    """``value`` to ``digits`` significant digits, valid in text and math (``\\ensuremath{1.23\\times10^{-4}}``)."""
+    r"""``value`` to ``digits`` significant digits, valid in text and math (``\ensuremath{1.23\times10^{-4}}``)."""
     value = _finite(value)
     if value == 0:
         return Latex(r"\ensuremath{0}")
@@ -91,7 +138,7 @@ def fmt_pm(spread: dict[str, Any], digits: int = 3) -> Latex:
 
 
 def fmt_pct(value: Any, decimals: int = 1) -> Latex:
-    """A fraction as a percentage: 0.8123 -> ``81.2\\%``."""
+    r"""A fraction as a percentage: 0.8123 -> ``81.2\%``."""
     return Latex(f"{100 * _finite(value):.{decimals}f}\\%")
 
 
@@ -114,14 +161,29 @@ def environment(folder: Path) -> jinja2.Environment:
     """Jinja environment with LaTeX-safe delimiters, StrictUndefined, escaping and number filters."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(folder), str(REPO_ROOT / "paper")]),
-        block_start_string="((*", block_end_string="*))",
-        variable_start_string="(((", variable_end_string=")))",
-        comment_start_string="((=", comment_end_string="=))",
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined, finalize=_finalize, autoescape=False,
+        block_start_string="((*",
+        block_end_string="*))",
+        variable_start_string="(((",
+        variable_end_string=")))",
+        comment_start_string="((=",
+        comment_end_string="=))",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+        autoescape=False,
     )
-    env.filters.update(num=fmt_num, pm=fmt_pm, pct=fmt_pct, int=fmt_int, seconds=fmt_seconds, latex=Latex,
-                       code_link=code_link, tt=lambda s: Latex(r"\texttt{" + escape_latex(str(s)) + "}"))
+    env.filters.update(
+        num=fmt_num,
+        pm=fmt_pm,
+        pct=fmt_pct,
+        int=fmt_int,
+        seconds=fmt_seconds,
+        latex=Latex,
+        code_link=code_link,
+        tt=lambda s: Latex(r"\texttt{" + escape_latex(str(s)) + "}"),
+    )
     return env
 
 
@@ -136,8 +198,13 @@ def render(template: Path, context: dict[str, Any], target: Path) -> Path:
 def repository_url() -> str | None:
     """The https address of the ``origin`` remote (GitHub-style), or None when the checkout has no remote."""
     try:
-        url = subprocess.run(["git", "-C", str(REPO_ROOT), "remote", "get-url", "origin"], capture_output=True, text=True,
-                             check=True, timeout=10).stdout.strip()
+        url = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "remote", "get-url", "origin"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     url = re.sub(r"^git@([^:]+):", r"https://\1/", url)
@@ -146,7 +213,7 @@ def repository_url() -> str | None:
 
 
 def code_link(figure: dict[str, Any]) -> Latex:
-    """The script that made a figure, linked to its source at the figure's commit when the repository has a public address."""
+    """The script that made a figure, linked to its source at the figure's commit if the repository is public."""
     name = r"\texttt{" + escape_latex(figure["script"]) + "}"
     if figure.get("url"):
         return Latex(r"\href{" + figure["url"].replace("#", r"\#").replace("%", r"\%") + "}{" + name + "}")
@@ -161,15 +228,26 @@ def _figure_entry(profile: str, name: str, document: str, repository: str | None
     rel = os.path.relpath(pdf, paths.document_dir(profile, document))
     commit = prov["git_commit"]
     url = f"{repository}/blob/{commit}/{prov['script']}" if repository and not prov["git_dirty"] else None
-    return {"path": rel, "task": prov["task"], "config_hash": prov["config_hash"], "script": prov["script"],
-            "commit": commit[:10], "dirty": bool(prov["git_dirty"]), "created_at": prov["created_at"], "url": url}
+    return {
+        "path": rel,
+        "task": prov["task"],
+        "config_hash": prov["config_hash"],
+        "script": prov["script"],
+        "commit": commit[:10],
+        "dirty": bool(prov["git_dirty"]),
+        "created_at": prov["created_at"],
+        "url": url,
+    }
 
 
 def collect(cfg: Config) -> dict[str, Any]:
     """Every value the templates may quote, read from result files of the profile."""
     commit, dirty = git_state()
-    summaries = {name: read_summary(paths.result_file(cfg.name, name, suffix))
-                 for name, suffix in RESULTS.items() if suffix == ".h5"}
+    summaries = {
+        name: read_summary(paths.result_file(cfg.name, name, suffix))
+        for name, suffix in RESULTS.items()
+        if suffix == ".h5"
+    }
     return {
         **summaries,
         "findings": findings.evaluate(summaries),
@@ -184,7 +262,11 @@ def collect(cfg: Config) -> dict[str, Any]:
         "hessian": as_dict(cfg.hessian),
         "landscape": as_dict(cfg.landscape),
         "experiments": as_dict(cfg.experiments),
-        "build": {"commit": commit[:10], "dirty": dirty, "versions": json.loads(summaries["training"]["provenance"]["versions"])},
+        "build": {
+            "commit": commit[:10],
+            "dirty": dirty,
+            "versions": json.loads(summaries["training"]["provenance"]["versions"]),
+        },
     }
 
 
@@ -228,7 +310,9 @@ def _log_errors(log: Path, tex: Path, limit: int = 20) -> str:
     return "\n".join(found[:limit]) or "\n".join(lines[-limit:])
 
 
-UNRESOLVED = re.compile(r"(Reference|Citation) `([^']*)' on page \d+ undefined|There were undefined (references|citations)")
+UNRESOLVED = re.compile(
+    r"(Reference|Citation) `([^']*)' on page \d+ undefined|There were undefined (references|citations)"
+)
 
 
 def unresolved_references(log: Path) -> list[str]:
@@ -242,8 +326,13 @@ def unresolved_references(log: Path) -> list[str]:
 def source_date_epoch() -> str:
     """The commit's date as SOURCE_DATE_EPOCH, so two builds of a commit give the same PDF bytes."""
     try:
-        out = subprocess.run(["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%ct"], capture_output=True,
-                             text=True, check=True, timeout=10).stdout.strip()
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%ct"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
         return out or "0"
     except (OSError, subprocess.SubprocessError):
         return "0"
@@ -256,7 +345,9 @@ def compile_pdf(tex: Path, target: Path) -> Path:
         LatexError: with the failing lines of the log, when latexmk exits non-zero.
     """
     if shutil.which("latexmk") is None:
-        raise LatexError("latexmk not found: run `sudo scripts/setup.sh` (Debian) or install a TeX distribution with latexmk")
+        raise LatexError(
+            "latexmk not found: run `sudo scripts/setup.sh` (Debian) or install a TeX distribution with latexmk"
+        )
     env = {**os.environ, "SOURCE_DATE_EPOCH": source_date_epoch(), "FORCE_SOURCE_DATE": "1"}
     cmd = ["latexmk", "-pdf", "-g", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", tex.name]
     proc = subprocess.run(cmd, cwd=tex.parent, capture_output=True, text=True, env=env)
@@ -265,8 +356,10 @@ def compile_pdf(tex: Path, target: Path) -> Path:
         raise LatexError(f"latexmk failed on {tex} (exit {proc.returncode}):\n{errors}")
     unresolved = unresolved_references(tex.with_suffix(".log"))
     if unresolved:
-        raise LatexError(f"{tex}: undefined references or citations (a \\label or a refs.bib entry is missing):\n  "
-                         + "\n  ".join(unresolved))
+        raise LatexError(
+            f"{tex}: undefined references or citations (a \\label or a refs.bib entry is missing):\n  "
+            + "\n  ".join(unresolved)
+        )
     with atomic_path(target) as tmp:
         shutil.copyfile(tex.with_suffix(".pdf"), tmp)
     return target

@@ -1,4 +1,4 @@
-"""Summaries of an experiment repeated over seeds: mean, sample standard deviation, t-intervals, and the decision rule."""
+"""Summaries of an experiment repeated over seeds: mean, sample standard deviation, t-intervals, decision rule."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ import numpy as np
 
 
 def spread(values: Iterable[float]) -> dict[str, float]:
-    """``{"mean": x̄, "sd": s}`` with the sample s.d. :math:`s^2 = \\sum_i (x_i - \\bar x)^2 / (n - 1)`; s = 0 for one value."""
+    r"""``{"mean": x̄, "sd": s}`` with the sample s.d. :math:`s^2 = \sum_i (x_i - \bar x)^2 / (n - 1)`.
+
+    s = 0 for one value.
+    """
     x = np.asarray(list(values), dtype=np.float64)
     return {"mean": float(x.mean()), "sd": float(x.std(ddof=1)) if len(x) > 1 else 0.0}
 
 
 def interval(values: Iterable[float], level: float = 0.95) -> dict[str, float]:
-    """Mean, sample s.d., n and the two-sided Student-t interval of the mean at ``level``.
+    r"""Mean, sample s.d., n and the two-sided Student-t interval of the mean at ``level``.
 
-    .. math:: \\bar x \\pm t_{n-1,(1+\\mathrm{level})/2}\\, s/\\sqrt n ;
+    .. math:: \bar x \pm t_{n-1,(1+\mathrm{level})/2}\, s/\sqrt n ;
 
     with one value the interval is that value (no spread can be measured, and the paper says so).
     """
@@ -41,6 +44,12 @@ def compare(values: Iterable[float], reference: float | Iterable[float], level: 
     r = np.asarray(reference if np.isscalar(reference) else list(reference), dtype=np.float64)
     difference = interval(x - r, level)
     resolved = difference["n"] > 1
-    return {"difference": difference["mean"], "low": difference["low"], "high": difference["high"],
-            "n": difference["n"], "level": level, "lower": bool(resolved and difference["high"] < 0),
-            "higher": bool(resolved and difference["low"] > 0)}
+    return {
+        "difference": difference["mean"],
+        "low": difference["low"],
+        "high": difference["high"],
+        "n": difference["n"],
+        "level": level,
+        "lower": bool(resolved and difference["high"] < 0),
+        "higher": bool(resolved and difference["low"] > 0),
+    }

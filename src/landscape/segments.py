@@ -1,18 +1,18 @@
-"""Segmented Hessian columns: exact rows from the network's tail, the rows above from symmetry.
+r"""Segmented Hessian columns: exact rows from the network's tail, the rows above from symmetry.
 
-A network that is a chain of segments :math:`f = f_S \\circ \\dots \\circ f_1` (for the ResNet: the stem,
-each residual block, the pooled head) with parameters :math:`\\theta = (\\theta_1, \\dots, \\theta_S)` in that
+A network that is a chain of segments :math:`f = f_S \circ \dots \circ f_1` (for the ResNet: the stem,
+each residual block, the pooled head) with parameters :math:`\theta = (\theta_1, \dots, \theta_S)` in that
 order has a Hessian whose block :math:`H_{ab}` (rows of segment a, columns of segment b) depends, for
-:math:`a, b \\ge s`, only on the state :math:`z_s` entering segment s and on :math:`\\theta_{\\ge s}`:
-with :math:`\\theta_{<s}` held fixed, :math:`z_s` is a constant. So the columns of segment s, rows
-:math:`\\ge s`, are Hessian-vector products of the tail loss
+:math:`a, b \ge s`, only on the state :math:`z_s` entering segment s and on :math:`\theta_{\ge s}`:
+with :math:`\theta_{<s}` held fixed, :math:`z_s` is a constant. So the columns of segment s, rows
+:math:`\ge s`, are Hessian-vector products of the tail loss
 
-.. math:: L_s(\\theta_{\\ge s}) = \\frac{1}{N}\\sum_n \\ell\\big(f_S \\circ \\dots \\circ f_s(z_{s,n}), y_n\\big)
-          + \\frac{\\mathrm{wd}}{2}\\lVert\\theta\\rVert^2 ,
+.. math:: L_s(\theta_{\ge s}) = \frac{1}{N}\sum_n \ell\big(f_S \circ \dots \circ f_s(z_{s,n}), y_n\big)
+          + \frac{\mathrm{wd}}{2}\lVert\theta\rVert^2 ,
 
 whose forward and backward passes start at segment s; :math:`z_s` is computed once per data chunk
 without gradients. The rows above (:math:`a < s`) are the transposes of blocks already computed for the
-columns of segment a: :math:`H_{ab} = H_{ba}^\\top`. The result is exact, not an approximation; only the
+columns of segment a: :math:`H_{ab} = H_{ba}^\top`. The result is exact, not an approximation; only the
 diagonal blocks :math:`H_{ss}` are computed twice (as columns and as rows), so the assembly's asymmetry
 measures the products there, and :func:`probe_error` checks the whole matrix against full products.
 
@@ -70,22 +70,28 @@ def model_segments(model: nn.Module, probe: torch.Tensor) -> list[Segment] | Non
         start = expected
         for p in module.parameters():
             if offsets.get(id(p), (None,))[0] != expected:
-                raise SegmentationError(f"{type(model).__name__}.segments(): segment {index} ({type(module).__name__}) "
-                                        f"holds a parameter that is not next in model.parameters() order (expected "
-                                        f"flat index {expected}); segments must list the parameters contiguously, in order")
+                raise SegmentationError(
+                    f"{type(model).__name__}.segments(): segment {index} ({type(module).__name__}) "
+                    f"holds a parameter that is not next in model.parameters() order (expected "
+                    f"flat index {expected}); segments must list the parameters contiguously, in order"
+                )
             expected = offsets[id(p)][1]
         segments.append(Segment(module, start, expected))
     if expected != offset:
-        raise SegmentationError(f"{type(model).__name__}.segments() covers {expected} of the model's {offset} "
-                                "parameters; every parameter must belong to exactly one segment")
+        raise SegmentationError(
+            f"{type(model).__name__}.segments() covers {expected} of the model's {offset} "
+            "parameters; every parameter must belong to exactly one segment"
+        )
     with torch.no_grad():
         state = probe
         for segment in segments:
             state = segment.module(state)
         if not torch.equal(state, model(probe)):
-            raise SegmentationError(f"{type(model).__name__}.segments(): their composition differs from "
-                                    f"model(x) on a probe batch (max difference {float((state - model(probe)).abs().max()):.3g}); "
-                                    "the segments must be the forward pass, in order")
+            raise SegmentationError(
+                f"{type(model).__name__}.segments(): their composition differs from "
+                f"model(x) on a probe batch (max difference {float((state - model(probe)).abs().max()):.3g}); "
+                "the segments must be the forward pass, in order"
+            )
     return segments
 
 
@@ -99,8 +105,16 @@ def _through(segments: list[Segment], parameters: torch.Tensor, state: torch.Ten
     return state
 
 
-def segment_columns(segments: list[Segment], index: int, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-                    weight_decay: float, chunk_size: int, columns: range) -> torch.Tensor:
+def segment_columns(
+    segments: list[Segment],
+    index: int,
+    theta: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weight_decay: float,
+    chunk_size: int,
+    columns: range,
+) -> torch.Tensor:
     """Rows ``segments[index].start:`` of the Hessian columns ``columns`` (all within segment ``index``), float64.
 
     Per data chunk: the state entering the segment without gradients, then forward-over-reverse products

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 # An outlier must stand at least this factor above the next eigenvalue (the bulk's edge). Inside a bulk,
 # neighbouring top eigenvalues differ by far less (the `cpu` Hessians' largest ratio among non-separated
 # top eigenvalues was 1.48), so a factor of two counts only a visible gap.
@@ -16,7 +15,7 @@ MIN_GAP = 2.0
 
 
 def outlier_count(eigenvalues: np.ndarray, search: int, min_gap: float = MIN_GAP) -> tuple[int, float]:
-    """Number of outliers above the bulk: the eigenvalues above the largest gap among the top ``search``, if it is a gap.
+    """Number of outliers above the bulk: eigenvalues above the largest gap among the top ``search``, if a gap.
 
     With the positive eigenvalues sorted descending, λ_1 ≥ λ_2 ≥ …, the gap after rank i is
     λ_i / λ_{i+1} for i ≤ ``search``; with k the rank of the largest, the outliers are λ_1 … λ_k
@@ -38,7 +37,7 @@ def stability_ratio(lambda_max: float, lr: float, momentum: float) -> float:
 
 
 def row_max_overlap(eigenvectors_a: np.ndarray, eigenvectors_b: np.ndarray) -> np.ndarray:
-    """For each eigenvector of basis a (columns), max_j |⟨a_i, b_j⟩|: 1 when it reappears in b, ~sqrt(2 ln P / P) if random."""
+    """For each eigenvector a_i of basis a (columns), max_j |⟨a_i, b_j⟩|: 1 if it is in b, ~√(2 ln P / P) if random."""
     return np.abs(eigenvectors_a.T @ eigenvectors_b).max(axis=1)
 
 
@@ -66,4 +65,9 @@ def eigenbands(eigenvalues: np.ndarray, classes: int, weight_decay: float = 0.0)
     held = (eigenvalues >= 0) & (eigenvalues <= 2 * weight_decay) if weight_decay > 0 else np.zeros(len(order), bool)
     rest = order[~held]
     top, below = rest[len(rest) - classes :], rest[: len(rest) - classes]
-    return {"weight_decay": order[held], "bottom": below[: len(below) // 4], "bulk": below[len(below) // 4 :], "top": top}
+    return {
+        "weight_decay": order[held],
+        "bottom": below[: len(below) // 4],
+        "bulk": below[len(below) // 4 :],
+        "top": top,
+    }

@@ -116,8 +116,9 @@ def read_h5(path: str | Path, required: Sequence[str] = ()) -> h5py.File:
     return fh
 
 
-def write_results(target: str | Path, arrays: dict[str, Any], summary: dict[str, Any],
-                  provenance: dict[str, Any]) -> Path:
+def write_results(
+    target: str | Path, arrays: dict[str, Any], summary: dict[str, Any], provenance: dict[str, Any]
+) -> Path:
     """An analysis's results file (HDF5): one dataset per array, the quoted numbers as JSON in ``summary``."""
     with atomic_h5(target, provenance) as fh:
         for key, value in arrays.items():
@@ -132,7 +133,9 @@ def read_summary(path: str | Path) -> dict[str, Any]:
         if "summary" not in fh.attrs:
             raise SchemaError(f"{path}: attribute 'summary' missing; rebuild the analysis with `doit`")
         summary = json.loads(fh.attrs["summary"])
-        summary["provenance"] = {k: (v.item() if hasattr(v, "item") else v) for k, v in fh.attrs.items() if k != "summary"}
+        summary["provenance"] = {
+            k: (v.item() if hasattr(v, "item") else v) for k, v in fh.attrs.items() if k != "summary"
+        }
     return summary
 
 
@@ -145,9 +148,13 @@ def set_provenance(obj: h5py.File | h5py.Group, provenance: dict[str, Any]) -> N
 @functools.cache
 def git_state() -> tuple[str, bool]:
     """(commit, dirty) of the repository holding this package; ('unknown', True) outside git."""
+
+    def run(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+
     try:
-        run = lambda *args: subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True,  # noqa: E731
-                                           check=True, timeout=10).stdout.strip()
         return run("rev-parse", "HEAD"), bool(run("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.SubprocessError):
         return "unknown", True
@@ -173,6 +180,6 @@ def provenance(profile: str, config_hash: str, task: str) -> dict[str, Any]:
         "git_commit": commit,
         "git_dirty": dirty,
         "versions": package_versions(),
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "task": task,
     }

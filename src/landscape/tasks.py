@@ -17,6 +17,7 @@ from landscape import config, paths
 
 def _plain_errors(action: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the errors a user can fix (bad config, missing data or LaTeX) into a clear failure without a traceback."""
+
     def wrapper(*args: Any) -> Any:
         from jinja2 import UndefinedError
 
@@ -26,8 +27,15 @@ def _plain_errors(action: Callable[..., Any]) -> Callable[..., Any]:
 
         try:
             action(*args)
-        except (config.ConfigError, DatasetMissing, LatexError, ReportValueError, SchemaError, FileNotFoundError,
-                UndefinedError) as err:
+        except (
+            config.ConfigError,
+            DatasetMissing,
+            LatexError,
+            ReportValueError,
+            SchemaError,
+            FileNotFoundError,
+            UndefinedError,
+        ) as err:
             return TaskFailed(f"{type(err).__name__}: {err}")
         return None
 
@@ -37,8 +45,10 @@ def _plain_errors(action: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _done(target: Path, config_hash: str) -> bool:
-    """Whether ``target`` exists, was made from inputs with this hash and is as its task wrote it (then the work is
-    not redone); a damaged target (:mod:`landscape.integrity`) is rebuilt, never reused."""
+    """Whether ``target`` exists, was made from inputs with this hash and is as its task wrote it.
+
+    Then the work is not redone; a damaged target (:mod:`landscape.integrity`) is rebuilt, never reused.
+    """
     import h5py
 
     from landscape.integrity import damaged
@@ -100,9 +110,16 @@ def hessian(profile: str, run: str, step: int, config_hash: str) -> None:
         spec = engine.PointSpec(cfg.path, str(paths.run_file(profile, run)), step)
         run_blocks = engine.block_runner(client, spec, point.theta.numel(), cfg.hessian.block_size)
     try:
-        write_hessian(point.objective(cfg.hessian.chunk_size), point.theta, target, meta,
-                      cfg.hessian.block_size, label=f"hessian:{run}@{step}", run_blocks=run_blocks,
-                      storage=cfg.hessian.storage)
+        write_hessian(
+            point.objective(cfg.hessian.chunk_size),
+            point.theta,
+            target,
+            meta,
+            cfg.hessian.block_size,
+            label=f"hessian:{run}@{step}",
+            run_blocks=run_blocks,
+            storage=cfg.hessian.storage,
+        )
     finally:
         if client is not None:
             client.close()
@@ -118,9 +135,18 @@ def spectrum_batch(profile: str, step: int, config_hash: str) -> None:
     cfg = config.load_profile(profile)
     main, h = cfg.main_run.name, cfg.hessian
     point = load_point(cfg, paths.run_file(profile, main), step)
-    batch_spectrum.compute(point, paths.hessian_file(profile, main, step), h.batch_sizes, h.batches_per_size,
-                           h.batch_seed + step, h.block_size, h.chunk_size, paths.batch_spectrum_file(profile, step),
-                           provenance(profile, config_hash, f"spectrum_batch:{step}"), storage=h.storage)
+    batch_spectrum.compute(
+        point,
+        paths.hessian_file(profile, main, step),
+        h.batch_sizes,
+        h.batches_per_size,
+        h.batch_seed + step,
+        h.block_size,
+        h.chunk_size,
+        paths.batch_spectrum_file(profile, step),
+        provenance(profile, config_hash, f"spectrum_batch:{step}"),
+        storage=h.storage,
+    )
 
 
 def _classes(cfg: config.Config) -> int:
@@ -147,8 +173,17 @@ def analysis_spectrum(profile: str, config_hash: str) -> None:
     lrs = {f"{r}@{s}": _lr_at(profile, r, s) for r, s in cfg.hessian_points()}
     main = [f"{cfg.main_run.name}@{s}" for s in cfg.train.checkpoints]
     ends = [f"{r.name}@{cfg.train.iterations}" for r in cfg.main_replicas()]
-    spectrum.run(points, lrs, cfg.train.momentum, _classes(cfg), main, paths.result_file(profile, "spectrum", ".h5"),
-                 provenance(profile, config_hash, "analysis:spectrum"), cfg.train.weight_decay, ends)
+    spectrum.run(
+        points,
+        lrs,
+        cfg.train.momentum,
+        _classes(cfg),
+        main,
+        paths.result_file(profile, "spectrum", ".h5"),
+        provenance(profile, config_hash, "analysis:spectrum"),
+        cfg.train.weight_decay,
+        ends,
+    )
 
 
 @_plain_errors
@@ -159,8 +194,12 @@ def analysis_batch_spectrum(profile: str, config_hash: str) -> None:
 
     cfg = config.load_profile(profile)
     step = cfg.batch_spectrum_steps()[-1]
-    batch_spectrum.run(paths.batch_spectrum_file(profile, step), _classes(cfg), paths.result_file(profile, "batch_spectrum", ".h5"),
-                       {**provenance(profile, config_hash, "analysis:batch_spectrum"), "step": step})
+    batch_spectrum.run(
+        paths.batch_spectrum_file(profile, step),
+        _classes(cfg),
+        paths.result_file(profile, "batch_spectrum", ".h5"),
+        {**provenance(profile, config_hash, "analysis:batch_spectrum"), "step": step},
+    )
 
 
 @_plain_errors
@@ -170,20 +209,29 @@ def analysis_overlap(profile: str, config_hash: str) -> None:
     from landscape.store import provenance
 
     cfg = config.load_profile(profile)
-    points = {f"{cfg.main_run.name}@{s}": paths.hessian_file(profile, cfg.main_run.name, s) for s in cfg.train.checkpoints}
-    overlap.run(points, _classes(cfg), paths.result_file(profile, "overlap", ".h5"), provenance(profile, config_hash, "analysis:overlap"))
+    points = {
+        f"{cfg.main_run.name}@{s}": paths.hessian_file(profile, cfg.main_run.name, s) for s in cfg.train.checkpoints
+    }
+    overlap.run(
+        points,
+        _classes(cfg),
+        paths.result_file(profile, "overlap", ".h5"),
+        provenance(profile, config_hash, "analysis:overlap"),
+    )
 
 
 def _effective_curvature(profile: str, cfg: config.Config, hessian_file: Path):
     """Per direction of the final Hessian, λ_i times its band's median curvature ratio at SGD's scale (A1)."""
-    from landscape.hessian import StoredHessian
     from landscape.effective import effective_curvature
+    from landscape.hessian import StoredHessian
     from landscape.store import read_summary
 
     bands = read_summary(paths.result_file(profile, "curvature", ".h5"))["bands"]
     with StoredHessian(hessian_file) as stored:
         eigenvalues = stored.eigenvalues
-    return effective_curvature(eigenvalues, _classes(cfg), {b: bands.get(b, {}).get("median_ratio_at_sgd") for b in ("top", "bulk")})
+    return effective_curvature(
+        eigenvalues, _classes(cfg), {b: bands.get(b, {}).get("median_ratio_at_sgd") for b in ("top", "bulk")}
+    )
 
 
 def _final_point(cfg: config.Config):
@@ -205,13 +253,21 @@ def analysis_linesearch(profile: str, config_hash: str) -> None:
 
     def searched(run: str, step: int):
         point = load_point(cfg, paths.run_file(profile, run), step)
-        return (point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass), point.theta,
-                paths.hessian_file(profile, run, step))
+        return (
+            point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass),
+            point.theta,
+            paths.hessian_file(profile, run, step),
+        )
 
     points = {f"{main}@{step}": searched(main, step) for step in cfg.train.checkpoints}
     contrasts = {f"{r.name}@{end}": searched(r.name, end) for r in cfg.activation_contrasts()}
-    linesearch.run(points, cfg.landscape, paths.result_file(profile, "linesearch", ".h5"),
-                   provenance(profile, config_hash, "analysis:linesearch"), contrasts)
+    linesearch.run(
+        points,
+        cfg.landscape,
+        paths.result_file(profile, "linesearch", ".h5"),
+        provenance(profile, config_hash, "analysis:linesearch"),
+        contrasts,
+    )
 
 
 @_plain_errors
@@ -220,24 +276,35 @@ def analysis_curvature(profile: str, config_hash: str) -> None:
     import torch
 
     from landscape.analyses import curvature
-    from landscape.store import provenance
-
     from landscape.checkpoint import load_point
+    from landscape.store import provenance
 
     cfg = config.load_profile(profile)
     end = cfg.train.iterations
 
     def float64_point(run: str):
         point = load_point(cfg, paths.run_file(profile, run), end)
-        return (point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass, dtype=torch.float64),
-                point.theta.double(), paths.hessian_file(profile, run, end), paths.run_file(profile, run))
+        return (
+            point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass, dtype=torch.float64),
+            point.theta.double(),
+            paths.hessian_file(profile, run, end),
+            paths.run_file(profile, run),
+        )
 
     main = cfg.main_run.name
     line, theta, hessian_file, run_file = float64_point(main)
     contrasts = {f"{r.name}@{end}": float64_point(r.name) for r in cfg.activation_contrasts()}
-    curvature.run(line, theta, hessian_file, paths.result_file(profile, "linesearch", ".h5"), f"{main}@{end}", run_file,
-                  paths.result_file(profile, "curvature", ".h5"), provenance(profile, config_hash, "analysis:curvature"),
-                  contrasts)
+    curvature.run(
+        line,
+        theta,
+        hessian_file,
+        paths.result_file(profile, "linesearch", ".h5"),
+        f"{main}@{end}",
+        run_file,
+        paths.result_file(profile, "curvature", ".h5"),
+        provenance(profile, config_hash, "analysis:curvature"),
+        contrasts,
+    )
 
 
 @_plain_errors
@@ -251,12 +318,21 @@ def analysis_batch_noise(profile: str, config_hash: str) -> None:
     cfg = config.load_profile(profile)
     point, hessian_file = _final_point(cfg)
     label = f"{cfg.main_run.name}@{cfg.train.iterations}"
+
     def batch_line(indices):
         return point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass, torch.as_tensor(indices))
 
-    batch_noise.run(batch_line, len(point.data.train), point.theta, hessian_file,
-                    paths.result_file(profile, "linesearch", ".h5"), label, cfg.landscape,
-                    paths.result_file(profile, "batch_noise", ".h5"), provenance(profile, config_hash, "analysis:batch_noise"))
+    batch_noise.run(
+        batch_line,
+        len(point.data.train),
+        point.theta,
+        hessian_file,
+        paths.result_file(profile, "linesearch", ".h5"),
+        label,
+        cfg.landscape,
+        paths.result_file(profile, "batch_noise", ".h5"),
+        provenance(profile, config_hash, "analysis:batch_noise"),
+    )
 
 
 @_plain_errors
@@ -267,9 +343,15 @@ def analysis_random_dirs(profile: str, config_hash: str) -> None:
 
     cfg = config.load_profile(profile)
     point, hessian_file = _final_point(cfg)
-    random_dirs.run(point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass), point.theta, hessian_file,
-                    _classes(cfg), cfg.landscape, paths.result_file(profile, "random_dirs", ".h5"),
-                    provenance(profile, config_hash, "analysis:random_dirs"))
+    random_dirs.run(
+        point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass),
+        point.theta,
+        hessian_file,
+        _classes(cfg),
+        cfg.landscape,
+        paths.result_file(profile, "random_dirs", ".h5"),
+        provenance(profile, config_hash, "analysis:random_dirs"),
+    )
 
 
 @_plain_errors
@@ -278,8 +360,11 @@ def analysis_profile_fits(profile: str, config_hash: str) -> None:
     from landscape.analyses import profile_fits
     from landscape.store import provenance
 
-    profile_fits.run(paths.result_file(profile, "linesearch", ".h5"), paths.result_file(profile, "profile_fits", ".h5"),
-                     provenance(profile, config_hash, "analysis:profile_fits"))
+    profile_fits.run(
+        paths.result_file(profile, "linesearch", ".h5"),
+        paths.result_file(profile, "profile_fits", ".h5"),
+        provenance(profile, config_hash, "analysis:profile_fits"),
+    )
 
 
 @_plain_errors
@@ -292,10 +377,17 @@ def analysis_fine_structure(profile: str, config_hash: str) -> None:
     point, hessian_file = _final_point(cfg)
     import torch
 
-    lines = {name: (point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass, dtype=dtype), point.theta.to(dtype))
-             for name, dtype in (("float64", torch.float64), ("float32", torch.float32))}
-    fine_structure.run(lines, hessian_file, cfg.landscape, paths.result_file(profile, "fine_structure", ".h5"),
-                       provenance(profile, config_hash, "analysis:fine_structure"))
+    lines = {
+        name: (point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass, dtype=dtype), point.theta.to(dtype))
+        for name, dtype in (("float64", torch.float64), ("float32", torch.float32))
+    }
+    fine_structure.run(
+        lines,
+        hessian_file,
+        cfg.landscape,
+        paths.result_file(profile, "fine_structure", ".h5"),
+        provenance(profile, config_hash, "analysis:fine_structure"),
+    )
 
 
 @_plain_errors
@@ -308,8 +400,15 @@ def analysis_trajectory(profile: str, config_hash: str) -> None:
     point, _ = _final_point(cfg)
     main = cfg.main_run.name
     bases = {f"{main}@{s}": paths.hessian_file(profile, main, s) for s in cfg.train.checkpoints[1:]}
-    trajectory.run(point, paths.run_file(profile, main), bases, _classes(cfg), cfg.train.momentum,
-                   paths.result_file(profile, "trajectory", ".h5"), provenance(profile, config_hash, "analysis:trajectory"))
+    trajectory.run(
+        point,
+        paths.run_file(profile, main),
+        bases,
+        _classes(cfg),
+        cfg.train.momentum,
+        paths.result_file(profile, "trajectory", ".h5"),
+        provenance(profile, config_hash, "analysis:trajectory"),
+    )
 
 
 @_plain_errors
@@ -332,10 +431,15 @@ def analysis_lr_compare(profile: str, config_hash: str) -> None:
     def training_objective(theta: np.ndarray) -> float:
         return objective.loss(torch.as_tensor(theta, dtype=point.theta.dtype, device=point.theta.device))
 
-    lr_compare.run(paths.result_file(profile, "training"), {r.name: paths.run_file(profile, r.name) for r in runs},
-                   {r.name: paths.hessian_file(profile, r.name, end) for r in runs}, reference,
-                   paths.result_file(profile, "lr_compare", ".h5"), provenance(profile, config_hash, "analysis:lr_compare"),
-                   training_objective)
+    lr_compare.run(
+        paths.result_file(profile, "training"),
+        {r.name: paths.run_file(profile, r.name) for r in runs},
+        {r.name: paths.hessian_file(profile, r.name, end) for r in runs},
+        reference,
+        paths.result_file(profile, "lr_compare", ".h5"),
+        provenance(profile, config_hash, "analysis:lr_compare"),
+        training_objective,
+    )
 
 
 @_plain_errors
@@ -346,9 +450,18 @@ def analysis_example_grads(profile: str, config_hash: str) -> None:
 
     cfg = config.load_profile(profile)
     point, hessian_file = _final_point(cfg)
-    example_grads.run(point.model, point.theta, point.data.train.x, point.data.train.y, point.weight_decay, hessian_file,
-                      _classes(cfg), cfg.hessian.chunk_size, paths.result_file(profile, "example_grads", ".h5"),
-                      provenance(profile, config_hash, "analysis:example_grads"))
+    example_grads.run(
+        point.model,
+        point.theta,
+        point.data.train.x,
+        point.data.train.y,
+        point.weight_decay,
+        hessian_file,
+        _classes(cfg),
+        cfg.hessian.chunk_size,
+        paths.result_file(profile, "example_grads", ".h5"),
+        provenance(profile, config_hash, "analysis:example_grads"),
+    )
 
 
 @_plain_errors
@@ -361,9 +474,18 @@ def analysis_theory(profile: str, config_hash: str) -> None:
     with read_h5(paths.run_file(profile, cfg.main_run.name), ("lr",)) as fh:
         lrs = fh["lr"][:]
     result = lambda name: paths.result_file(profile, name, ".h5")  # noqa: E731
-    theory.run(result("trajectory"), result("example_grads"), result("spectrum"), lrs, cfg.train.batch_size,
-               cfg.data.n_train, cfg.train.momentum, result("theory"), provenance(profile, config_hash, "analysis:theory"),
-               result("curvature"))
+    theory.run(
+        result("trajectory"),
+        result("example_grads"),
+        result("spectrum"),
+        lrs,
+        cfg.train.batch_size,
+        cfg.data.n_train,
+        cfg.train.momentum,
+        result("theory"),
+        provenance(profile, config_hash, "analysis:theory"),
+        result("curvature"),
+    )
 
 
 @_plain_errors
@@ -377,15 +499,25 @@ def analysis_schedule(profile: str, config_hash: str) -> None:
     from landscape.checkpoint import load_point
 
     run_file = paths.run_file(profile, cfg.main_run.name)
-    schedule.run(result("trajectory"), result("example_grads"), run_file, cfg.train.batch_size, cfg.train.momentum,
-                 result("schedule"), provenance(profile, config_hash, "analysis:schedule"), load_point(cfg, run_file, 0),
-                 result("mysteries"))
+    schedule.run(
+        result("trajectory"),
+        result("example_grads"),
+        run_file,
+        cfg.train.batch_size,
+        cfg.train.momentum,
+        result("schedule"),
+        provenance(profile, config_hash, "analysis:schedule"),
+        load_point(cfg, run_file, 0),
+        result("mysteries"),
+    )
 
 
 def figure_inputs(profile: str, name: str) -> object:
-    """What a figure reads: the run files for ``training``, otherwise the analysis's results file."""
+    """What a figure reads: the run files for ``training`` (and which run each replica repeats), else the results."""
     if name == "training":
-        return {r.name: paths.run_file(profile, r.name) for r in config.load_profile(profile).runs}
+        cfg = config.load_profile(profile)
+        replica_of = {r.name: base.name for base in cfg.comparable_runs() for r in cfg.replicas_of(base.name)[1:]}
+        return {"runs": {r.name: paths.run_file(profile, r.name) for r in cfg.runs}, "replica_of": replica_of}
     return paths.result_file(profile, name, ".h5")
 
 
@@ -397,7 +529,11 @@ def figure(profile: str, name: str, config_hash: str) -> None:
     from landscape.store import provenance
 
     module = importlib.import_module(f"landscape.figures.{name}")
-    module.make(figure_inputs(profile, name), paths.figure_file(profile, name), provenance(profile, config_hash, f"figure:{name}"))
+    module.make(
+        figure_inputs(profile, name),
+        paths.figure_file(profile, name),
+        provenance(profile, config_hash, f"figure:{name}"),
+    )
 
 
 @_plain_errors
@@ -423,8 +559,12 @@ def arxiv(profile: str) -> None:
     from landscape.report import source_date_epoch
 
     target = paths.build_dir(profile) / "arxiv.tar.gz"
-    members = arxiv_package.package(paths.document_dir(profile, "paper") / "paper.tex",
-                                    paths.figure_file(profile, "x").parent, target, int(source_date_epoch()))
+    members = arxiv_package.package(
+        paths.document_dir(profile, "paper") / "paper.tex",
+        paths.figure_file(profile, "x").parent,
+        target,
+        int(source_date_epoch()),
+    )
     print(f"arxiv: {target} ({len(members)} files: {', '.join(members)})")
 
 
@@ -436,8 +576,13 @@ def analysis_noise(profile: str, config_hash: str) -> None:
 
     cfg = config.load_profile(profile)
     point, hessian_file = _final_point(cfg)
-    noise.run(point, hessian_file, cfg.experiments, paths.result_file(profile, "noise", ".h5"),
-              provenance(profile, config_hash, "analysis:noise"))
+    noise.run(
+        point,
+        hessian_file,
+        cfg.experiments,
+        paths.result_file(profile, "noise", ".h5"),
+        provenance(profile, config_hash, "analysis:noise"),
+    )
 
 
 @_plain_errors
@@ -448,9 +593,14 @@ def analysis_threshold(profile: str, config_hash: str) -> None:
 
     cfg = config.load_profile(profile)
     point, hessian_file = _final_point(cfg)
-    threshold.run(point, hessian_file, cfg.experiments.thresholds, paths.result_file(profile, "threshold", ".h5"),
-                  provenance(profile, config_hash, "analysis:threshold"),
-                  effective_curvature=_effective_curvature(profile, cfg, hessian_file))
+    threshold.run(
+        point,
+        hessian_file,
+        cfg.experiments.thresholds,
+        paths.result_file(profile, "threshold", ".h5"),
+        provenance(profile, config_hash, "analysis:threshold"),
+        effective_curvature=_effective_curvature(profile, cfg, hessian_file),
+    )
 
 
 @_plain_errors
@@ -462,10 +612,19 @@ def analysis_bayes_lr(profile: str, config_hash: str) -> None:
     cfg = config.load_profile(profile)
     point, hessian_file = _final_point(cfg)
     # Bayesian in the top C directions only (C classes: the outliers of the class-structure picture).
-    bayes_lr.run(point, hessian_file, paths.result_file(profile, "example_grads", ".h5"), cfg.train.batch_size,
-                 cfg.train.momentum, cfg.main_run.lr, cfg.experiments, paths.result_file(profile, "bayes_lr", ".h5"),
-                 provenance(profile, config_hash, "analysis:bayes_lr"), top_k=_classes(cfg),
-                 effective_curvature=_effective_curvature(profile, cfg, hessian_file))
+    bayes_lr.run(
+        point,
+        hessian_file,
+        paths.result_file(profile, "example_grads", ".h5"),
+        cfg.train.batch_size,
+        cfg.train.momentum,
+        cfg.main_run.lr,
+        cfg.experiments,
+        paths.result_file(profile, "bayes_lr", ".h5"),
+        provenance(profile, config_hash, "analysis:bayes_lr"),
+        top_k=_classes(cfg),
+        effective_curvature=_effective_curvature(profile, cfg, hessian_file),
+    )
 
 
 @_plain_errors
@@ -476,8 +635,15 @@ def analysis_endgame(profile: str, config_hash: str) -> None:
 
     cfg = config.load_profile(profile)
     point, hessian_file = _final_point(cfg)
-    endgame.run(point, hessian_file, cfg.train.batch_size, cfg.train.momentum, cfg.experiments,
-                paths.result_file(profile, "endgame", ".h5"), provenance(profile, config_hash, "analysis:endgame"))
+    endgame.run(
+        point,
+        hessian_file,
+        cfg.train.batch_size,
+        cfg.train.momentum,
+        cfg.experiments,
+        paths.result_file(profile, "endgame", ".h5"),
+        provenance(profile, config_hash, "analysis:endgame"),
+    )
 
 
 @_plain_errors
@@ -489,9 +655,17 @@ def analysis_mysteries(profile: str, config_hash: str) -> None:
 
     cfg = config.load_profile(profile)
     point = load_point(cfg, paths.run_file(profile, cfg.main_run.name), 0)
-    mysteries.run(point, paths.result_file(profile, "training"), paths.result_file(profile, "example_grads", ".h5"),
-                  cfg.main_run.lr, cfg.train.batch_size, cfg.train.momentum, cfg.experiments,
-                  paths.result_file(profile, "mysteries", ".h5"), provenance(profile, config_hash, "analysis:mysteries"))
+    mysteries.run(
+        point,
+        paths.result_file(profile, "training"),
+        paths.result_file(profile, "example_grads", ".h5"),
+        cfg.main_run.lr,
+        cfg.train.batch_size,
+        cfg.train.momentum,
+        cfg.experiments,
+        paths.result_file(profile, "mysteries", ".h5"),
+        provenance(profile, config_hash, "analysis:mysteries"),
+    )
 
 
 @_plain_errors

@@ -29,8 +29,10 @@ def _check(method: str) -> None:
         raise ValueError(f"method {method!r}: allowed values are {', '.join(METHODS)}")
 
 
-def ar2_coefficients(lr: ArrayLike, curvature: ArrayLike, momentum: ArrayLike, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(φ₁, φ₂, c) of the iterate's recursion x_{t+1} = φ₁x_t + φ₂x_{t−1} − c ξ_t (textbook Nesterov for ``nesterov_torch``)."""
+def ar2_coefficients(
+    lr: ArrayLike, curvature: ArrayLike, momentum: ArrayLike, method: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(φ₁, φ₂, c) of the recursion x_{t+1} = φ₁x_t + φ₂x_{t−1} − c ξ_t (textbook Nesterov for ``nesterov_torch``)."""
     _check(method)
     h = np.asarray(lr, dtype=float) * np.asarray(curvature, dtype=float)
     beta = np.asarray(momentum, dtype=float)
@@ -66,7 +68,12 @@ def stability_limit(lr: ArrayLike, momentum: ArrayLike = 0.0, method: str = "sgd
 
 def _stable(lr: ArrayLike, curvature: ArrayLike, momentum: ArrayLike, method: str) -> np.ndarray:
     kappa = np.asarray(curvature, dtype=float)
-    return (kappa > 0) & (kappa < stability_limit(lr, momentum, method)) & (np.asarray(momentum) < 1) & (np.asarray(momentum) >= 0)
+    return (
+        (kappa > 0)
+        & (kappa < stability_limit(lr, momentum, method))
+        & (np.asarray(momentum) < 1)
+        & (np.asarray(momentum) >= 0)
+    )
 
 
 def relaxation_time(lr: ArrayLike, curvature: ArrayLike, momentum: ArrayLike = 0.0, method: str = "sgd") -> np.ndarray:
@@ -77,8 +84,9 @@ def relaxation_time(lr: ArrayLike, curvature: ArrayLike, momentum: ArrayLike = 0
     return np.where(_stable(lr, curvature, momentum, method), tau, np.inf)
 
 
-def stationary_variance(lr: ArrayLike, curvature: ArrayLike, noise_var: ArrayLike, momentum: ArrayLike = 0.0,
-                        method: str = "sgd") -> np.ndarray:
+def stationary_variance(
+    lr: ArrayLike, curvature: ArrayLike, noise_var: ArrayLike, momentum: ArrayLike = 0.0, method: str = "sgd"
+) -> np.ndarray:
     """Stationary variance of the stored iterate, Var x (inf where unstable).
 
     sgd: ησ² / (κ(2 − ηκ)); heavy ball: (1+β)ησ² / ((1−β)κ(2(1+β) − ηκ)); Nesterov: the AR(2)
@@ -108,15 +116,23 @@ def posterior_variance(curvature: ArrayLike, n_examples: int) -> np.ndarray:
     return 1.0 / (n_examples * np.asarray(curvature, dtype=float))
 
 
-def temperature(lr: ArrayLike, curvature: ArrayLike, example_noise: ArrayLike, batch_size: int, n_examples: int,
-                momentum: ArrayLike = 0.0, method: str = "heavy_ball") -> np.ndarray:
+def temperature(
+    lr: ArrayLike,
+    curvature: ArrayLike,
+    example_noise: ArrayLike,
+    batch_size: int,
+    n_examples: int,
+    momentum: ArrayLike = 0.0,
+    method: str = "heavy_ball",
+) -> np.ndarray:
     """T_i = stationary variance / posterior variance, with σ² = c_i / B (batches drawn with replacement)."""
     variance = stationary_variance(lr, curvature, np.asarray(example_noise) / batch_size, momentum, method)
     return variance / posterior_variance(curvature, n_examples)
 
 
-def posterior_matching_curvature(lr: float, batch_size: int, n_examples: int, momentum: float = 0.0,
-                                 noise_scale: float = 1.0) -> float:
+def posterior_matching_curvature(
+    lr: float, batch_size: int, n_examples: int, momentum: float = 0.0, noise_scale: float = 1.0
+) -> float:
     """The one curvature κ* at which heavy-ball SGD samples the posterior (T = 1), if c = noise_scale · κ.
 
     With c = aκ (a = 1: Fisher ≈ Hessian), T(κ) = N a κ (1+β) η / (B (1−β)(2(1+β) − ηκ)) rises with κ,
@@ -126,8 +142,14 @@ def posterior_matching_curvature(lr: float, batch_size: int, n_examples: int, mo
     return 2 * batch_size * (1 - beta**2) / (lr * (n_examples * noise_scale * (1 + beta) + batch_size * (1 - beta)))
 
 
-def bayesian_learning_rates(curvature: np.ndarray, example_noise: np.ndarray, batch_size: int, n_examples: int,
-                            momentum: float = 0.0, stability_margin: float = 0.5) -> np.ndarray:
+def bayesian_learning_rates(
+    curvature: np.ndarray,
+    example_noise: np.ndarray,
+    batch_size: int,
+    n_examples: int,
+    momentum: float = 0.0,
+    stability_margin: float = 0.5,
+) -> np.ndarray:
     """Per-direction rates η_i at which heavy ball's stationary variance is the posterior's, 1/(Nκ_i).
 
     Setting (1+β)η c/(B(1−β)κ(2(1+β) − ηκ)) = 1/(Nκ) (batches with replacement, σ² = c/B) gives
@@ -150,8 +172,14 @@ def power_law_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(np.exp(intercept)), float(slope)
 
 
-def noise_law(eigenvalues: np.ndarray, noise: np.ndarray, weight_decay: float = 0.0, level: float = 0.95,
-              resamples: int = 1000, seed: int = 0) -> dict[str, float]:
+def noise_law(
+    eigenvalues: np.ndarray,
+    noise: np.ndarray,
+    weight_decay: float = 0.0,
+    level: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, float]:
     r"""The gradient-noise law :math:`c_i = a\,\lambda_i^p` over the data's directions, with a bootstrap interval of p.
 
     The one fit of the study's noise law, which every analysis that needs c(κ) reads. Directions with
@@ -168,13 +196,20 @@ def noise_law(eigenvalues: np.ndarray, noise: np.ndarray, weight_decay: float = 
     xs_centred = xs - xs.mean(axis=1, keepdims=True)
     slopes = np.sum(xs_centred * (ys - ys.mean(axis=1, keepdims=True)), axis=1) / np.sum(xs_centred**2, axis=1)
     low, high = np.quantile(slopes, [(1 - level) / 2, (1 + level) / 2])
-    return {"scale": float(np.exp(log_scale)), "power": float(power), "power_low": float(low), "power_high": float(high),
-            "level": level, "directions": int(data.sum()),
-            "weight_decay_excluded": int(np.sum((lam >= 0) & (lam <= 2 * weight_decay))) if weight_decay > 0 else 0}
+    return {
+        "scale": float(np.exp(log_scale)),
+        "power": float(power),
+        "power_low": float(low),
+        "power_high": float(high),
+        "level": level,
+        "directions": int(data.sum()),
+        "weight_decay_excluded": int(np.sum((lam >= 0) & (lam <= 2 * weight_decay))) if weight_decay > 0 else 0,
+    }
 
 
-def posterior_matching_curvature_measured(lr: float, curvature: np.ndarray, law: tuple[float, float], batch_size: int,
-                                          n_examples: int, momentum: float = 0.0) -> float:
+def posterior_matching_curvature_measured(
+    lr: float, curvature: np.ndarray, law: tuple[float, float], batch_size: int, n_examples: int, momentum: float = 0.0
+) -> float:
     """κ* at which heavy-ball SGD runs at the posterior's temperature, with the measured noise law c(κ) = a κ^p.
 
     ``law`` is (a, p) (:func:`noise_law`), and T(κ) = N(1+β)η c(κ) / (B(1−β)(2(1+β) − ηκ)) is solved for
@@ -191,7 +226,9 @@ def posterior_matching_curvature_measured(lr: float, curvature: np.ndarray, law:
     def log_temperature(log_kappa: float) -> float:
         kappa = np.exp(log_kappa)
         noise = amplitude * kappa**power
-        return float(np.log(n_examples * (1 + beta) * eta * noise / (batch_size * (1 - beta) * (2 * (1 + beta) - eta * kappa))))
+        return float(
+            np.log(n_examples * (1 + beta) * eta * noise / (batch_size * (1 - beta) * (2 * (1 + beta) - eta * kappa)))
+        )
 
     low = np.log(np.min(np.asarray(curvature)[np.asarray(curvature) > 0]) / 100)
     grid = np.linspace(low, np.log(kappa_max) - 1e-9, 400)
@@ -220,11 +257,15 @@ def transition(lr: float, curvature: np.ndarray, momentum: float, method: str) -
         A = np.stack([np.stack([1 - eta * kappa, -eta * beta * one], -1), np.stack([kappa, beta * one], -1)], -2)
         b = np.stack([-eta * one, one], -1)
     elif method == "nesterov":
-        A = np.stack([np.stack([(1 - eta * kappa) * (1 + beta), -(1 - eta * kappa) * beta], -1), np.stack([one, zero], -1)], -2)
+        A = np.stack(
+            [np.stack([(1 - eta * kappa) * (1 + beta), -(1 - eta * kappa) * beta], -1), np.stack([one, zero], -1)], -2
+        )
         b = np.stack([-eta * one, zero], -1)
     else:
         _check(method)
-        A = np.stack([np.stack([1 - eta * (1 + beta) * kappa, -eta * beta**2 * one], -1), np.stack([kappa, beta * one], -1)], -2)
+        A = np.stack(
+            [np.stack([1 - eta * (1 + beta) * kappa, -eta * beta**2 * one], -1), np.stack([kappa, beta * one], -1)], -2
+        )
         b = np.stack([-eta * (1 + beta) * one, one], -1)
     return A, b
 
@@ -235,8 +276,15 @@ def initial_state(start: np.ndarray, curvature: np.ndarray, method: str) -> np.n
     return np.stack([x, x if method == "nesterov" else np.zeros_like(x)], -1)
 
 
-def expected_loss_curve(lrs: np.ndarray, curvature: np.ndarray, noise_var: np.ndarray, start: np.ndarray,
-                        momentum: float = 0.0, method: str = "heavy_ball", every: int = 1) -> np.ndarray:
+def expected_loss_curve(
+    lrs: np.ndarray,
+    curvature: np.ndarray,
+    noise_var: np.ndarray,
+    start: np.ndarray,
+    momentum: float = 0.0,
+    method: str = "heavy_ball",
+    every: int = 1,
+) -> np.ndarray:
     """Exact expected excess loss E[Σ_i ½κ_i x_i²] along a schedule, by the moment recursion (no sampling).
 
     Each direction starts at x = ``start`` with zero velocity; per step the first and second moments
@@ -254,14 +302,24 @@ def expected_loss_curve(lrs: np.ndarray, curvature: np.ndarray, noise_var: np.nd
             cache[lr] = transition(lr, kappa, momentum, method)
         A, b = cache[lr]
         mean = np.einsum("...ij,...j->...i", A, mean)
-        second = np.einsum("...ij,...jk,...lk->...il", A, second, A) + sigma2[..., None, None] * b[..., :, None] * b[..., None, :]
+        second = (
+            np.einsum("...ij,...jk,...lk->...il", A, second, A)
+            + sigma2[..., None, None] * b[..., :, None] * b[..., None, :]
+        )
         if (t + 1) % every == 0 or t + 1 == len(lrs):
             out.append(float(np.sum(0.5 * kappa * (mean[..., 0] ** 2 + second[..., 0, 0]))))
     return np.asarray(out)
 
 
-def expected_loss_piecewise(rates: np.ndarray, lengths: np.ndarray, curvature: np.ndarray, noise_var: np.ndarray,
-                            start: np.ndarray, momentum: float = 0.0, method: str = "heavy_ball") -> np.ndarray:
+def expected_loss_piecewise(
+    rates: np.ndarray,
+    lengths: np.ndarray,
+    curvature: np.ndarray,
+    noise_var: np.ndarray,
+    start: np.ndarray,
+    momentum: float = 0.0,
+    method: str = "heavy_ball",
+) -> np.ndarray:
     """Expected excess loss at the end of each constant-rate piece, in O(log length) per piece.
 
     Within a piece of n steps with a stable transition A, S_n = S_∞ + Aⁿ(S_0 − S_∞)Aⁿᵀ and m_n = Aⁿ m_0,
@@ -290,8 +348,9 @@ def stationary_second_moment(A: np.ndarray, b: np.ndarray, noise_var: np.ndarray
     return np.linalg.solve(np.eye(k * k) - kron, noise.reshape(*A.shape[:-2], k * k, 1)).reshape(noise.shape)
 
 
-def advance_moments(A: np.ndarray, b: np.ndarray, noise_var: np.ndarray, mean: np.ndarray, second: np.ndarray,
-                    n: int) -> tuple[np.ndarray, np.ndarray]:
+def advance_moments(
+    A: np.ndarray, b: np.ndarray, noise_var: np.ndarray, mean: np.ndarray, second: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
     """First and second moments after ``n`` steps of s' = A s + b ξ (A stable), in O(log n).
 
     m_n = Aⁿ m_0 and S_n = S_∞ + Aⁿ(S_0 − S_∞)Aⁿᵀ, with S_∞ the Lyapunov solution; ``second`` is the
@@ -310,9 +369,17 @@ def piecewise_schedule(log_lrs: np.ndarray, iterations: int) -> np.ndarray:
     return np.concatenate([np.full(len(p), np.exp(v)) for p, v in zip(pieces, log_lrs)])
 
 
-def optimise_schedule(curvature: np.ndarray, noise_var: np.ndarray, start: np.ndarray, iterations: int, pieces: int,
-                      momentum: float, method: str = "heavy_ball", initial_lr: float = 0.1,
-                      stability_curvature: float | None = None) -> tuple[np.ndarray, float]:
+def optimise_schedule(
+    curvature: np.ndarray,
+    noise_var: np.ndarray,
+    start: np.ndarray,
+    iterations: int,
+    pieces: int,
+    momentum: float,
+    method: str = "heavy_ball",
+    initial_lr: float = 0.1,
+    stability_curvature: float | None = None,
+) -> tuple[np.ndarray, float]:
     """The piecewise-constant schedule (``pieces`` equal pieces) minimising the final expected excess loss.
 
     Each piece's rate is η_max · sigmoid(u_k), with η_max the largest rate stable for
@@ -329,8 +396,12 @@ def optimise_schedule(curvature: np.ndarray, noise_var: np.ndarray, start: np.nd
     lengths = np.array([len(p) for p in np.array_split(np.arange(iterations), pieces)])
 
     def final_loss(u: np.ndarray) -> float:
-        return float(expected_loss_piecewise(eta_max * expit(u), lengths, curvature, noise_var, start, momentum, method)[-1])
+        return float(
+            expected_loss_piecewise(eta_max * expit(u), lengths, curvature, noise_var, start, momentum, method)[-1]
+        )
 
     u0 = np.full(pieces, logit(min(initial_lr / eta_max, 0.5)))
-    result = minimize(final_loss, u0, method="Nelder-Mead", options={"maxiter": 400 * pieces, "xatol": 1e-4, "fatol": 1e-14})
+    result = minimize(
+        final_loss, u0, method="Nelder-Mead", options={"maxiter": 400 * pieces, "xatol": 1e-4, "fatol": 1e-14}
+    )
     return np.repeat(eta_max * expit(result.x), lengths), float(result.fun)

@@ -1,9 +1,9 @@
-"""SGD with momentum on the objective of DESIGN §3, logging every iterate; resumable bit for bit.
+r"""SGD with momentum on the objective of DESIGN §3, logging every iterate; resumable bit for bit.
 
 The update is PyTorch's heavy-ball convention with weight decay inside the gradient,
 
-.. math:: g_t = \\nabla_\\theta \\frac{1}{B}\\sum_{n\\in\\mathcal B_t}\\ell_n(\\theta_t) + \\mathrm{wd}\\,\\theta_t,\\quad
-          v_{t+1} = \\beta v_t + g_t,\\quad \\theta_{t+1} = \\theta_t - \\eta_t v_{t+1},
+.. math:: g_t = \nabla_\theta \frac{1}{B}\sum_{n\in\mathcal B_t}\ell_n(\theta_t) + \mathrm{wd}\,\theta_t,\quad
+          v_{t+1} = \beta v_t + g_t,\quad \theta_{t+1} = \theta_t - \eta_t v_{t+1},
 
 so weight decay is part of the objective (and of its Hessian). The batch order, learning
 rates, every iterate, every batch loss and periodic evaluations go to ``runs/<run>.h5``
@@ -66,7 +66,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("the profile asks for device 'cuda' but torch sees no GPU; set LANDSCAPE_DEVICE=cpu to run on the CPU")
+        raise RuntimeError(
+            "the profile asks for device 'cuda' but torch sees no GPU; set LANDSCAPE_DEVICE=cpu to run on the CPU"
+        )
     return torch.device(name)
 
 
@@ -106,10 +108,18 @@ def evaluate(model: torch.nn.Module, split: Split, batch_size: int) -> tuple[flo
 def _evaluate_all(model: torch.nn.Module, data: Dataset, cfg: Config) -> dict[str, float]:
     bs = cfg.train.eval_batch_size
     (train_loss, train_acc), (val_loss, val_acc), (test_loss, test_acc) = (
-        evaluate(model, s, bs) for s in (data.train, data.val, data.test))
+        evaluate(model, s, bs) for s in (data.train, data.val, data.test)
+    )
     penalty = 0.5 * cfg.train.weight_decay * float(flatten(model).double().pow(2).sum())
-    return {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
-            "test_loss": test_loss, "test_acc": test_acc, "objective": train_loss + penalty}
+    return {
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "val_loss": val_loss,
+        "val_acc": val_acc,
+        "test_loss": test_loss,
+        "test_acc": test_acc,
+        "objective": train_loss + penalty,
+    }
 
 
 @dataclass
@@ -119,8 +129,17 @@ class _State:
     wall_seconds: float
 
 
-def _create(path: Path, cfg: Config, run: RunConfig, data: Dataset, theta0: np.ndarray, order: np.ndarray,
-            lrs: np.ndarray, evals: np.ndarray, meta: dict) -> None:
+def _create(
+    path: Path,
+    cfg: Config,
+    run: RunConfig,
+    data: Dataset,
+    theta0: np.ndarray,
+    order: np.ndarray,
+    lrs: np.ndarray,
+    evals: np.ndarray,
+    meta: dict,
+) -> None:
     """Lay out a fresh partial run file: fixed-size datasets, the batch order and rates up front."""
     T, P = cfg.train.iterations, theta0.size
     rows = int(max(1, min(T + 1, (4 << 20) // (4 * P))))  # ~4 MiB chunks of whole iterates
@@ -170,8 +189,15 @@ def _open_resume(path: Path, model: torch.nn.Module, expected_hash: str) -> _Sta
     return _State(step, momentum, wall)
 
 
-def _flush(path: Path, first: int, thetas: list[np.ndarray], losses: list[float], eval_rows: dict[int, dict],
-           momentum: list[torch.Tensor], wall: float) -> None:
+def _flush(
+    path: Path,
+    first: int,
+    thetas: list[np.ndarray],
+    losses: list[float],
+    eval_rows: dict[int, dict],
+    momentum: list[torch.Tensor],
+    wall: float,
+) -> None:
     """Write buffered iterates ``first+1 ..`` then the resume point, so the point never runs ahead of the data."""
     with h5py.File(path, "r+") as fh:
         if thetas:
@@ -188,8 +214,9 @@ def _flush(path: Path, first: int, thetas: list[np.ndarray], losses: list[float]
         fh.flush()
 
 
-def train_run(cfg: Config, run_name: str, target: Path, task: str = "", progress: bool = True,
-              config_hash: str = "") -> Path:
+def train_run(
+    cfg: Config, run_name: str, target: Path, task: str = "", progress: bool = True, config_hash: str = ""
+) -> Path:
     """Train one run of the profile and write its iterate log to ``target`` (resuming if a partial exists).
 
     ``config_hash`` names the run's inputs (default: the hash of its configuration sections); a
@@ -211,9 +238,15 @@ def train_run(cfg: Config, run_name: str, target: Path, task: str = "", progress
     state = _open_resume(partial, model, run_hash) if partial.exists() else None
     if state is None:
         meta = provenance(cfg.name, run_hash, task or f"train:{run_name}")
-        meta.update(run=run_name, schedule=json.dumps(config_mod.as_dict(run)), model=json.dumps(config_mod.as_dict(model_cfg)),
-                    parameter_count=count_parameters(model),
-                    model_width=model.width, dataset=data.name, input_shape=json.dumps(data.input_shape))
+        meta.update(
+            run=run_name,
+            schedule=json.dumps(config_mod.as_dict(run)),
+            model=json.dumps(config_mod.as_dict(model_cfg)),
+            parameter_count=count_parameters(model),
+            model_width=model.width,
+            dataset=data.name,
+            input_shape=json.dumps(data.input_shape),
+        )
         _create(partial, cfg, run, data, flatten(model).cpu().numpy(), order, lrs, evals, meta)
         state = _State(0, [torch.zeros_like(p) for p in model.parameters()], 0.0)
 
@@ -240,8 +273,11 @@ def train_run(cfg: Config, run_name: str, target: Path, task: str = "", progress
         losses.append(loss.item())
         if step + 1 in eval_index:
             eval_rows[eval_index[step + 1]] = _evaluate_all(model, data, cfg)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}", val_acc=f"{eval_rows[eval_index[step + 1]]['val_acc']:.3f}",
-                            lr=f"{lrs[step]:.2g}")
+            bar.set_postfix(
+                loss=f"{losses[-1]:.3f}",
+                val_acc=f"{eval_rows[eval_index[step + 1]]['val_acc']:.3f}",
+                lr=f"{lrs[step]:.2g}",
+            )
         bar.update()
         if len(thetas) == cfg.train.flush_every or step + 1 == T:
             wall = state.wall_seconds + time.perf_counter() - started

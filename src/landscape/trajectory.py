@@ -13,8 +13,14 @@ import h5py
 import numpy as np
 
 
-def projected_blocks(params: h5py.Dataset, origin: np.ndarray, basis: Callable[[slice], np.ndarray], n_directions: int,
-                     block: int = 512, rows: int = 1024) -> Iterator[tuple[slice, np.ndarray]]:
+def projected_blocks(
+    params: h5py.Dataset,
+    origin: np.ndarray,
+    basis: Callable[[slice], np.ndarray],
+    n_directions: int,
+    block: int = 512,
+    rows: int = 1024,
+) -> Iterator[tuple[slice, np.ndarray]]:
     """Yield ``(directions, coordinates)`` with coordinates (T+1, len(directions)) = (θ_t − origin) @ V[:, directions].
 
     Args:
@@ -74,8 +80,9 @@ def momentum_buffers(coordinates: np.ndarray, lrs: np.ndarray) -> np.ndarray:
     return -np.diff(coordinates, axis=0) / lrs[:, None]
 
 
-def fluctuation_dissipation(positions: np.ndarray, batch_gradients: np.ndarray, buffers: np.ndarray, lr: float,
-                            momentum: float) -> np.ndarray:
+def fluctuation_dissipation(
+    positions: np.ndarray, batch_gradients: np.ndarray, buffers: np.ndarray, lr: float, momentum: float
+) -> np.ndarray:
     """⟨x g_B⟩ / ((1+β) η / 2 · ⟨v²⟩) per direction; 1 at stationarity of heavy-ball SGD (Yaida 2018).
 
     With v_{t+1} = β v_t + g_t and θ_{t+1} = θ_t − η v_{t+1}, stationarity of ⟨x²⟩ and ⟨x v⟩ gives

@@ -47,8 +47,17 @@ def log_slope(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
 
 
-def run(batch_line: Callable[[np.ndarray], LineFunction], n_examples: int, theta: torch.Tensor, hessian_file: Path,
-        linesearch_results: Path, label: str, settings: LandscapeConfig, out: Path, provenance: dict[str, Any]) -> Path:
+def run(
+    batch_line: Callable[[np.ndarray], LineFunction],
+    n_examples: int,
+    theta: torch.Tensor,
+    hessian_file: Path,
+    linesearch_results: Path,
+    label: str,
+    settings: LandscapeConfig,
+    out: Path,
+    provenance: dict[str, Any],
+) -> Path:
     """Mini-batch line searches from ``theta`` along A1's directions at ``label`` (whose Hessian is ``hessian_file``).
 
     ``batch_line(indices)`` gives the line function of the mini-batch objective of those examples.
@@ -64,25 +73,33 @@ def run(batch_line: Callable[[np.ndarray], LineFunction], n_examples: int, theta
     minima = np.full((len(indices), len(sizes), settings.batches), np.nan)
     curvatures = np.full_like(minima, np.nan)
     batches = [np.stack([rng.choice(n, size, replace=False) for _ in range(settings.batches)]) for size in sizes]
-    progress = tqdm(total=len(sizes) * settings.batches, desc="batch_noise", unit="batch", dynamic_ncols=True, leave=False)
-    for s, size in enumerate(sizes):
+    progress = tqdm(
+        total=len(sizes) * settings.batches, desc="batch_noise", unit="batch", dynamic_ncols=True, leave=False
+    )
+    for s in range(len(sizes)):
         for b, batch in enumerate(batches[s]):
             progress.update()
             line = batch_line(batch)
             for d in range(len(indices)):
                 direction = torch.as_tensor(vectors[:, d], device=theta.device)
-                minima[d, s, b], curvatures[d, s, b] = minimum_and_curvature(grids[d], line.along(theta, direction, grids[d]))
+                minima[d, s, b], curvatures[d, s, b] = minimum_and_curvature(
+                    grids[d], line.along(theta, direction, grids[d])
+                )
     progress.close()
     positive = eigenvalues > 0
     per_size = {}
     spreads = np.stack([spread_of_minima(minima[:, s]) for s in range(len(sizes))], axis=1)
     for s, size in enumerate(sizes):
         spread = spreads[:, s]
-        rho = stats.spearmanr(eigenvalues[positive], spread[positive]).statistic if positive.sum() >= 3 else float("nan")
+        rho = (
+            stats.spearmanr(eigenvalues[positive], spread[positive]).statistic if positive.sum() >= 3 else float("nan")
+        )
         per_size[str(size)] = {
             "spearman_spread_vs_eigenvalue": float(rho),
             "variance_slope": log_slope(eigenvalues[positive], spread[positive] ** 2),
-            "median_curvature_ratio_top": float(np.nanmedian(curvatures[bands == "top", s] / eigenvalues[bands == "top", None])),
+            "median_curvature_ratio_top": float(
+                np.nanmedian(curvatures[bands == "top", s] / eigenvalues[bands == "top", None])
+            ),
             "median_spread_top": float(np.nanmedian(spread[bands == "top"])),
             "median_spread_bulk": float(np.nanmedian(spread[bands == "bulk"])),
         }
@@ -95,6 +112,12 @@ def run(batch_line: Callable[[np.ndarray], LineFunction], n_examples: int, theta
         "spread_falls_with_eigenvalue": all(v["spearman_spread_vs_eigenvalue"] < 0 for v in per_size.values()),
         "variance_slope_largest_batch": largest["variance_slope"],
     }
-    arrays = {"eigenvalue": eigenvalues, "band": bands.astype("S"), "minima": minima, "curvatures": curvatures, "spread": spreads,
-              "sizes": np.asarray(sizes)}
+    arrays = {
+        "eigenvalue": eigenvalues,
+        "band": bands.astype("S"),
+        "minima": minima,
+        "curvatures": curvatures,
+        "spread": spreads,
+        "sizes": np.asarray(sizes),
+    }
     return write_results(out, arrays, summary, provenance)

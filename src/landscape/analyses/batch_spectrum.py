@@ -28,8 +28,19 @@ def batch_indices(n: int, sizes: tuple[int, ...], count: int, seed: int) -> list
     return [np.stack([rng.choice(n, size, replace=False) for _ in range(count)]) for size in sizes]
 
 
-def compute(point: Point, full_hessian: Path, sizes: tuple[int, ...], count: int, seed: int, block: int,
-            chunk: int, target: Path, meta: dict[str, Any], progress: bool = True, storage: str = "float64") -> Path:
+def compute(
+    point: Point,
+    full_hessian: Path,
+    sizes: tuple[int, ...],
+    count: int,
+    seed: int,
+    block: int,
+    chunk: int,
+    target: Path,
+    meta: dict[str, Any],
+    progress: bool = True,
+    storage: str = "float64",
+) -> Path:
     """Spectra of ``count`` mini-batch Hessians per size, resumable batch by batch, into ``target``.
 
     Each is assembled and decomposed in ``storage`` precision on the point's device, as the full Hessian is.
@@ -56,7 +67,9 @@ def compute(point: Point, full_hessian: Path, sizes: tuple[int, ...], count: int
             fh.create_dataset("full_eigenvalues", data=full_values)
     with h5py.File(partial, "r") as fh:
         done, indices = fh["done"][:], {s: fh[f"indices/{s}"][:] for s in sizes}
-    with tqdm(total=done.size, initial=int(done.sum()), desc="batch spectra", unit="batch", disable=not progress) as bar:
+    with tqdm(
+        total=done.size, initial=int(done.sum()), desc="batch spectra", unit="batch", disable=not progress
+    ) as bar:
         for i, size in enumerate(sizes):
             for j in range(count):
                 if done[i, j]:
@@ -76,7 +89,7 @@ def compute(point: Point, full_hessian: Path, sizes: tuple[int, ...], count: int
 
 
 def run(spectra: Path, classes: int, out: Path, provenance: dict[str, Any], top: int = 20) -> Path:
-    """Mean and spread over batches, per size, of the top eigenvalues, λ_max, trace, negatives and top-subspace overlap."""
+    """Mean and spread over batches, per size: top eigenvalues, λ_max, trace, negatives, top-subspace overlap."""
     with read_h5(spectra, ("eigenvalues", "sizes", "full_eigenvalues", "top_overlap")) as fh:
         eigenvalues, sizes, full = fh["eigenvalues"][:], fh["sizes"][:], fh["full_eigenvalues"][:]
         overlap = fh["top_overlap"][:]
@@ -101,11 +114,16 @@ def run(spectra: Path, classes: int, out: Path, provenance: dict[str, Any], top:
         "full_trace": full_trace,
         "full_frac_negative": float((full < 0).mean()),
         # The batch trace is unbiased for the full trace: |mean - full| within 3 standard errors.
-        "trace_unbiased": all(abs(v["trace_mean"] - full_trace) <= 3 * v["trace_sem"] + 1e-12 for v in per_size.values()),
+        "trace_unbiased": all(
+            abs(v["trace_mean"] - full_trace) <= 3 * v["trace_sem"] + 1e-12 for v in per_size.values()
+        ),
         "smallest_batch_inflates_top": smallest["lambda_max_ratio"] > 1,
         "classes": classes,
     }
-    arrays = {"sizes": sizes, "full_top": full[::-1][:top],
-              "top_mean": eigenvalues[:, :, ::-1][:, :, :top].mean(axis=1),
-              "top_std": eigenvalues[:, :, ::-1][:, :, :top].std(axis=1, ddof=1)}
+    arrays = {
+        "sizes": sizes,
+        "full_top": full[::-1][:top],
+        "top_mean": eigenvalues[:, :, ::-1][:, :, :top].mean(axis=1),
+        "top_std": eigenvalues[:, :, ::-1][:, :, :top].std(axis=1, ddof=1),
+    }
     return write_results(out, arrays, summary, provenance)

@@ -46,6 +46,7 @@ class ProjectedVariance:
         self.m2 = torch.zeros_like(self.mean)
 
     def __call__(self, t: int, theta: torch.Tensor) -> None:
+        """Add iterate ``t`` (skipped before ``first``)."""
         if t < self.first:
             return
         x = self.basis.T @ theta.double()
@@ -55,11 +56,13 @@ class ProjectedVariance:
         self.m2 += delta * (x - self.mean)
 
     def variance(self) -> np.ndarray:
+        """Sample variance per eigendirection of the iterates seen so far."""
         return (self.m2 / max(self.count - 1, 1)).cpu().numpy()
 
 
-def arms(rates: np.ndarray, final_lr: float, max_rate: float, scales: tuple[float, ...],
-         top_k: int = 0) -> dict[str, np.ndarray | float]:
+def arms(
+    rates: np.ndarray, final_lr: float, max_rate: float, scales: tuple[float, ...], top_k: int = 0
+) -> dict[str, np.ndarray | float]:
     """Per-direction rates (arrays, capped at ``max_rate``) of the Bayesian arms, plain rates of the SGD controls.
 
     ``rates`` follow the eigenvalues in ascending order, so the top ``top_k`` directions are the last entries.
@@ -73,9 +76,19 @@ def arms(rates: np.ndarray, final_lr: float, max_rate: float, scales: tuple[floa
     return plan
 
 
-def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, momentum: float, max_rate: float,
-        settings: ExperimentsConfig, out: Path, provenance: dict[str, Any], top_k: int = 0,
-        effective_curvature: np.ndarray | None = None) -> Path:
+def run(
+    point: Point,
+    hessian_file: Path,
+    grads_results: Path,
+    batch_size: int,
+    momentum: float,
+    max_rate: float,
+    settings: ExperimentsConfig,
+    out: Path,
+    provenance: dict[str, Any],
+    top_k: int = 0,
+    effective_curvature: np.ndarray | None = None,
+) -> Path:
     """Continue from the end point with Bayesian rates and with plain SGD, over ``seeds`` batch sequences.
 
     With ``effective_curvature`` (per direction, the curvature at SGD's scale) one more arm, ``bayes_effective``,
@@ -95,7 +108,9 @@ def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, 
     posterior = 1 / (n * eigenvalues[positive])
     base = point.metrics(point.theta)
     arrays: dict[str, Any] = {"eigenvalue": eigenvalues, "bayes_rates": rates}
-    results: dict[str, dict[str, list[float]]] = {arm: {m: [] for m in (*METRICS, "median_temperature", "relaxed_share")} for arm in plan}
+    results: dict[str, dict[str, list[float]]] = {
+        arm: {m: [] for m in (*METRICS, "median_temperature", "relaxed_share")} for arm in plan
+    }
     # P x P on the point's device once, not once per arm and seed: float64 for the variances, θ's dtype for the steps.
     basis64 = torch.as_tensor(eigenvectors, dtype=torch.float64, device=point.theta.device)
     basis = basis64.to(point.theta.dtype)
@@ -106,16 +121,26 @@ def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, 
             plain = np.isscalar(arm_rates)
             precondition = None if plain else continuation.eigen_preconditioner(basis, arm_rates, point.theta)
             lrs = np.full(T, arm_rates if plain else 1.0)
-            final = continuation.heavy_ball(point, point.theta, batches, lrs, momentum, precondition, tracker,
-                                            label=f"bayes_lr:{arm}:{seed}")
+            final = continuation.heavy_ball(
+                point, point.theta, batches, lrs, momentum, precondition, tracker, label=f"bayes_lr:{arm}:{seed}"
+            )
             metrics = point.metrics(final)
             temperature = tracker.variance()[positive] / posterior
             # Only directions that relax within the first half can have reached their stationary variance.
-            relaxed = theory.relaxation_time(np.broadcast_to(arm_rates, eigenvalues.shape)[positive], eigenvalues[positive],
-                                             momentum, "heavy_ball") < T / 2
+            relaxed = (
+                theory.relaxation_time(
+                    np.broadcast_to(arm_rates, eigenvalues.shape)[positive],
+                    eigenvalues[positive],
+                    momentum,
+                    "heavy_ball",
+                )
+                < T / 2
+            )
             for m in METRICS:
                 results[arm][m].append(metrics[m])
-            results[arm]["median_temperature"].append(float(np.median(temperature[relaxed])) if relaxed.any() else float("nan"))
+            results[arm]["median_temperature"].append(
+                float(np.median(temperature[relaxed])) if relaxed.any() else float("nan")
+            )
             results[arm]["relaxed_share"].append(float(np.mean(relaxed)))
             arrays[f"{arm}/temperature/{seed}"] = temperature
     for arm, values in results.items():
@@ -128,8 +153,13 @@ def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, 
     def gain(control: str, arm: str) -> dict[str, Any]:
         """Test-loss gain of ``arm`` over ``control``, decided by the paired t-interval over seeds (same batches)."""
         decided = compare(results[arm]["test_loss"], results[control]["test_loss"])
-        return {"gain": -decided["difference"], "low": -decided["high"], "high": -decided["low"],
-                "better": decided["lower"], "worse": decided["higher"]}
+        return {
+            "gain": -decided["difference"],
+            "low": -decided["high"],
+            "high": -decided["low"],
+            "better": decided["lower"],
+            "worse": decided["higher"],
+        }
 
     by_scale = {arm: gain("sgd", arm) for arm in bayes}
     against_sgd = by_scale[best]
@@ -159,7 +189,9 @@ def run(point: Point, hessian_file: Path, grads_results: Path, batch_size: int, 
         "top_k": top_k,
         "top_against_sgd": gain("sgd", "bayes_top") if "bayes_top" in plan else None,
         "effective_against_sgd": gain("sgd", "bayes_effective") if "bayes_effective" in plan else None,
-        "effective_capped_share": float(np.mean(plan["bayes_effective"] >= max_rate)) if "bayes_effective" in plan else None,
+        "effective_capped_share": float(np.mean(plan["bayes_effective"] >= max_rate))
+        if "bayes_effective" in plan
+        else None,
         "median_rate": float(np.median(rates)),
         "seeds": settings.seeds,
     }

@@ -1,16 +1,16 @@
-"""A1 at every scale: the effective curvature along eigendirections against the step size, and the scale SGD explores.
+r"""A1 at every scale: the effective curvature along eigendirections against the step size, and the scale SGD explores.
 
 Along a unit eigenvector :math:`v_i` of the final Hessian the symmetric second difference
 
-.. math:: c_i(h) = \\frac{L(\\theta + h v_i) - 2L(\\theta) + L(\\theta - h v_i)}{h^2}
+.. math:: c_i(h) = \frac{L(\theta + h v_i) - 2L(\theta) + L(\theta - h v_i)}{h^2}
 
-equals :math:`\\lambda_i` at every :math:`h` for a quadratic, and tends to :math:`\\lambda_i` as
-:math:`h \\to 0` wherever :math:`L` is twice differentiable. A ReLU network is only piecewise smooth: its
-units switch at finite distances from :math:`\\theta`, so :math:`c_i(h)` leaves :math:`\\lambda_i` once the
+equals :math:`\lambda_i` at every :math:`h` for a quadratic, and tends to :math:`\lambda_i` as
+:math:`h \to 0` wherever :math:`L` is twice differentiable. A ReLU network is only piecewise smooth: its
+units switch at finite distances from :math:`\theta`, so :math:`c_i(h)` leaves :math:`\lambda_i` once the
 step reaches them. A line search over :math:`[-h, h]` sees the same: the least-squares curvature of a
 quadratic through five points on that interval is reported beside :math:`c_i(h)`.
 
-Both are measured in float64 for :math:`h` from ``SCALES[0]`` to ``SCALES[-1]`` times :math:`\\|\\theta\\|`,
+Both are measured in float64 for :math:`h` from ``SCALES[0]`` to ``SCALES[-1]`` times :math:`\|\theta\|`,
 and compared with the scale SGD explores along :math:`v_i`: the standard deviation of the main run's
 iterates projected on :math:`v_i` over the second half of its last constant-rate phase (the stationary
 part, as in A5). The curvature that matters for SGD's stationary behaviour is :math:`c_i` at that scale.
@@ -38,8 +38,9 @@ SCALES = 2.0 ** np.arange(-20, 1)
 FIT_FRACTIONS = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
 
 
-def second_difference(line: LineFunction, theta: torch.Tensor, direction: torch.Tensor, steps: np.ndarray,
-                      loss0: float) -> np.ndarray:
+def second_difference(
+    line: LineFunction, theta: torch.Tensor, direction: torch.Tensor, steps: np.ndarray, loss0: float
+) -> np.ndarray:
     """c(h) = (L(θ+hd) − 2L(θ) + L(θ−hd)) / h² for every h in ``steps``."""
     plus = line.along(theta, direction, steps)
     minus = line.along(theta, direction, -steps)
@@ -51,9 +52,12 @@ def fitted_curvatures(ts: np.ndarray, losses: np.ndarray) -> np.ndarray:
     return np.array([2.0 * fit_polynomial(t, loss, 2)[2] for t, loss in zip(ts, losses)])
 
 
-def line_profiles(line: LineFunction, theta: torch.Tensor, direction: torch.Tensor, steps: np.ndarray,
-                  loss0: float) -> tuple[np.ndarray, np.ndarray]:
-    """Second differences at ``steps`` (each twice the one before) and the 5-point fits on [−h, h], from 2 losses per step.
+def line_profiles(
+    line: LineFunction, theta: torch.Tensor, direction: torch.Tensor, steps: np.ndarray, loss0: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Second differences at ``steps`` (each twice the one before) and the 5-point fits on [−h, h].
+
+    Two losses per step suffice.
 
     The fit at h needs L(θ ± h/2), which is the previous step's pair; the first step's half is evaluated once more.
     """
@@ -93,18 +97,35 @@ def sgd_spread(params: Any, lrs: np.ndarray, vectors: np.ndarray) -> tuple[np.nd
     return coordinates.std(axis=0), window
 
 
-def profile(line: LineFunction, theta: torch.Tensor, vector: np.ndarray, eigenvalue: float, loss0: float,
-            steps: np.ndarray, floor: float) -> dict[str, np.ndarray]:
+def profile(
+    line: LineFunction,
+    theta: torch.Tensor,
+    vector: np.ndarray,
+    eigenvalue: float,
+    loss0: float,
+    steps: np.ndarray,
+    floor: float,
+) -> dict[str, np.ndarray]:
     """Second differences, line-search fits and their round-off bound along one direction at the steps ``steps``."""
     direction = torch.as_tensor(vector, dtype=theta.dtype, device=theta.device)
     bound = resolution(floor, steps)
     curvature, fitted = line_profiles(line, theta, direction, steps, loss0)
-    return {"second_difference": curvature, "fitted": fitted, "resolution": bound,
-            "resolved": bound <= TOLERANCE * abs(eigenvalue)}
+    return {
+        "second_difference": curvature,
+        "fitted": fitted,
+        "resolution": bound,
+        "resolved": bound <= TOLERANCE * abs(eigenvalue),
+    }
 
 
-def band_summary(bands: np.ndarray, eigenvalues: np.ndarray, at_sgd: np.ndarray, sgd_scales: np.ndarray,
-                 ranges: np.ndarray, resolved_at_sgd: np.ndarray) -> dict[str, dict[str, Any]]:
+def band_summary(
+    bands: np.ndarray,
+    eigenvalues: np.ndarray,
+    at_sgd: np.ndarray,
+    sgd_scales: np.ndarray,
+    ranges: np.ndarray,
+    resolved_at_sgd: np.ndarray,
+) -> dict[str, dict[str, Any]]:
     """Per band: medians of c(h_SGD)/λ, of the SGD scale and of the quadratic range (both in units of |θ|)."""
     out = {}
     for band in dict.fromkeys(bands.tolist()):
@@ -127,8 +148,9 @@ def band_summary(bands: np.ndarray, eigenvalues: np.ndarray, at_sgd: np.ndarray,
     return out
 
 
-def equal_step(ratio: np.ndarray, resolved: np.ndarray, bands: np.ndarray, first: str = "top",
-               second: str = "bulk") -> dict[str, Any]:
+def equal_step(
+    ratio: np.ndarray, resolved: np.ndarray, bands: np.ndarray, first: str = "top", second: str = "bulk"
+) -> dict[str, Any]:
     """Is band ``first`` closer to quadratic than ``second`` at the same step h, not at the same rise ΔL?
 
     At every step where at least half of each band's directions are resolved, the medians over each band of
@@ -138,16 +160,29 @@ def equal_step(ratio: np.ndarray, resolved: np.ndarray, bands: np.ndarray, first
     """
     deviation = np.where(resolved, np.abs(ratio - 1.0), np.nan)
     masks = [bands == first, bands == second]
-    common = np.all([resolved[m].mean(axis=0) >= 0.5 if m.any() else np.zeros(ratio.shape[1], bool) for m in masks], axis=0)
+    common = np.all(
+        [resolved[m].mean(axis=0) >= 0.5 if m.any() else np.zeros(ratio.shape[1], bool) for m in masks], axis=0
+    )
     medians = np.array([np.nanmedian(deviation[m][:, common], axis=0) for m in masks]).reshape(2, -1)
     deciding = medians.max(axis=0) > TOLERANCE
     closer = int(np.sum(deciding & (medians[0] < medians[1])))
-    return {"bands": [first, second], "steps": int(deciding.sum()), "tied_steps": int(np.sum(~deciding)),
-            "first_closer_steps": closer, "first_closer": bool(closer > deciding.sum() / 2)}
+    return {
+        "bands": [first, second],
+        "steps": int(deciding.sum()),
+        "tied_steps": int(np.sum(~deciding)),
+        "first_closer_steps": closer,
+        "first_closer": bool(closer > deciding.sum() / 2),
+    }
 
 
-def measure(line: LineFunction, theta: torch.Tensor, indices: np.ndarray, band_of: np.ndarray, hessian_file: Path,
-            run_file: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def measure(
+    line: LineFunction,
+    theta: torch.Tensor,
+    indices: np.ndarray,
+    band_of: np.ndarray,
+    hessian_file: Path,
+    run_file: Path,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Curvature against scale along eigenvectors ``indices`` (bands ``band_of``) at ``theta``: arrays and summary."""
     with StoredHessian(hessian_file) as stored:
         eigenvalues = stored.eigenvalues[indices]
@@ -171,24 +206,41 @@ def measure(line: LineFunction, theta: torch.Tensor, indices: np.ndarray, band_o
         at_sgd[k] = second_difference(line, theta, direction, sgd_scales[k : k + 1], loss0)[0]
         resolved_at_sgd[k] = resolution(floor, sgd_scales[k]) <= TOLERANCE * abs(eigenvalues[k])
     bands = band_summary(band_of, eigenvalues, at_sgd, sgd_scales / norm, ranges, resolved_at_sgd)
-    arrays = {"scales": SCALES, "index": indices, "band": band_of.astype("S"), "eigenvalue": eigenvalues,
-              "sgd_scale": sgd_scales / norm, "curvature_at_sgd": at_sgd, "resolved": resolved,
-              "quadratic_range": ranges, **curves}
+    arrays = {
+        "scales": SCALES,
+        "index": indices,
+        "band": band_of.astype("S"),
+        "eigenvalue": eigenvalues,
+        "sgd_scale": sgd_scales / norm,
+        "curvature_at_sgd": at_sgd,
+        "resolved": resolved,
+        "quadratic_range": ranges,
+        **curves,
+    }
     summary = {
         "theta_norm": norm,
         "loss0": loss0,
         "sgd_window": [window.start, window.stop - 1],
         "bands": bands,
         "equal_step": equal_step(curves["second_difference"] / eigenvalues[:, None], resolved, band_of),
-        "bands_with_ratio": [band for band, b in bands.items()
-                             if band != "zero" and b["median_ratio_at_sgd"] is not None],
+        "bands_with_ratio": [
+            band for band, b in bands.items() if band != "zero" and b["median_ratio_at_sgd"] is not None
+        ],
     }
     return arrays, summary
 
 
-def run(line: LineFunction, theta: torch.Tensor, hessian_file: Path, linesearch_results: Path, label: str,
-        run_file: Path, out: Path, provenance: dict[str, Any],
-        contrasts: dict[str, tuple[LineFunction, torch.Tensor, Path, Path]] | None = None) -> Path:
+def run(
+    line: LineFunction,
+    theta: torch.Tensor,
+    hessian_file: Path,
+    linesearch_results: Path,
+    label: str,
+    run_file: Path,
+    out: Path,
+    provenance: dict[str, Any],
+    contrasts: dict[str, tuple[LineFunction, torch.Tensor, Path, Path]] | None = None,
+) -> Path:
     """Curvature against scale along A1's eigendirections at ``label`` (the end point ``theta``, in float64).
 
     ``hessian_file`` holds the point's eigenvectors, ``run_file`` the run whose last phase gives the SGD
@@ -199,14 +251,16 @@ def run(line: LineFunction, theta: torch.Tensor, hessian_file: Path, linesearch_
     with read_h5(linesearch_results, (f"{label}/index", f"{label}/band")) as fh:
         indices, band_of = fh[f"{label}/index"][:], fh[f"{label}/band"][:].astype(str)
     arrays, summary = measure(line, theta, indices, band_of, hessian_file, run_file)
-    summary.update(label=label, tolerance=TOLERANCE, smallest_scale=float(SCALES[0]), largest_scale=float(SCALES[-1]),
-                   contrasts={})
+    summary.update(
+        label=label, tolerance=TOLERANCE, smallest_scale=float(SCALES[0]), largest_scale=float(SCALES[-1]), contrasts={}
+    )
     for name, (contrast_line, contrast_theta, contrast_hessian, contrast_run) in (contrasts or {}).items():
         with StoredHessian(contrast_hessian) as stored:
             selected = select_directions(stored.eigenvalues, len(indices))
         contrast_indices = np.concatenate(list(selected.values()))
         contrast_bands = np.concatenate([[band] * len(members) for band, members in selected.items()])
-        contrast_arrays, summary["contrasts"][name] = measure(contrast_line, contrast_theta, contrast_indices,
-                                                              contrast_bands, contrast_hessian, contrast_run)
+        contrast_arrays, summary["contrasts"][name] = measure(
+            contrast_line, contrast_theta, contrast_indices, contrast_bands, contrast_hessian, contrast_run
+        )
         arrays.update({f"contrast/{name}/{key}": value for key, value in contrast_arrays.items()})
     return write_results(out, arrays, summary, provenance)

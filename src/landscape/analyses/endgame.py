@@ -3,10 +3,11 @@
 (a) One epoch (N steps, batches of one drawn with replacement) of heavy ball from the end point at
 the rate η_T/B, which keeps the run's last η/B (the noise temperature of the SDE limit) while each
 step's noise is that of a single example; and the same epoch at ``LOWERED`` times that rate, the
-study plan's "learning rate decreased to almost nothing", which lowers the temperature as well. (b) HMC on the posterior exp(−N·L(θ)) of the training
-objective (the weight-decay term is the prior), started at the end point, step size
-``hmc_step_fraction`` of the leapfrog bound 2/√(N λ_max) from the computed spectrum; the Bayesian
-model average of the kept states is set against the SGD solution. Each is repeated over ``seeds``.
+study plan's "learning rate decreased to almost nothing", which lowers the temperature as well.
+(b) HMC on the posterior exp(−N·L(θ)) of the training objective (the weight-decay term is the prior),
+started at the end point, step size ``hmc_step_fraction`` of the leapfrog bound 2/√(N λ_max) from the
+computed spectrum; the Bayesian model average of the kept states is set against the SGD solution. Each is
+repeated over ``seeds``.
 """
 
 from __future__ import annotations
@@ -28,15 +29,17 @@ METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
 LOWERED = 0.1  # the lowered batch-1 epoch runs at a tenth of η_T/B: ten times colder than the run's end
 
 
-def batch_one_epoch(point: Point, lr: float, momentum: float, settings: ExperimentsConfig,
-                    label: str = "batch1") -> list[dict[str, float]]:
+def batch_one_epoch(
+    point: Point, lr: float, momentum: float, settings: ExperimentsConfig, label: str = "batch1"
+) -> list[dict[str, float]]:
     """Metrics after one epoch at batch size 1 and rate ``lr``, per seed (the same batches for every rate)."""
     n = point.data.train.y.numel()
     rows = []
     for seed in range(settings.seeds):
         batches = batch_order(n, 1, n, seed=20_000 + seed, replacement=True)
-        final = continuation.heavy_ball(point, point.theta, batches, np.full(n, lr), momentum,
-                                        label=f"endgame:{label}:{seed}")
+        final = continuation.heavy_ball(
+            point, point.theta, batches, np.full(n, lr), momentum, label=f"endgame:{label}:{seed}"
+        )
         rows.append(point.metrics(final))
     return rows
 
@@ -48,24 +51,45 @@ def hmc_chains(point: Point, lambda_max: float, settings: ExperimentsConfig) -> 
     step_size = settings.hmc_step_fraction * 2 / np.sqrt(n * lambda_max)
     chains = []
     for seed in range(settings.seeds):
-        chain = hmc.sample(lambda t: n * objective.loss(t), lambda t: n * objective.gradient(t).to(t.dtype), point.theta,
-                           step_size, settings.hmc_steps, settings.hmc_samples, settings.hmc_burn_in, seed=30_000 + seed,
-                           label=f"endgame:hmc:{seed}")
-        log_probs = {s: [point.log_probabilities(theta, s) for theta in chain.samples] for s in ("train", "val", "test")}
-        single = [prediction_metrics({s: lp[k] for s, lp in log_probs.items()}, point.data) for k in range(len(chain.samples))]
-        chains.append({
-            "average": prediction_metrics({s: ensemble(lp) for s, lp in log_probs.items()}, point.data),
-            "single": {m: float(np.mean([r[m] for r in single])) for m in single[0]},
-            "acceptance": chain.acceptance,
-            "ess": hmc.effective_sample_size(chain.potentials[settings.hmc_burn_in:]),
-            "potentials": chain.potentials,
-            "distance": float((chain.samples[-1] - point.theta).double().norm()),
-        })
+        chain = hmc.sample(
+            lambda t: n * objective.loss(t),
+            lambda t: n * objective.gradient(t).to(t.dtype),
+            point.theta,
+            step_size,
+            settings.hmc_steps,
+            settings.hmc_samples,
+            settings.hmc_burn_in,
+            seed=30_000 + seed,
+            label=f"endgame:hmc:{seed}",
+        )
+        log_probs = {
+            s: [point.log_probabilities(theta, s) for theta in chain.samples] for s in ("train", "val", "test")
+        }
+        single = [
+            prediction_metrics({s: lp[k] for s, lp in log_probs.items()}, point.data) for k in range(len(chain.samples))
+        ]
+        chains.append(
+            {
+                "average": prediction_metrics({s: ensemble(lp) for s, lp in log_probs.items()}, point.data),
+                "single": {m: float(np.mean([r[m] for r in single])) for m in single[0]},
+                "acceptance": chain.acceptance,
+                "ess": hmc.effective_sample_size(chain.potentials[settings.hmc_burn_in :]),
+                "potentials": chain.potentials,
+                "distance": float((chain.samples[-1] - point.theta).double().norm()),
+            }
+        )
     return chains, float(step_size)
 
 
-def run(point: Point, hessian_file: Path, batch_size: int, momentum: float, settings: ExperimentsConfig, out: Path,
-        provenance: dict[str, Any]) -> Path:
+def run(
+    point: Point,
+    hessian_file: Path,
+    batch_size: int,
+    momentum: float,
+    settings: ExperimentsConfig,
+    out: Path,
+    provenance: dict[str, Any],
+) -> Path:
     """Both predictions, each over ``seeds``."""
     with StoredHessian(hessian_file) as stored:
         lambda_max = float(stored.eigenvalues[-1])
@@ -87,8 +111,10 @@ def run(point: Point, hessian_file: Path, batch_size: int, momentum: float, sett
 
     # The study's decision rule: an arm improves (worsens) when its t-interval over seeds lies wholly below (above)
     # the end point's test loss.
-    decided = {arm: compare(arrays[f"{arm}/test_loss"], base["test_loss"]) for arm in ("batch1", "batch1_lowered",
-                                                                                          "hmc_average")}
+    decided = {
+        arm: compare(arrays[f"{arm}/test_loss"], base["test_loss"])
+        for arm in ("batch1", "batch1_lowered", "hmc_average")
+    }
 
     summary = {
         "base": base,

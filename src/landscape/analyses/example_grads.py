@@ -39,8 +39,11 @@ def median_difference(a: np.ndarray, b: np.ndarray, level: float = 0.95, seed: i
     return {"difference": float(np.median(a) - np.median(b)), "low": float(low), "high": float(high), "level": level}
 
 
-def per_example_gradients(model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def per_example_gradients(
+    model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
     """∇_θ ℓ(x_n, y_n; θ) for every example of the chunk, shape (n, P) (cross-entropy only, no weight decay)."""
+
     def loss(t: torch.Tensor, xn: torch.Tensor, yn: torch.Tensor) -> torch.Tensor:
         logits = functional_call(model, unflatten(model, t), (xn[None],))
         return F.cross_entropy(logits, yn[None])
@@ -59,8 +62,18 @@ def band_of(eigenvalues: np.ndarray, classes: int, weight_decay: float) -> np.nd
     return labels
 
 
-def run(model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, weight_decay: float,
-        hessian_file: Path, classes: int, chunk: int, out: Path, provenance: dict[str, Any]) -> Path:
+def run(
+    model: torch.nn.Module,
+    theta: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weight_decay: float,
+    hessian_file: Path,
+    classes: int,
+    chunk: int,
+    out: Path,
+    provenance: dict[str, Any],
+) -> Path:
     """Streamed per-example statistics in the eigenbasis of ``hessian_file``."""
     with StoredHessian(hessian_file) as stored:
         eigenvalues, eigenvectors, full_gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
@@ -95,22 +108,38 @@ def run(model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.T
         "top_share_fraction": TOP_SHARE,
         "gradient_check": float(np.abs(mean_gradient - full_gradient).max() / np.abs(full_gradient).max()),
         "band_sizes": {name: int(np.sum(bands == b)) for b, name in enumerate(BAND_NAMES)},
-        "bands": {name: {"median_top_share": float(np.median(top_share[bands == b])),
-                         "median_participation": float(np.median(participation[bands == b])),
-                         "median_noise_ratio": float(np.median(noise[(bands == b) & positive] / curvature[(bands == b) & positive]))
-                         if np.any((bands == b) & positive) else None}
-                  for b, name in enumerate(BAND_NAMES) if np.any(bands == b)},
+        "bands": {
+            name: {
+                "median_top_share": float(np.median(top_share[bands == b])),
+                "median_participation": float(np.median(participation[bands == b])),
+                "median_noise_ratio": float(
+                    np.median(noise[(bands == b) & positive] / curvature[(bands == b) & positive])
+                )
+                if np.any((bands == b) & positive)
+                else None,
+            }
+            for b, name in enumerate(BAND_NAMES)
+            if np.any(bands == b)
+        },
         "noise_law": theory.noise_law(eigenvalues, noise, weight_decay),
         "weight_decay": weight_decay,
-        "noise_curvature_spearman": float(np.corrcoef(np.argsort(np.argsort(curvature[positive])),
-                                                      np.argsort(np.argsort(noise[positive])))[0, 1]),
+        "noise_curvature_spearman": float(
+            np.corrcoef(np.argsort(np.argsort(curvature[positive])), np.argsort(np.argsort(noise[positive])))[0, 1]
+        ),
     }
     # "Fewer examples behind the flat directions" holds when the bootstrap interval of the difference excludes zero.
     summary["top_share_bottom_minus_top"] = median_difference(top_share[bands == 1], top_share[bands == 3])
     summary["few_examples_at_bottom"] = summary["top_share_bottom_minus_top"]["low"] > 0
     top_ratio = summary["bands"]["top"]["median_noise_ratio"]
     summary["c_within_factor_two_of_h_at_top"] = top_ratio is not None and 0.5 < top_ratio < 2
-    arrays = {"eigenvalue": eigenvalues, "noise": noise, "top_share": top_share, "participation": participation,
-              "cos_histograms": histograms, "cos_bins": COS_BINS, "band": bands,
-              "band_names": np.array(BAND_NAMES, dtype="S")}
+    arrays = {
+        "eigenvalue": eigenvalues,
+        "noise": noise,
+        "top_share": top_share,
+        "participation": participation,
+        "cos_histograms": histograms,
+        "cos_bins": COS_BINS,
+        "band": bands,
+        "band_names": np.array(BAND_NAMES, dtype="S"),
+    }
     return write_results(out, arrays, summary, provenance)

@@ -25,15 +25,19 @@ from landscape.store import write_results
 ABOVE_ROUNDOFF = 10.0  # residual RMS more than 10x the round-off floor counts as structure
 
 
-def directions(eigenvalues: np.ndarray, eigenvectors: np.ndarray, count: int, seed: int) -> dict[str, tuple[np.ndarray, float]]:
-    """Up to ``count`` unit directions with their curvature dᵀHd: top eigenvector, median positive eigenvector, random."""
+def directions(
+    eigenvalues: np.ndarray, eigenvectors: np.ndarray, count: int, seed: int
+) -> dict[str, tuple[np.ndarray, float]]:
+    """Up to ``count`` unit directions and their curvature dᵀHd: top, median positive and random directions."""
     positive = np.flatnonzero(eigenvalues > 0)
     middle = positive[len(positive) // 2]
     random = np.random.default_rng(seed).standard_normal(len(eigenvalues))
     random /= np.linalg.norm(random)
-    chosen = {"top": (eigenvectors[:, -1], float(eigenvalues[-1])),
-              "bulk": (eigenvectors[:, middle], float(eigenvalues[middle])),
-              "random": (random, float((random @ eigenvectors) ** 2 @ eigenvalues))}
+    chosen = {
+        "top": (eigenvectors[:, -1], float(eigenvalues[-1])),
+        "bulk": (eigenvectors[:, middle], float(eigenvalues[middle])),
+        "random": (random, float((random @ eigenvectors) ** 2 @ eigenvalues)),
+    }
     return dict(list(chosen.items())[:count])
 
 
@@ -43,8 +47,13 @@ def residual_rms(ts: np.ndarray, losses: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.polynomial.polynomial.polyval(ts, coefficients) - losses) ** 2)))
 
 
-def run(lines: dict[str, tuple[LineFunction, torch.Tensor]], hessian_file: Path, settings: LandscapeConfig, out: Path,
-        provenance: dict[str, Any]) -> Path:
+def run(
+    lines: dict[str, tuple[LineFunction, torch.Tensor]],
+    hessian_file: Path,
+    settings: LandscapeConfig,
+    out: Path,
+    provenance: dict[str, Any],
+) -> Path:
     """Dense line searches with ``lines = {"float64": (line, theta), "float32": (line, theta)}``."""
     with StoredHessian(hessian_file) as stored:
         eigenvalues, eigenvectors, loss0 = stored.eigenvalues, stored.eigenvectors(), stored.loss
@@ -71,8 +80,13 @@ def run(lines: dict[str, tuple[LineFunction, torch.Tensor]], hessian_file: Path,
             entry = per_direction.setdefault(key, {"curvature": curvature, "t_max": t_max})
             # Second differences of a smooth profile scale as h² (exponent 2), of kinks as h, of noise as h⁰.
             exponent = float(np.polyfit(np.log(scales), np.log(np.maximum(second, 1e-300)), 1)[0])
-            entry[name] = {"residual_rms": rms, "floor": floor, "ratio_smallest": rms[-1] / floor,
-                           "above_roundoff": bool(rms[-1] > ABOVE_ROUNDOFF * floor), "second_difference_exponent": exponent}
+            entry[name] = {
+                "residual_rms": rms,
+                "floor": floor,
+                "ratio_smallest": rms[-1] / floor,
+                "above_roundoff": bool(rms[-1] > ABOVE_ROUNDOFF * floor),
+                "second_difference_exponent": exponent,
+            }
     summary = {
         "directions": per_direction,
         "decades": settings.fine_decades,

@@ -28,7 +28,9 @@ from landscape.linesearch import (
 from landscape.store import write_results
 
 
-def search_point(line: LineFunction, theta: torch.Tensor, hessian_file: Path, settings: LandscapeConfig) -> dict[str, Any]:
+def search_point(
+    line: LineFunction, theta: torch.Tensor, hessian_file: Path, settings: LandscapeConfig
+) -> dict[str, Any]:
     """Line searches from ``theta`` along the selected eigenvectors of its Hessian (in ``hessian_file``)."""
     with StoredHessian(hessian_file) as stored:
         eigenvalues, gradient = stored.eigenvalues, stored.gradient
@@ -39,8 +41,22 @@ def search_point(line: LineFunction, theta: torch.Tensor, hessian_file: Path, se
         loss0 = stored.loss
     cap = float(theta.double().norm())
     floor = noise_floor(loss0, theta.dtype)
-    rows: dict[str, list] = {k: [] for k in ("index", "band", "eigenvalue", "slope", "t_max", "ts", "losses",
-                                             "max_deviation", "fitted_curvature", "asymmetry", "valid_fraction")}
+    rows: dict[str, list] = {
+        k: []
+        for k in (
+            "index",
+            "band",
+            "eigenvalue",
+            "slope",
+            "t_max",
+            "ts",
+            "losses",
+            "max_deviation",
+            "fitted_curvature",
+            "asymmetry",
+            "valid_fraction",
+        )
+    }
     progress = tqdm(total=len(indices), desc="linesearch", unit="line", dynamic_ncols=True, leave=False)
     for band, members in bands.items():
         for index in members:
@@ -51,10 +67,19 @@ def search_point(line: LineFunction, theta: torch.Tensor, hessian_file: Path, se
             ts = symmetric_grid(t_max, settings.points)
             losses = line.along(theta, torch.as_tensor(vector, device=theta.device), ts)
             check = check_quadratic(ts, losses, losses[len(ts) // 2], slope, curvature, TOLERANCE, floor)
-            for key, value in (("index", int(index)), ("band", band), ("eigenvalue", curvature), ("slope", slope),
-                               ("t_max", t_max), ("ts", ts), ("losses", losses), ("max_deviation", check.max_deviation),
-                               ("fitted_curvature", check.fitted_curvature), ("asymmetry", check.asymmetry),
-                               ("valid_fraction", check.valid_fraction)):
+            for key, value in (
+                ("index", int(index)),
+                ("band", band),
+                ("eigenvalue", curvature),
+                ("slope", slope),
+                ("t_max", t_max),
+                ("ts", ts),
+                ("losses", losses),
+                ("max_deviation", check.max_deviation),
+                ("fitted_curvature", check.fitted_curvature),
+                ("asymmetry", check.asymmetry),
+                ("valid_fraction", check.valid_fraction),
+            ):
                 rows[key].append(value)
     progress.close()
     rows["loss0"] = loss0
@@ -80,8 +105,13 @@ def band_summary(rows: dict[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
-def run(points: dict[str, tuple[LineFunction, torch.Tensor, Path]], settings: LandscapeConfig, out: Path,
-        provenance: dict[str, Any], contrasts: dict[str, tuple[LineFunction, torch.Tensor, Path]] | None = None) -> Path:
+def run(
+    points: dict[str, tuple[LineFunction, torch.Tensor, Path]],
+    settings: LandscapeConfig,
+    out: Path,
+    provenance: dict[str, Any],
+    contrasts: dict[str, tuple[LineFunction, torch.Tensor, Path]] | None = None,
+) -> Path:
     """Line searches at every point ``label -> (line function, theta, hessian file)``; the last is the end of training.
 
     ``contrasts`` are end points of runs that differ from the main run only in their activation: searched the
@@ -91,8 +121,18 @@ def run(points: dict[str, tuple[LineFunction, torch.Tensor, Path]], settings: La
     per_point = {}
     for label, (line, theta, hessian_file) in {**points, **(contrasts or {})}.items():
         rows = search_point(line, theta, hessian_file, settings)
-        for key in ("index", "eigenvalue", "slope", "t_max", "ts", "losses", "max_deviation", "fitted_curvature",
-                    "asymmetry", "valid_fraction"):
+        for key in (
+            "index",
+            "eigenvalue",
+            "slope",
+            "t_max",
+            "ts",
+            "losses",
+            "max_deviation",
+            "fitted_curvature",
+            "asymmetry",
+            "valid_fraction",
+        ):
             arrays[f"{label}/{key}"] = np.asarray(rows[key])
         arrays[f"{label}/band"] = np.asarray(rows["band"], dtype="S")
         per_point[label] = {"loss0": rows["loss0"], "bands": band_summary(rows)}

@@ -1,10 +1,10 @@
-"""A6: does training only at small learning rates reach a lower loss? The T3 and T2 runs, by eigenband.
+r"""A6: does training only at small learning rates reach a lower loss? The T3 and T2 runs, by eigenband.
 
 Every run starts from the same initialisation and sees the same batches. For each run b and the
 reference run a (the annealed run from the highest learning rate), the loss gap is expanded in
 the eigenbasis of a's final Hessian, with δ = θ_b − θ_a:
 
-.. math:: L(\\theta_b) - L(\\theta_a) \\approx \\sum_i \\big(g_i\\,\\delta_i + \\tfrac12\\lambda_i\\delta_i^2\\big),
+.. math:: L(\theta_b) - L(\theta_a) \approx \sum_i \big(g_i\,\delta_i + \tfrac12\lambda_i\delta_i^2\big),
 
 and the terms are summed over eigenbands (log-spaced in rank). Positive band totals are where b
 is worse than a: what a's high-LR phase fixed and b's did not. The decomposition is reported only for
@@ -43,8 +43,9 @@ def band_edges(P: int, bands: int = BANDS) -> np.ndarray:
     return np.unique(np.concatenate([[0], np.geomspace(1, P, bands).astype(int)]))
 
 
-def decompose(gradient: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray, delta: np.ndarray,
-              edges: np.ndarray) -> tuple[np.ndarray, float]:
+def decompose(
+    gradient: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray, delta: np.ndarray, edges: np.ndarray
+) -> tuple[np.ndarray, float]:
     """Per-band sums of g_i δ_i + ½ λ_i δ_i² (bands by rank from the top), and their total."""
     coordinates = eigenvectors.T @ delta
     terms = (eigenvectors.T @ gradient) * coordinates + 0.5 * eigenvalues * coordinates**2
@@ -53,19 +54,34 @@ def decompose(gradient: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.nd
     return per_band, float(terms.sum())
 
 
-def measured_band_gaps(objective: Callable[[np.ndarray], float], theta: np.ndarray, eigenvectors: np.ndarray,
-                       delta: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Per band (by rank from the top), L(θ + V_b V_bᵀ δ) − L(θ): the gap of moving by ``delta`` within that band only."""
+def measured_band_gaps(
+    objective: Callable[[np.ndarray], float],
+    theta: np.ndarray,
+    eigenvectors: np.ndarray,
+    delta: np.ndarray,
+    edges: np.ndarray,
+) -> np.ndarray:
+    """Per band (by rank from the top), L(θ + V_b V_bᵀ δ) − L(θ): the gap of moving by ``delta`` in that band only."""
     coordinates = (eigenvectors.T @ delta)[::-1]
     by_rank = eigenvectors[:, ::-1]
     base = objective(theta)
     return np.array([objective(theta + by_rank[:, a:b] @ coordinates[a:b]) - base for a, b in zip(edges, edges[1:])])
 
 
-def run(training_results: Path, run_files: dict[str, Path], hessian_files: dict[str, Path], reference: str,
-        out: Path, provenance: dict[str, Any], objective: Callable[[np.ndarray], float] | None = None) -> Path:
-    """Compare every run's end point with ``reference``'s, band by band; with ``objective`` (the training objective
-    at a flat parameter vector) the band gaps are also measured (:func:`measured_band_gaps`)."""
+def run(
+    training_results: Path,
+    run_files: dict[str, Path],
+    hessian_files: dict[str, Path],
+    reference: str,
+    out: Path,
+    provenance: dict[str, Any],
+    objective: Callable[[np.ndarray], float] | None = None,
+) -> Path:
+    """Compare every run's end point with ``reference``'s, band by band.
+
+    With ``objective`` (the training objective at a flat parameter vector) the band gaps are also measured
+    (:func:`measured_band_gaps`).
+    """
     training = read_summary(training_results)
     with StoredHessian(hessian_files[reference]) as stored:
         eigenvalues, eigenvectors, gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
@@ -82,8 +98,11 @@ def run(training_results: Path, run_files: dict[str, Path], hessian_files: dict[
             loss_b = stored.loss
         per_band, predicted = decompose(gradient, eigenvalues, eigenvectors, ends[name] - ends[reference], edges)
         arrays[f"bands/{name}"] = per_band
-        measured = (measured_band_gaps(objective, ends[reference], eigenvectors, ends[name] - ends[reference], edges)
-                    if objective is not None and name != reference else None)
+        measured = (
+            measured_band_gaps(objective, ends[reference], eigenvectors, ends[name] - ends[reference], edges)
+            if objective is not None and name != reference
+            else None
+        )
         if measured is not None:
             arrays[f"measured_bands/{name}"] = measured
         final = training["runs"][name]["final"]
@@ -105,7 +124,8 @@ def run(training_results: Path, run_files: dict[str, Path], hessian_files: dict[
             "interaction": float(loss_b - loss_a - measured.sum()) if measured is not None else None,
             # The bands "add up" when what they miss of the gap is at most half of it.
             "bands_add_up": bool(abs(loss_b - loss_a - measured.sum()) <= 0.5 * abs(loss_b - loss_a))
-            if measured is not None else None,
+            if measured is not None
+            else None,
             "distance": float(np.linalg.norm(ends[name] - ends[reference])),
         }
     anneal = sorted((r for r in per_run if per_run[r]["schedule"] == "anneal"), key=lambda r: -per_run[r]["initial_lr"])
@@ -117,12 +137,24 @@ def run(training_results: Path, run_files: dict[str, Path], hessian_files: dict[
         "reference": reference,
         "band_edges": edges.tolist(),
         "annealed_by_lr": anneal,
-        "high_lr_lowest_loss": bool(min(per_run, key=lambda r: per_run[r]["objective"]) == anneal[0]) if anneal else False,
-        "train_loss_lr_slope": float(np.polyfit(np.log(lrs), np.log(losses), 1)[0]) if len(set(lrs)) > 1 else float("nan"),
+        "high_lr_lowest_loss": bool(min(per_run, key=lambda r: per_run[r]["objective"]) == anneal[0])
+        if anneal
+        else False,
+        "train_loss_lr_slope": float(np.polyfit(np.log(lrs), np.log(losses), 1)[0])
+        if len(set(lrs)) > 1
+        else float("nan"),
         "min_train_loss": float(losses.min()),
         "zero_loss_reached": bool(losses.min() < 1e-3),
-        "quadratic_gap_error": float(np.median([abs(per_run[r]["predicted_gap"] - per_run[r]["gap"]) /
-                                               max(abs(per_run[r]["gap"]), 1e-12) for r in others])) if others else 0.0,
+        "quadratic_gap_error": float(
+            np.median(
+                [
+                    abs(per_run[r]["predicted_gap"] - per_run[r]["gap"]) / max(abs(per_run[r]["gap"]), 1e-12)
+                    for r in others
+                ]
+            )
+        )
+        if others
+        else 0.0,
         "reference_loss": loss_a,
         "factor": FACTOR,
         "measured": [r for r in others if per_run[r]["measured_band_sum"] is not None],

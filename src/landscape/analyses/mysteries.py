@@ -12,6 +12,7 @@ batch sequences.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from landscape import continuation, theory
 from landscape.checkpoint import Point
 from landscape.config import ExperimentsConfig
 from landscape.data import batch_order
-from landscape.hessian import lanczos
+from landscape.hessian import Objective, lanczos
 from landscape.seeds import spread
 from landscape.store import read_h5, read_summary, write_results
 
@@ -32,9 +33,10 @@ LANCZOS_TOLERANCE = 1e-3  # λ_max to ~3 digits: enough to place it against the 
 LANCZOS_KRYLOV = 8
 
 
-def loss_floor(training: dict[str, Any], eigenvalues: np.ndarray, noise: np.ndarray, batch_size: int,
-               momentum: float) -> dict[str, Any]:
-    """Line fit of final training loss against final rate across schedules, and the quadratic's noise floor at each rate.
+def loss_floor(
+    training: dict[str, Any], eigenvalues: np.ndarray, noise: np.ndarray, batch_size: int, momentum: float
+) -> dict[str, Any]:
+    """Line fit of final training loss against final rate across schedules, and the quadratic's floor at each rate.
 
     One run per schedule enters, each at the main training seed (``comparable_runs``: the main run's model,
     no seed replicas, which would weigh the main schedule threefold and are not independent schedules); the
@@ -57,11 +59,31 @@ def loss_floor(training: dict[str, Any], eigenvalues: np.ndarray, noise: np.ndar
     else:
         stderr, with_seeds = np.full(2, np.nan), float("nan")
     positive = eigenvalues > 0
-    predicted = np.array([float(np.sum(0.5 * eigenvalues[positive] * theory.stationary_variance(
-        r, eigenvalues[positive], noise[positive] / batch_size, momentum, "heavy_ball"))) for r in rates])
-    return {"runs": names, "rates": rates, "losses": losses, "intercept": float(coefficients[0]),
-            "slope": float(coefficients[1]), "intercept_se": float(stderr[0]), "predicted_floor": predicted,
-            "seed_spread": seed_spread, "intercept_se_with_seeds": with_seeds}
+    predicted = np.array(
+        [
+            float(
+                np.sum(
+                    0.5
+                    * eigenvalues[positive]
+                    * theory.stationary_variance(
+                        r, eigenvalues[positive], noise[positive] / batch_size, momentum, "heavy_ball"
+                    )
+                )
+            )
+            for r in rates
+        ]
+    )
+    return {
+        "runs": names,
+        "rates": rates,
+        "losses": losses,
+        "intercept": float(coefficients[0]),
+        "slope": float(coefficients[1]),
+        "intercept_se": float(stderr[0]),
+        "predicted_floor": predicted,
+        "seed_spread": seed_spread,
+        "intercept_se_with_seeds": with_seeds,
+    }
 
 
 def warmup_lrs(lr: float, iterations: int, length: int) -> np.ndarray:
@@ -70,8 +92,9 @@ def warmup_lrs(lr: float, iterations: int, length: int) -> np.ndarray:
     return lr * ramp
 
 
-def warmup_pair(point: Point, lr: float, batch_size: int, momentum: float, settings: ExperimentsConfig,
-                seed: int) -> dict[str, dict[str, np.ndarray]]:
+def warmup_pair(
+    point: Point, lr: float, batch_size: int, momentum: float, settings: ExperimentsConfig, seed: int
+) -> dict[str, dict[str, np.ndarray]]:
     """λ_max·η_t / (2(1+β)) and the objective at the probe iterates, with and without warm-up."""
     n, T = point.data.train.y.numel(), settings.warmup_iterations
     probes = set(np.unique(np.linspace(0, T, settings.warmup_probes).astype(int)).tolist())
@@ -80,28 +103,51 @@ def warmup_pair(point: Point, lr: float, batch_size: int, momentum: float, setti
     out = {}
     for arm, length in (("warmup", settings.warmup_length), ("none", 0)):
         lrs = warmup_lrs(lr, T, length)
-        record: dict[str, list[float]] = {"step": [], "lambda_max": [], "ratio": [], "objective": []}
-        state: dict[str, np.ndarray | None] = {"vector": None}
-
-        def probe(t: int, theta: torch.Tensor) -> None:
-            if t not in probes:
-                return
-            values, vectors = lanczos(objective, theta, 1, tol=LANCZOS_TOLERANCE, seed=seed, start=state["vector"],
-                                     krylov=LANCZOS_KRYLOV)
-            state["vector"] = vectors[:, 0]
-            rate = lrs[min(t, T - 1)]
-            record["step"].append(t)
-            record["lambda_max"].append(float(values[0]))
-            record["ratio"].append(float(values[0]) * rate / float(theory.stability_limit(1.0, momentum, "heavy_ball")))
-            record["objective"].append(objective.loss(theta))
-
-        continuation.heavy_ball(point, point.theta, batches, lrs, momentum, observe=probe, label=f"mysteries:{arm}:{seed}")
+        probe, record = _sharpness_probe(objective, probes, lrs, momentum, seed)
+        continuation.heavy_ball(
+            point, point.theta, batches, lrs, momentum, observe=probe, label=f"mysteries:{arm}:{seed}"
+        )
         out[arm] = {k: np.array(v) for k, v in record.items()}
     return out
 
 
-def run(point: Point, training_results: Path, grads_results: Path, lr: float, batch_size: int, momentum: float,
-        settings: ExperimentsConfig, out: Path, provenance: dict[str, Any]) -> Path:
+def _sharpness_probe(
+    objective: Objective, probes: set[int], lrs: np.ndarray, momentum: float, seed: int
+) -> tuple[Callable[[int, torch.Tensor], None], dict[str, list[float]]]:
+    """An observer of training that records λ_max, λ_max·η_t / (2(1+β)) and the objective at the ``probes`` steps.
+
+    Each Lanczos run starts from the previous probe's top eigenvector, which is why few restarts are needed.
+    """
+    record: dict[str, list[float]] = {"step": [], "lambda_max": [], "ratio": [], "objective": []}
+    state: dict[str, np.ndarray | None] = {"vector": None}
+    edge = float(theory.stability_limit(1.0, momentum, "heavy_ball"))
+
+    def probe(t: int, theta: torch.Tensor) -> None:
+        if t not in probes:
+            return
+        values, vectors = lanczos(
+            objective, theta, 1, tol=LANCZOS_TOLERANCE, seed=seed, start=state["vector"], krylov=LANCZOS_KRYLOV
+        )
+        state["vector"] = vectors[:, 0]
+        record["step"].append(t)
+        record["lambda_max"].append(float(values[0]))
+        record["ratio"].append(float(values[0]) * lrs[min(t, len(lrs) - 1)] / edge)
+        record["objective"].append(objective.loss(theta))
+
+    return probe, record
+
+
+def run(
+    point: Point,
+    training_results: Path,
+    grads_results: Path,
+    lr: float,
+    batch_size: int,
+    momentum: float,
+    settings: ExperimentsConfig,
+    out: Path,
+    provenance: dict[str, Any],
+) -> Path:
     """The loss-floor extrapolation and the warm-up comparison (``point`` is the main run's initialisation)."""
     with read_h5(grads_results, ("eigenvalue", "noise")) as fh:
         eigenvalues, noise = fh["eigenvalue"][:], fh["noise"][:]
@@ -120,10 +166,14 @@ def run(point: Point, training_results: Path, grads_results: Path, lr: float, ba
         "floor_intercept_se": floor["intercept_se"] if np.isfinite(floor["intercept_se"]) else None,
         "floor_slope": floor["slope"],
         "floor_seed_spread": floor["seed_spread"],
-        "floor_intercept_se_with_seeds": floor["intercept_se_with_seeds"] if np.isfinite(floor["intercept_se_with_seeds"]) else None,
+        "floor_intercept_se_with_seeds": floor["intercept_se_with_seeds"]
+        if np.isfinite(floor["intercept_se_with_seeds"])
+        else None,
         # Two standard errors, the seed-to-seed spread of a run's final loss included.
-        "zero_loss_within_reach": bool(np.isfinite(floor["intercept_se_with_seeds"])
-                                       and floor["intercept"] - 2 * floor["intercept_se_with_seeds"] <= 0),
+        "zero_loss_within_reach": bool(
+            np.isfinite(floor["intercept_se_with_seeds"])
+            and floor["intercept"] - 2 * floor["intercept_se_with_seeds"] <= 0
+        ),
         "floor_predicted_share": float(np.median(floor["predicted_floor"] / floor["losses"])),
         "warmup_length": settings.warmup_length,
         "warmup_iterations": settings.warmup_iterations,

@@ -37,13 +37,20 @@ from landscape.store import write_results
 
 METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
 # (band moved to its minimum first, band that gets the noise)
-VARIANTS = {"low": (None, "low"), "high": (None, "high"), "all": (None, "all"),
-            "fit_low_noise_high": ("low", "high"), "fit_high_noise_low": ("high", "low")}
+VARIANTS = {
+    "low": (None, "low"),
+    "high": (None, "high"),
+    "all": (None, "all"),
+    "fit_low_noise_high": ("low", "high"),
+    "fit_high_noise_low": ("high", "low"),
+}
 
 
 def halves(eigenvalues: np.ndarray, weight_decay: float = 0.0) -> dict[str, np.ndarray]:
-    """Masks of the data's directions (λ > 2·``weight_decay``, or λ > 0 without it) below and above their median
-    eigenvalue, and of all of them."""
+    """Masks of the data's directions below and above their median eigenvalue, and of all of them.
+
+    The data's directions are those with λ > 2·``weight_decay`` (λ > 0 without weight decay).
+    """
     data = eigenvalues > 2 * weight_decay if weight_decay > 0 else eigenvalues > 0
     median = np.median(eigenvalues[data])
     return {"low": data & (eigenvalues <= median), "high": eigenvalues > median, "all": data}
@@ -67,14 +74,21 @@ def matched_sigmas(eigenvalues: np.ndarray, mask: np.ndarray, increases: np.ndar
     return np.sqrt(2 * np.asarray(increases) / eigenvalues[mask].sum())
 
 
-def noise_sweep(point: Point, eigenvalues: np.ndarray, eigenvectors: np.ndarray, gradient: np.ndarray,
-                increases: np.ndarray, settings: ExperimentsConfig) -> dict[str, np.ndarray]:
+def noise_sweep(
+    point: Point,
+    eigenvalues: np.ndarray,
+    eigenvectors: np.ndarray,
+    gradient: np.ndarray,
+    increases: np.ndarray,
+    settings: ExperimentsConfig,
+) -> dict[str, np.ndarray]:
     """Metrics (seeds, increase) of every variant at matched predicted increases, each over ``noise_draws`` draws."""
     masks = halves(eigenvalues, point.weight_decay)
     theta = point.theta
     arrays: dict[str, np.ndarray] = {}
-    for index, (variant, (fit, noisy)) in enumerate(tqdm(VARIANTS.items(), desc="noise:variants", unit="variant",
-                                                          dynamic_ncols=True, leave=False)):
+    for index, (variant, (fit, noisy)) in enumerate(
+        tqdm(VARIANTS.items(), desc="noise:variants", unit="variant", dynamic_ncols=True, leave=False)
+    ):
         start = theta.double().cpu().numpy()
         if fit is not None:
             start = start + eigenbasis.newton_step(gradient, eigenvalues, eigenvectors, masks[fit])
@@ -85,28 +99,39 @@ def noise_sweep(point: Point, eigenvalues: np.ndarray, eigenvectors: np.ndarray,
             rng = np.random.default_rng([seed, index])
             for j, sigma in enumerate(sigmas):
                 draws = eigenbasis.band_noise(eigenvectors, masks[noisy], sigma, settings.noise_draws, rng)
-                rows = [point.metrics(torch.as_tensor(start + d, dtype=theta.dtype, device=theta.device)) for d in draws]
+                rows = [
+                    point.metrics(torch.as_tensor(start + d, dtype=theta.dtype, device=theta.device)) for d in draws
+                ]
                 values[:, seed, j] = [np.mean([r[m] for r in rows]) for m in METRICS]
         for m, metric in enumerate(METRICS):
             arrays[f"{variant}/{metric}"] = values[m]
     return arrays
 
 
-def tune_band_noise(point: Point, eigenvectors: np.ndarray, bands: list[np.ndarray], initial_sigma: float,
-                    settings: ExperimentsConfig, seed: int) -> np.ndarray:
+def tune_band_noise(
+    point: Point,
+    eigenvectors: np.ndarray,
+    bands: list[np.ndarray],
+    initial_sigma: float,
+    settings: ExperimentsConfig,
+    seed: int,
+) -> np.ndarray:
     """Noise levels σ_k (per band) minimising the expected validation loss, by Adam on log σ_k."""
     theta = point.theta
     generator = torch.Generator(device="cpu").manual_seed(seed)
     bases = [torch.as_tensor(eigenvectors[:, m], dtype=theta.dtype, device=theta.device) for m in bands]
-    log_sigma = torch.full((len(bands),), float(np.log(initial_sigma)), dtype=theta.dtype, device=theta.device,
-                           requires_grad=True)
+    log_sigma = torch.full(
+        (len(bands),), float(np.log(initial_sigma)), dtype=theta.dtype, device=theta.device, requires_grad=True
+    )
     optimiser = torch.optim.Adam([log_sigma], lr=settings.tune_lr)
     x, y = point.data.val.x, point.data.val.y
     for _ in tqdm(range(settings.tune_steps), desc=f"noise:tune:{seed}", unit="step", dynamic_ncols=True, leave=False):
         optimiser.zero_grad()
         loss = 0.0
         for _ in range(settings.tune_draws):
-            directions = [b @ torch.randn(b.shape[1], generator=generator, dtype=theta.dtype).to(theta.device) for b in bases]
+            directions = [
+                b @ torch.randn(b.shape[1], generator=generator, dtype=theta.dtype).to(theta.device) for b in bases
+            ]
             noise = sum(torch.exp(s) * d for s, d in zip(log_sigma, directions))
             loss = loss + data_loss_at(point.model, theta + noise, x, y) / settings.tune_draws
         loss.backward()
@@ -114,8 +139,14 @@ def tune_band_noise(point: Point, eigenvectors: np.ndarray, bands: list[np.ndarr
     return torch.exp(log_sigma).detach().cpu().double().numpy()
 
 
-def evaluate_tuned(point: Point, eigenvectors: np.ndarray, bands: list[np.ndarray], sigmas: np.ndarray,
-                   draws: int, rng: np.random.Generator) -> dict[str, float]:
+def evaluate_tuned(
+    point: Point,
+    eigenvectors: np.ndarray,
+    bands: list[np.ndarray],
+    sigmas: np.ndarray,
+    draws: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
     """Expected metrics under the tuned noise, and those of the ensemble of its draws (``ensemble_`` prefix)."""
     theta = point.theta
     log_probs: dict[str, list[torch.Tensor]] = {"val": [], "test": []}
@@ -139,20 +170,34 @@ def run(point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path
     positive = eigenvalues[masks["all"]]
     # σ spans three decades, as ΔL ∝ σ² spans six.
     increases = np.geomspace(settings.noise_max_increase * 1e-6, settings.noise_max_increase, settings.noise_scales)
-    arrays: dict[str, Any] = {"predicted_increase": increases,
-                              **noise_sweep(point, eigenvalues, eigenvectors, gradient, increases, settings)}
+    arrays: dict[str, Any] = {
+        "predicted_increase": increases,
+        **noise_sweep(point, eigenvalues, eigenvectors, gradient, increases, settings),
+    }
     sigma_max = float(matched_sigmas(eigenvalues, masks["all"], increases[-1:])[0])
-    newton = {fit: float(np.linalg.norm(eigenbasis.newton_step(gradient, eigenvalues, eigenvectors, masks[fit])))
-              for fit in ("low", "high")}
+    newton = {
+        fit: float(np.linalg.norm(eigenbasis.newton_step(gradient, eigenvalues, eigenvectors, masks[fit])))
+        for fit in ("low", "high")
+    }
 
     bands = eigenbasis.log_bands(eigenvalues, settings.tune_bands)
     band_eigenvalue = np.array([np.exp(np.mean(np.log(eigenvalues[m]))) for m in bands])
-    tuned = np.array([tune_band_noise(point, eigenvectors, bands, sigma_max / 10, settings, seed) for seed in range(settings.seeds)])
-    evaluations = [evaluate_tuned(point, eigenvectors, bands, tuned[s], settings.noise_draws, np.random.default_rng([s, 99]))
-                   for s in range(settings.seeds)]
+    tuned = np.array(
+        [tune_band_noise(point, eigenvectors, bands, sigma_max / 10, settings, seed) for seed in range(settings.seeds)]
+    )
+    evaluations = [
+        evaluate_tuned(point, eigenvectors, bands, tuned[s], settings.noise_draws, np.random.default_rng([s, 99]))
+        for s in range(settings.seeds)
+    ]
     posterior_sd = 1 / np.sqrt(point.data.train.y.numel() * band_eigenvalue)
-    arrays.update({"tuned/sigma": tuned, "tuned/band_eigenvalue": band_eigenvalue, "tuned/posterior_sd": posterior_sd,
-                   "tuned/band_size": np.array([m.sum() for m in bands])})
+    arrays.update(
+        {
+            "tuned/sigma": tuned,
+            "tuned/band_eigenvalue": band_eigenvalue,
+            "tuned/posterior_sd": posterior_sd,
+            "tuned/band_size": np.array([m.sum() for m in bands]),
+        }
+    )
 
     improvement = {v: base["test_loss"] - arrays[f"{v}/test_loss"].mean(axis=0).min() for v in VARIANTS}
     best = max(improvement, key=improvement.get)
@@ -176,8 +221,11 @@ def run(point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path
         "best_variant": best,
         "best_test_loss_improvement": float(improvement[best]),
         # The best of len(VARIANTS) x noise_scales arms is tested, so the interval is Bonferroni-corrected for them.
-        "noise_helps": compare(arrays[f"{best}/test_loss"][:, best_level], base["test_loss"],
-                               level=1 - 0.05 / (len(VARIANTS) * settings.noise_scales))["lower"],
+        "noise_helps": compare(
+            arrays[f"{best}/test_loss"][:, best_level],
+            base["test_loss"],
+            level=1 - 0.05 / (len(VARIANTS) * settings.noise_scales),
+        )["lower"],
         "arms_searched": len(VARIANTS) * settings.noise_scales,
         "high_hurts_more": at_max["high"]["test_loss"]["mean"] > at_max["low"]["test_loss"]["mean"],
         "weight_decay_excluded": int(np.sum((eigenvalues >= 0) & ~masks["all"])),

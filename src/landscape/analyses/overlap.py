@@ -23,12 +23,16 @@ HEATMAP_SIZE = 30  # the top-30 block of |V_aᵀ V_b| is drawn; the full matrix 
 def _bands(P: int, classes: int) -> dict[str, slice]:
     """Eigenvector index ranges (ascending eigenvalues): the top outliers, the bulk around the middle, the bottom."""
     middle = P // 2
-    return {"top": slice(P - classes, P), "bulk": slice(middle - classes // 2, middle + classes - classes // 2),
-            "bottom": slice(0, classes)}
+    return {
+        "top": slice(P - classes, P),
+        "bulk": slice(middle - classes // 2, middle + classes - classes // 2),
+        "bottom": slice(0, classes),
+    }
 
 
-def davis_kahan(eigenvalues_a: np.ndarray, vectors_a: np.ndarray, eigenvalues_b: np.ndarray, vectors_b: np.ndarray,
-                band: slice) -> dict[str, float | None]:
+def davis_kahan(
+    eigenvalues_a: np.ndarray, vectors_a: np.ndarray, eigenvalues_b: np.ndarray, vectors_b: np.ndarray, band: slice
+) -> dict[str, float | None]:
     r"""A band's measured rotation between two Hessians against the Davis–Kahan sin Θ bound.
 
     With A the band's eigenvectors of H_a (eigenvalues Λ) and B those of H_b for the same index range,
@@ -44,8 +48,14 @@ def davis_kahan(eigenvalues_a: np.ndarray, vectors_a: np.ndarray, eigenvalues_b:
     outside = np.delete(eigenvalues_b, np.arange(len(eigenvalues_b))[band])
     gap = float(np.min(np.abs(eigenvalues_a[band][:, None] - outside[None, :])))
     bound = float(np.linalg.norm(residual)) / gap if gap > 0 else None
-    return {"rotation": rotation, "gap": gap, "perturbation": float(np.linalg.norm(residual)), "bound": bound,
-            "ratio": rotation / bound if bound else None, "subspace_overlap": 1 - rotation**2 / k}
+    return {
+        "rotation": rotation,
+        "gap": gap,
+        "perturbation": float(np.linalg.norm(residual)),
+        "bound": bound,
+        "ratio": rotation / bound if bound else None,
+        "subspace_overlap": 1 - rotation**2 / k,
+    }
 
 
 def run(points: dict[str, Path], classes: int, out: Path, provenance: dict[str, Any]) -> Path:
@@ -67,8 +77,9 @@ def run(points: dict[str, Path], classes: int, out: Path, provenance: dict[str, 
         arrays[f"subspace/{name}"] = np.array([subspace_overlap(bases[a], bases[b], int(k)) for k in ks])
         per_pair[name] = {band: float(rows[s].mean()) for band, s in _bands(P, classes).items()}
         per_pair[name]["top_subspace"] = subspace_overlap(bases[a], bases[b], classes)
-        per_pair[name]["bands"] = {band: davis_kahan(spectra[a], bases[a], spectra[b], bases[b], s)
-                                   for band, s in _bands(P, classes).items()}
+        per_pair[name]["bands"] = {
+            band: davis_kahan(spectra[a], bases[a], spectra[b], bases[b], s) for band, s in _bands(P, classes).items()
+        }
     last_pair = f"{labels[-2]}->{labels[-1]}"
     arrays["heatmap"] = np.abs(bases[labels[-2]][:, -HEATMAP_SIZE:].T @ bases[labels[-1]][:, -HEATMAP_SIZE:])
     random_rows = row_max_overlap(random_basis(P, seed=1), random_basis(P, seed=2))
@@ -81,7 +92,8 @@ def run(points: dict[str, Path], classes: int, out: Path, provenance: dict[str, 
         "random_row_max": float(random_rows.mean()),
         "random_subspace": classes / P,
         # Decided on band subspaces, which rotations inside a dense band do not move; the row maxima are drawn.
-        "top_more_stable_than_bulk": final["bands"]["top"]["subspace_overlap"] > final["bands"]["bulk"]["subspace_overlap"],
+        "top_more_stable_than_bulk": final["bands"]["top"]["subspace_overlap"]
+        > final["bands"]["bulk"]["subspace_overlap"],
         "top_minus_bulk": final["bands"]["top"]["subspace_overlap"] - final["bands"]["bulk"]["subspace_overlap"],
         "row_max_top_minus_bulk": final["top"] - final["bulk"],
     }

@@ -36,8 +36,14 @@ def fit_forms(ts: np.ndarray, losses: np.ndarray) -> dict[str, dict[str, float]]
         design = np.stack(columns, axis=1)
         coefficients, *_ = np.linalg.lstsq(design, losses, rcond=None)
         rss = float(np.sum((design @ coefficients - losses) ** 2))
-        fits[form] = {"c": coefficients[0], "b": coefficients[1] / scale, "a": coefficients[2] / scale**2,
-                      "e": (coefficients[3] / scale**4) if form == "quartic" else 0.0, "rss": rss, "k": len(columns)}
+        fits[form] = {
+            "c": coefficients[0],
+            "b": coefficients[1] / scale,
+            "a": coefficients[2] / scale**2,
+            "e": (coefficients[3] / scale**4) if form == "quartic" else 0.0,
+            "rss": rss,
+            "k": len(columns),
+        }
     q = fits["quadratic"]
     a0 = max(q["a"] * scale**2, 1e-12)
 
@@ -48,8 +54,14 @@ def fit_forms(ts: np.ndarray, losses: np.ndarray) -> dict[str, dict[str, float]]
 
     solution = least_squares(residual, x0=[q["c"], q["b"] * scale, a0, 0.0], method="lm")
     c, b, a, log_s = solution.x
-    fits["logcosh"] = {"c": c, "b": b / scale, "a": a / scale**2, "s": float(np.exp(log_s) * scale),
-                       "rss": float(np.sum(solution.fun**2)), "k": 4}
+    fits["logcosh"] = {
+        "c": c,
+        "b": b / scale,
+        "a": a / scale**2,
+        "s": float(np.exp(log_s) * scale),
+        "rss": float(np.sum(solution.fun**2)),
+        "k": 4,
+    }
     for fit in fits.values():
         fit["bic"] = float(n * np.log(max(fit["rss"], 1e-300) / n) + fit["k"] * np.log(n))
     return fits
@@ -76,7 +88,10 @@ def run(linesearch_results: Path, out: Path, provenance: dict[str, Any]) -> Path
         quartic.append(fits["quartic"]["e"] * t_max**4 / rise)  # quartic term at t_max relative to the quadratic term
         scale.append(fits["logcosh"]["s"] / t_max)
     chosen_arr = np.asarray(chosen)
-    shares = {band: {form: float(np.mean(chosen_arr[bands == band] == form)) for form in FORMS} for band in dict.fromkeys(bands)}
+    shares = {
+        band: {form: float(np.mean(chosen_arr[bands == band] == form)) for form in FORMS}
+        for band in dict.fromkeys(bands)
+    }
     overall = {form: float(np.mean(chosen_arr == form)) for form in FORMS}
     summary = {
         "label": label,
@@ -89,6 +104,12 @@ def run(linesearch_results: Path, out: Path, provenance: dict[str, Any]) -> Path
         # Every form at the top share: a tie is reported as one, not broken by dictionary order.
         "top_forms": [form for form, share in shares["top"].items() if share == max(shares["top"].values())],
     }
-    arrays = {"eigenvalue": eigenvalues, "band": bands.astype("S"), "chosen": chosen_arr.astype("S"),
-              "curvature": np.asarray(curvature), "quartic_ratio": np.asarray(quartic), "logcosh_scale": np.asarray(scale)}
+    arrays = {
+        "eigenvalue": eigenvalues,
+        "band": bands.astype("S"),
+        "chosen": chosen_arr.astype("S"),
+        "curvature": np.asarray(curvature),
+        "quartic_ratio": np.asarray(quartic),
+        "logcosh_scale": np.asarray(scale),
+    }
     return write_results(out, arrays, summary, provenance)

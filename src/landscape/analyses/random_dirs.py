@@ -33,8 +33,15 @@ def random_directions(eigenvectors: np.ndarray, classes: int, count: int, seed: 
     return {k: v / np.linalg.norm(v, axis=1, keepdims=True) for k, v in kinds.items()}
 
 
-def run(line: LineFunction, theta: torch.Tensor, hessian_file: Path, classes: int, settings: LandscapeConfig, out: Path,
-        provenance: dict[str, Any]) -> Path:
+def run(
+    line: LineFunction,
+    theta: torch.Tensor,
+    hessian_file: Path,
+    classes: int,
+    settings: LandscapeConfig,
+    out: Path,
+    provenance: dict[str, Any],
+) -> Path:
     """Random-direction line searches from ``theta`` compared with the independent-quadratic prediction."""
     with StoredHessian(hessian_file) as stored:
         eigenvalues, eigenvectors, gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
@@ -46,14 +53,21 @@ def run(line: LineFunction, theta: torch.Tensor, hessian_file: Path, classes: in
     for kind, directions in kinds.items():
         curvatures = (directions @ eigenvectors) ** 2 @ eigenvalues
         results = {"ts": [], "losses": [], "max_deviation": [], "valid_fraction": [], "fitted_curvature": []}
-        for direction, curvature in tqdm(list(zip(directions, curvatures)), desc=f"random_dirs:{kind}", unit="line",
-                                         dynamic_ncols=True, leave=False):
+        for direction, curvature in tqdm(
+            list(zip(directions, curvatures)), desc=f"random_dirs:{kind}", unit="line", dynamic_ncols=True, leave=False
+        ):
             ts = symmetric_grid(step_scale(curvature, settings.loss_increase, cap), settings.points)
             losses = line.along(theta, torch.as_tensor(direction, device=theta.device), ts)
-            check = check_quadratic(ts, losses, losses[len(ts) // 2], float(gradient @ direction), float(curvature),
-                                    TOLERANCE, floor)
-            for key, value in (("ts", ts), ("losses", losses), ("max_deviation", check.max_deviation),
-                               ("valid_fraction", check.valid_fraction), ("fitted_curvature", check.fitted_curvature)):
+            check = check_quadratic(
+                ts, losses, losses[len(ts) // 2], float(gradient @ direction), float(curvature), TOLERANCE, floor
+            )
+            for key, value in (
+                ("ts", ts),
+                ("losses", losses),
+                ("max_deviation", check.max_deviation),
+                ("valid_fraction", check.valid_fraction),
+                ("fitted_curvature", check.fitted_curvature),
+            ):
                 results[key].append(value)
         for key, value in results.items():
             arrays[f"{kind}/{key}"] = np.asarray(value)

@@ -58,10 +58,19 @@ def power_law_model(eigenvalues: np.ndarray, noise_law: dict[str, float], start:
     noise_scale, noise_power = noise_law["scale"], noise_law["power"]
     start_scale, start_power = theory.power_law_fit(kappa, x0**2)
     fitted = kappa[0] * np.arange(1, len(kappa) + 1, dtype=float) ** -exponent
-    return {"eigenvalue": fitted, "noise": noise_scale * fitted**noise_power,
-            "start": np.sqrt(start_scale * fitted**start_power),
-            "laws": {"top_eigenvalue": float(kappa[0]), "spectrum_exponent": exponent, "noise_scale": noise_scale,
-                     "noise_power": noise_power, "start_scale": start_scale, "start_power": start_power}}
+    return {
+        "eigenvalue": fitted,
+        "noise": noise_scale * fitted**noise_power,
+        "start": np.sqrt(start_scale * fitted**start_power),
+        "laws": {
+            "top_eigenvalue": float(kappa[0]),
+            "spectrum_exponent": exponent,
+            "noise_scale": noise_scale,
+            "noise_power": noise_power,
+            "start_scale": start_scale,
+            "start_power": start_power,
+        },
+    }
 
 
 def rank_quadrature(count: int, bins: int = QUADRATURE_BINS) -> tuple[np.ndarray, np.ndarray]:
@@ -74,9 +83,14 @@ def rank_quadrature(count: int, bins: int = QUADRATURE_BINS) -> tuple[np.ndarray
     return (edges[:-1] + edges[1:] - 1) // 2 - 1, np.diff(edges).astype(float)
 
 
-def compare_rules(model: dict[str, Any], measured: tuple[np.ndarray, np.ndarray, np.ndarray], batch_size: int,
-                  iterations: int, initial_lr: float,
-                  stability_curvature: float) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def compare_rules(
+    model: dict[str, Any],
+    measured: tuple[np.ndarray, np.ndarray, np.ndarray],
+    batch_size: int,
+    iterations: int,
+    initial_lr: float,
+    stability_curvature: float,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Best constant SGD, heavy ball, Nesterov and general rule on the model; each also on the measured spectrum.
 
     Every rule is searched among those stable up to ``stability_curvature``, on the model summed by
@@ -88,16 +102,20 @@ def compare_rules(model: dict[str, Any], measured: tuple[np.ndarray, np.ndarray,
     kappa, sigma2, x0 = model["eigenvalue"], model["noise"] / batch_size, model["start"]
     nodes, weights = rank_quadrature(len(kappa))
     on_nodes = (kappa[nodes], sigma2[nodes], x0[nodes])
-    found = {method: linear_rules.optimise_method(*on_nodes, iterations, method, initial_lr, weights=weights,
-                                                  stability_curvature=stability_curvature)[0]
-             for method in ("sgd", "heavy_ball", "nesterov")}
+    found = {
+        method: linear_rules.optimise_method(
+            *on_nodes, iterations, method, initial_lr, weights=weights, stability_curvature=stability_curvature
+        )[0]
+        for method in ("sgd", "heavy_ball", "nesterov")
+    }
     model_loss = {name: linear_rules.expected_loss(rule, iterations, kappa, sigma2, x0) for name, rule in found.items()}
     best = min(("heavy_ball", "nesterov"), key=lambda m: model_loss[m])
     start = found[best]
     padding = (0.0,) * (LAGS - start.lags)
     start = linear_rules.LinearRule(start.lr, start.iterate_weights + padding, start.gradient_weights + padding)
-    found["general"] = linear_rules.optimise_rule(*on_nodes, iterations, start, weights=weights,
-                                                  stability_curvature=stability_curvature)[0]
+    found["general"] = linear_rules.optimise_rule(
+        *on_nodes, iterations, start, weights=weights, stability_curvature=stability_curvature
+    )[0]
     model_loss["general"] = linear_rules.expected_loss(found["general"], iterations, kappa, sigma2, x0)
     checkpoints = np.unique(np.geomspace(1, iterations, CURVE_POINTS).astype(int))
     summary: dict[str, Any] = {}
@@ -105,25 +123,44 @@ def compare_rules(model: dict[str, Any], measured: tuple[np.ndarray, np.ndarray,
     for name, rule in found.items():
         loss = model_loss[name]
         on_measured = linear_rules.expected_loss(rule, iterations, *measured)
-        summary[name] = {"lr": rule.lr, "iterate_weights": list(rule.iterate_weights),
-                         "gradient_steps": [rule.lr * w for w in rule.gradient_weights], "model_final_excess": loss,
-                         "measured_final_excess": on_measured if np.isfinite(on_measured) else None}
-        arrays[f"rules/{name}/measured_curve"] = [linear_rules.expected_loss(rule, int(n), *measured) for n in checkpoints]
+        summary[name] = {
+            "lr": rule.lr,
+            "iterate_weights": list(rule.iterate_weights),
+            "gradient_steps": [rule.lr * w for w in rule.gradient_weights],
+            "model_final_excess": loss,
+            "measured_final_excess": on_measured if np.isfinite(on_measured) else None,
+        }
+        arrays[f"rules/{name}/measured_curve"] = [
+            linear_rules.expected_loss(rule, int(n), *measured) for n in checkpoints
+        ]
     return {"rules": summary, "general_started_from": best}, arrays, found
 
 
-def trained(point: Point, batches: np.ndarray, study_end: np.ndarray, schedule: np.ndarray,
-            rules: dict[str, linear_rules.LinearRule], momentum: float) -> dict[str, dict[str, Any]]:
+def trained(
+    point: Point,
+    batches: np.ndarray,
+    study_end: np.ndarray,
+    schedule: np.ndarray,
+    rules: dict[str, linear_rules.LinearRule],
+    momentum: float,
+) -> dict[str, dict[str, Any]]:
     """Final objective and test metrics of the study's run and of each arm trained from ``point`` on ``batches``.
 
     ``schedule`` is heavy ball's per-step rate; ``rules`` are constant rules. An arm whose iterate is not
     finite has diverged and gets no metrics.
     """
-    ends = {"study": torch.as_tensor(study_end, dtype=point.theta.dtype, device=point.theta.device),
-            "optimised_schedule": continuation.heavy_ball(point, point.theta, batches, schedule, momentum,
-                                                          label="schedule:trained")}
-    ends.update({name: continuation.linear_rule(point, point.theta, batches, rule, label=f"schedule:{name}")
-                 for name, rule in rules.items()})
+    ends = {
+        "study": torch.as_tensor(study_end, dtype=point.theta.dtype, device=point.theta.device),
+        "optimised_schedule": continuation.heavy_ball(
+            point, point.theta, batches, schedule, momentum, label="schedule:trained"
+        ),
+    }
+    ends.update(
+        {
+            name: continuation.linear_rule(point, point.theta, batches, rule, label=f"schedule:{name}")
+            for name, rule in rules.items()
+        }
+    )
     out = {}
     for name, theta in ends.items():
         if not torch.isfinite(theta).all():
@@ -131,8 +168,12 @@ def trained(point: Point, batches: np.ndarray, study_end: np.ndarray, schedule: 
             continue
         metrics = point.metrics(theta, ("train", "test"))
         penalty = 0.5 * point.weight_decay * float(theta.double().pow(2).sum())
-        out[name] = {"diverged": False, "objective": metrics["train_loss"] + penalty,
-                     "test_loss": metrics["test_loss"], "test_acc": metrics["test_acc"]}
+        out[name] = {
+            "diverged": False,
+            "objective": metrics["train_loss"] + penalty,
+            "test_loss": metrics["test_loss"],
+            "test_acc": metrics["test_acc"],
+        }
     return out
 
 
@@ -142,8 +183,9 @@ def _lower(trained_arms: dict[str, dict[str, Any]], arm: str, than: str) -> bool
     return a is not None and b is not None and a < b
 
 
-def study_prediction(lrs: np.ndarray, steps: np.ndarray, kappa: np.ndarray, sigma2: np.ndarray, x0: np.ndarray,
-                     momentum: float) -> np.ndarray:
+def study_prediction(
+    lrs: np.ndarray, steps: np.ndarray, kappa: np.ndarray, sigma2: np.ndarray, x0: np.ndarray, momentum: float
+) -> np.ndarray:
     """Predicted expected excess loss of the study's own schedule at its evaluation steps."""
     boundaries = np.unique(np.concatenate([steps, np.flatnonzero(np.diff(lrs)) + 1, [len(lrs)]]))
     boundaries = boundaries[boundaries > 0]
@@ -153,27 +195,43 @@ def study_prediction(lrs: np.ndarray, steps: np.ndarray, kappa: np.ndarray, sigm
     return predicted[np.searchsorted(np.concatenate([[0], boundaries]), steps)]
 
 
-def optimised_schedules(kappa: np.ndarray, sigma2: np.ndarray, x0: np.ndarray, iterations: int, momentum: float,
-                        initial_lr: float, stability_curvature: float) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``PIECES``-piece schedules optimised for heavy ball and Nesterov among those stable up to
-    ``stability_curvature``, with their rates and that stability edge."""
+def optimised_schedules(
+    kappa: np.ndarray,
+    sigma2: np.ndarray,
+    x0: np.ndarray,
+    iterations: int,
+    momentum: float,
+    initial_lr: float,
+    stability_curvature: float,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``PIECES``-piece schedules optimised for heavy ball and Nesterov, with their rates and stability edge.
+
+    Only schedules stable up to ``stability_curvature`` are searched.
+    """
     lengths = np.array([len(p) for p in np.array_split(np.arange(iterations), PIECES)])
     summary, arrays = {}, {}
     for method in ("heavy_ball", "nesterov"):
-        schedule, best = theory.optimise_schedule(kappa, sigma2, x0, iterations, PIECES, momentum, method, initial_lr,
-                                                  stability_curvature)
+        schedule, best = theory.optimise_schedule(
+            kappa, sigma2, x0, iterations, PIECES, momentum, method, initial_lr, stability_curvature
+        )
         rates = schedule[np.cumsum(lengths) - 1]
         arrays[f"{method}/schedule"] = schedule
         arrays[f"{method}/curve"] = theory.expected_loss_piecewise(rates, lengths, kappa, sigma2, x0, momentum, method)
         edge = float(theory.stability_limit(1.0, momentum, method)) / stability_curvature
-        summary[method] = {"final_excess": best, "rates": [float(r) for r in rates], "stability_edge_lr": edge,
-                           "at_stability_edge": bool(rates.min() > 0.99 * edge)}
+        summary[method] = {
+            "final_excess": best,
+            "rates": [float(r) for r in rates],
+            "stability_edge_lr": edge,
+            "at_stability_edge": bool(rates.min() > 0.99 * edge),
+        }
     return summary, arrays
 
 
 def peak_curvature(trajectory_results: Path, mysteries_results: Path) -> dict[str, float]:
-    """The largest λ_max measured on the main run's way: its checkpoint Hessians, and B5's probes of the first
-    iterations at the main run's initial rate without warm-up (other batch orders, same start).
+    """The largest λ_max measured on the main run's way.
+
+    It is read from the run's checkpoint Hessians and from B5's probes of the first iterations at the main run's
+    initial rate without warm-up (other batch orders, same start).
 
     B5's warm-up arm is left out: λ_max rises further at the warm-up's low rates (sharpening stops near the
     edge 2(1+β)/η), so its peak says nothing about what a schedule at the study's rates meets.
@@ -186,8 +244,17 @@ def peak_curvature(trajectory_results: Path, mysteries_results: Path) -> dict[st
     return {"checkpoints": checkpoints, "early_probes": early, "peak": max(checkpoints, early)}
 
 
-def run(trajectory_results: Path, grads_results: Path, run_file: Path, batch_size: int, momentum: float, out: Path,
-        provenance: dict[str, Any], initial_point: Point | None = None, mysteries_results: Path | None = None) -> Path:
+def run(
+    trajectory_results: Path,
+    grads_results: Path,
+    run_file: Path,
+    batch_size: int,
+    momentum: float,
+    out: Path,
+    provenance: dict[str, Any],
+    initial_point: Point | None = None,
+    mysteries_results: Path | None = None,
+) -> Path:
     """Predicted loss curve of the study's schedule, optimised schedules, and optimised constant update rules.
 
     With ``initial_point`` (the main run's initialisation) the optimised schedule and rules are also trained on the
@@ -197,8 +264,11 @@ def run(trajectory_results: Path, grads_results: Path, run_file: Path, batch_siz
     final = read_summary(trajectory_results)["final_label"]
     with read_h5(trajectory_results, (f"{final}/eigenvalue", f"{final}/start")) as fh:
         eigenvalues, start = fh[f"{final}/eigenvalue"][:], fh[f"{final}/start"][:]
-    stability = (peak_curvature(trajectory_results, mysteries_results) if mysteries_results is not None
-                 else {"checkpoints": None, "early_probes": None, "peak": float(eigenvalues.max())})
+    stability = (
+        peak_curvature(trajectory_results, mysteries_results)
+        if mysteries_results is not None
+        else {"checkpoints": None, "early_probes": None, "peak": float(eigenvalues.max())}
+    )
     with read_h5(grads_results, ("noise",)) as fh:
         noise = fh["noise"][:]
     with read_h5(run_file, ("lr", "eval/step", "eval/objective", "batch_indices", "params")) as fh:
@@ -207,11 +277,19 @@ def run(trajectory_results: Path, grads_results: Path, run_file: Path, batch_siz
     positive = eigenvalues > 0
     kappa, sigma2, x0 = eigenvalues[positive], noise[positive] / batch_size, start[positive]
     at_eval = study_prediction(lrs, steps, kappa, sigma2, x0, momentum)
-    arrays: dict[str, Any] = {"study/steps": steps, "study/predicted": at_eval, "study/measured": objective, "study/lr": lrs}
-    methods, schedule_arrays = optimised_schedules(kappa, sigma2, x0, len(lrs), momentum, float(lrs[0]), stability["peak"])
+    arrays: dict[str, Any] = {
+        "study/steps": steps,
+        "study/predicted": at_eval,
+        "study/measured": objective,
+        "study/lr": lrs,
+    }
+    methods, schedule_arrays = optimised_schedules(
+        kappa, sigma2, x0, len(lrs), momentum, float(lrs[0]), stability["peak"]
+    )
     model = power_law_model(kappa, read_summary(grads_results)["noise_law"], x0)
-    comparison, rule_arrays, rule_objects = compare_rules(model, (kappa, sigma2, x0), batch_size, len(lrs), float(lrs[0]),
-                                                          stability["peak"])
+    comparison, rule_arrays, rule_objects = compare_rules(
+        model, (kappa, sigma2, x0), batch_size, len(lrs), float(lrs[0]), stability["peak"]
+    )
     arrays.update(schedule_arrays | rule_arrays)
     arrays["model/eigenvalue"], arrays["measured/eigenvalue"] = model["eigenvalue"], np.sort(kappa)[::-1]
     study_final = float(at_eval[-1])
@@ -228,8 +306,9 @@ def run(trajectory_results: Path, grads_results: Path, run_file: Path, batch_siz
         "curve_correlation": float(np.corrcoef(np.log(at_eval[:-1]), log_measured[:-1])[0, 1]),
         "pieces": PIECES,
         "stability_curvature": stability,
-        "optimised_decreasing": bool(np.all(np.diff(methods["heavy_ball"]["rates"]) <= 0)
-                                     and np.any(np.diff(methods["heavy_ball"]["rates"]) < 0)),
+        "optimised_decreasing": bool(
+            np.all(np.diff(methods["heavy_ball"]["rates"]) <= 0) and np.any(np.diff(methods["heavy_ball"]["rates"]) < 0)
+        ),
         "power_law": model["laws"],
         **comparison,
         "lags": LAGS,
@@ -241,8 +320,14 @@ def run(trajectory_results: Path, grads_results: Path, run_file: Path, batch_siz
     }
     if initial_point is not None:
         best = comparison["general_started_from"]
-        arms = trained(initial_point, batches, study_end, schedule_arrays["heavy_ball/schedule"],
-                       {"best_momentum_rule": rule_objects[best], "general_rule": rule_objects["general"]}, momentum)
+        arms = trained(
+            initial_point,
+            batches,
+            study_end,
+            schedule_arrays["heavy_ball/schedule"],
+            {"best_momentum_rule": rule_objects[best], "general_rule": rule_objects["general"]},
+            momentum,
+        )
         summary["trained"] = arms
         summary["trained_schedule_beats_study"] = _lower(arms, "optimised_schedule", "study")
         summary["trained_general_beats_momentum"] = _lower(arms, "general_rule", "best_momentum_rule")

@@ -45,9 +45,17 @@ def describe(eigenvalues: np.ndarray, lr: float, momentum: float, classes: int, 
     }
 
 
-def run(points: dict[str, Path], lrs: dict[str, float], momentum: float, classes: int, main_points: list[str],
-        out: Path, provenance: dict[str, Any], weight_decay: float = 0.0,
-        replica_ends: list[str] | None = None) -> Path:
+def run(
+    points: dict[str, Path],
+    lrs: dict[str, float],
+    momentum: float,
+    classes: int,
+    main_points: list[str],
+    out: Path,
+    provenance: dict[str, Any],
+    weight_decay: float = 0.0,
+    replica_ends: list[str] | None = None,
+) -> Path:
     """Spectra of every Hessian point ``"<run>@<step>"``; ``main_points`` are the main run's checkpoints in order.
 
     ``replica_ends`` are the end points of the main run and of its replicas with other training seeds
@@ -69,9 +77,18 @@ def run(points: dict[str, Path], lrs: dict[str, float], momentum: float, classes
     replica_ends = replica_ends or [main_points[-1]]
     summary = {
         "replica_ends": replica_ends,
-        "final_over_seeds": {key: interval([per_point[p][key] for p in replica_ends])
-                             for key in ("lambda_max", "frac_negative", "outliers", "outlier_separation", "n_below_2wd",
-                                         "n_at_wd", "stability_ratio")},
+        "final_over_seeds": {
+            key: interval([per_point[p][key] for p in replica_ends])
+            for key in (
+                "lambda_max",
+                "frac_negative",
+                "outliers",
+                "outlier_separation",
+                "n_below_2wd",
+                "n_at_wd",
+                "stability_ratio",
+            )
+        },
         "outliers_over_seeds": [per_point[p]["outliers"] for p in replica_ends],
         "points": per_point,
         "main_points": main_points,

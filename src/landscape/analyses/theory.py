@@ -31,8 +31,9 @@ RATE_POINTS = 41  # learning rates at which the posterior-matching curvature κ*
 CORRECTION_EPOCHS = np.geomspace(0.03, 30.0, 9)
 
 
-def shuffling_correction(lr: float, curvature: float, momentum: float, batch_size: int, n_examples: int,
-                         epochs: int = 400, seed: int = 0) -> float:
+def shuffling_correction(
+    lr: float, curvature: float, momentum: float, batch_size: int, n_examples: int, epochs: int = 400, seed: int = 0
+) -> float:
     """Stationary variance with epoch-wise shuffling over that with replacement, simulated on one direction.
 
     Per-example gradients κx + z_n with fixed offsets z_n (mean 0, variance 1); both samplers run
@@ -47,7 +48,7 @@ def shuffling_correction(lr: float, curvature: float, momentum: float, batch_siz
     for replacement in (True, False):
         x = v = 0.0
         samples = []
-        for epoch in range(epochs):
+        for _ in range(epochs):
             order = rng.integers(0, n_examples, per_epoch * batch_size) if replacement else rng.permutation(n_examples)
             noise = offsets[order[: per_epoch * batch_size]].reshape(per_epoch, batch_size).mean(axis=1)
             for z in noise:
@@ -58,18 +59,25 @@ def shuffling_correction(lr: float, curvature: float, momentum: float, batch_siz
     return float(variances[1] / variances[0])
 
 
-def shuffled_prediction_factor(lr: float, curvature: np.ndarray, momentum: float, batch_size: int,
-                               n_examples: int) -> np.ndarray:
+def shuffled_prediction_factor(
+    lr: float, curvature: np.ndarray, momentum: float, batch_size: int, n_examples: int
+) -> np.ndarray:
     """Per direction, the stationary variance with epoch-wise shuffling over that with replacement.
 
     :func:`shuffling_correction` is simulated at the relaxation times ``CORRECTION_EPOCHS`` (heavy ball:
     τ ≈ (1 − β)/(ηκ) iterations) and interpolated in log τ to each curvature's relaxation time.
     """
     epoch = n_examples // batch_size
-    grid = np.array([shuffling_correction(lr, (1 - momentum) / (lr * e * epoch), momentum, batch_size, n_examples)
-                     for e in CORRECTION_EPOCHS])
+    grid = np.array(
+        [
+            shuffling_correction(lr, (1 - momentum) / (lr * e * epoch), momentum, batch_size, n_examples)
+            for e in CORRECTION_EPOCHS
+        ]
+    )
     relaxation = (1 - momentum) / (lr * np.asarray(curvature) * epoch)
-    return np.interp(np.log(np.clip(relaxation, CORRECTION_EPOCHS[0], CORRECTION_EPOCHS[-1])), np.log(CORRECTION_EPOCHS), grid)
+    return np.interp(
+        np.log(np.clip(relaxation, CORRECTION_EPOCHS[0], CORRECTION_EPOCHS[-1])), np.log(CORRECTION_EPOCHS), grid
+    )
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -77,8 +85,9 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def predicted_settle(lrs: np.ndarray, curvature: np.ndarray, start: np.ndarray, final_sd: np.ndarray,
-                     momentum: float) -> np.ndarray:
+def predicted_settle(
+    lrs: np.ndarray, curvature: np.ndarray, start: np.ndarray, final_sd: np.ndarray, momentum: float
+) -> np.ndarray:
     """First step at which the predicted mean |E x_t| falls within 3 predicted stationary sd of the last phase."""
     mean = np.stack([start, np.zeros_like(start)], -1)
     settle = np.full(len(curvature), -1)
@@ -92,8 +101,16 @@ def predicted_settle(lrs: np.ndarray, curvature: np.ndarray, start: np.ndarray, 
     return settle
 
 
-def scale_aware_variance(curvature_results: Path, eigenvalues: np.ndarray, measured: np.ndarray, noise: np.ndarray,
-                         lr: float, phase_length: int, batch_size: int, momentum: float) -> dict[str, Any]:
+def scale_aware_variance(
+    curvature_results: Path,
+    eigenvalues: np.ndarray,
+    measured: np.ndarray,
+    noise: np.ndarray,
+    lr: float,
+    phase_length: int,
+    batch_size: int,
+    momentum: float,
+) -> dict[str, Any]:
     """The last phase's measured/predicted variance along A1's directions with κ = λ_i and with κ = c_i(h_SGD).
 
     ``c_i(h_SGD)`` is the second difference at the scale SGD explores (the curvature analysis); the
@@ -109,18 +126,32 @@ def scale_aware_variance(curvature_results: Path, eigenvalues: np.ndarray, measu
     ratios = {}
     for name, kappa in (("eigenvalue", lam), ("effective", effective)):
         ratios[name] = np.full(len(index), np.nan)
-        ratios[name][keep] = var[keep] / theory.stationary_variance(lr, kappa[keep], c[keep] / batch_size, momentum,
-                                                                    "heavy_ball")
+        ratios[name][keep] = var[keep] / theory.stationary_variance(
+            lr, kappa[keep], c[keep] / batch_size, momentum, "heavy_ball"
+        )
     median = {name: float(np.median(r[keep])) if keep.any() else None for name, r in ratios.items()}
     closer = keep.any() and abs(np.log(median["effective"])) < abs(np.log(median["eigenvalue"]))
-    return {"directions": int(keep.sum()), "effective_closer": bool(closer), "median_ratio_eigenvalue": median["eigenvalue"],
-            "median_ratio_effective": median["effective"],
-            "median_curvature_ratio": float(np.median(effective[keep] / lam[keep])) if keep.any() else None}
+    return {
+        "directions": int(keep.sum()),
+        "effective_closer": bool(closer),
+        "median_ratio_eigenvalue": median["eigenvalue"],
+        "median_ratio_effective": median["effective"],
+        "median_curvature_ratio": float(np.median(effective[keep] / lam[keep])) if keep.any() else None,
+    }
 
 
-def run(trajectory_results: Path, grads_results: Path, spectrum_results: Path, lrs: np.ndarray, batch_size: int,
-        n_examples: int, momentum: float, out: Path, provenance: dict[str, Any],
-        curvature_results: Path | None = None) -> Path:
+def run(
+    trajectory_results: Path,
+    grads_results: Path,
+    spectrum_results: Path,
+    lrs: np.ndarray,
+    batch_size: int,
+    n_examples: int,
+    momentum: float,
+    out: Path,
+    provenance: dict[str, Any],
+    curvature_results: Path | None = None,
+) -> Path:
     """Confront stationary variances, settle iterations and stability with the theory; the Bayesian temperatures.
 
     With ``curvature_results`` the last phase is also predicted with the curvature at SGD's scale along A1's directions.
@@ -156,39 +187,56 @@ def run(trajectory_results: Path, grads_results: Path, spectrum_results: Path, l
             "median_ratio_shuffled": float(np.median(shuffled_ratio[finite])) if finite.any() else None,
             "log_ratio_spread": float(np.std(np.log(ratio[finite]))) if finite.any() else None,
             "kappa_star_fisher": theory.posterior_matching_curvature(lr, batch_size, n_examples, momentum),
-            "kappa_star_measured": _finite_or_none(theory.posterior_matching_curvature_measured(
-                lr, kappa, (law["scale"], law["power"]), batch_size, n_examples, momentum)),
+            "kappa_star_measured": _finite_or_none(
+                theory.posterior_matching_curvature_measured(
+                    lr, kappa, (law["scale"], law["power"]), batch_size, n_examples, momentum
+                )
+            ),
             # Over the data's directions, as drawn (weight decay's barely move, so they are all cold).
-            "hot_share": float(np.mean(arrays[f"temperature/{k}"][kappa > 2 * trajectory.get("weight_decay", 0.0)] > 1)),
+            "hot_share": float(
+                np.mean(arrays[f"temperature/{k}"][kappa > 2 * trajectory.get("weight_decay", 0.0)] > 1)
+            ),
             "relaxed_share": float(np.mean(relaxed)),
         }
         arrays[f"relaxed/{k}"] = relaxed
     rates = np.geomspace(phase_lr.min() / 10, phase_lr.max() * 10, RATE_POINTS)
     arrays["kappa_star/lr"] = rates
-    arrays["kappa_star/fisher"] = [theory.posterior_matching_curvature(r, batch_size, n_examples, momentum) for r in rates]
-    arrays["kappa_star/measured"] = [theory.posterior_matching_curvature_measured(r, kappa, (law["scale"], law["power"]), batch_size,
-                                                                             n_examples, momentum)
-                                     for r in rates]
+    arrays["kappa_star/fisher"] = [
+        theory.posterior_matching_curvature(r, batch_size, n_examples, momentum) for r in rates
+    ]
+    arrays["kappa_star/measured"] = [
+        theory.posterior_matching_curvature_measured(
+            r, kappa, (law["scale"], law["power"]), batch_size, n_examples, momentum
+        )
+        for r in rates
+    ]
     final_sd = np.sqrt(theory.stationary_variance(phase_lr[-1], kappa, c / batch_size, momentum, "heavy_ball"))
     settle_pred = predicted_settle(lrs, kappa, start[positive], final_sd, momentum)
     both = (settle_pred >= 0) & (measured_settle[positive] >= 0)
     arrays["settle/predicted"], arrays["settle/measured"] = settle_pred, measured_settle[positive]
     spectrum = read_summary(spectrum_results)
-    stability = {label: p["stability_ratio"] for label, p in spectrum["points"].items() if label in spectrum["main_points"]}
+    stability = {
+        label: p["stability_ratio"] for label, p in spectrum["points"].items() if label in spectrum["main_points"]
+    }
     # Curvatures whose relaxation time at the last rate is 0.1 and 1 epoch (heavy ball: τ ≈ (1-β)/(ηκ)).
     epoch = n_examples // batch_size
-    corrections = {f"{fraction:g}": shuffling_correction(float(phase_lr[-1]), (1 - momentum) / (phase_lr[-1] * fraction * epoch),
-                                                         momentum, batch_size, n_examples)
-                   for fraction in (0.1, 1.0)}
+    corrections = {
+        f"{fraction:g}": shuffling_correction(
+            float(phase_lr[-1]), (1 - momentum) / (phase_lr[-1] * fraction * epoch), momentum, batch_size, n_examples
+        )
+        for fraction in (0.1, 1.0)
+    }
     last = phases[str(len(phase_lr) - 1)]
     summary = {
         "phases": phases,
         "batch_size": batch_size,
         "n_examples": n_examples,
         "settle_spearman": float(stats.spearmanr(settle_pred[both], measured_settle[positive][both]).statistic)
-        if both.sum() >= 3 else None,
+        if both.sum() >= 3
+        else None,
         "settle_median_ratio": float(np.median((measured_settle[positive][both] + 1) / (settle_pred[both] + 1)))
-        if both.any() else None,
+        if both.any()
+        else None,
         "settle_compared": int(both.sum()),
         "stability": stability,
         "shuffling_correction": corrections,
@@ -199,8 +247,17 @@ def run(trajectory_results: Path, grads_results: Path, spectrum_results: Path, l
         "last_phase_hot_share": last["hot_share"],
         "noise_law": law,
         "weight_decay": trajectory.get("weight_decay", 0.0),
-        "scale_aware": None if curvature_results is None else scale_aware_variance(
-            curvature_results, eigenvalues, measured_variance[-1], example_noise, float(phase_lr[-1]), phase_lengths[-1],
-            batch_size, momentum),
+        "scale_aware": None
+        if curvature_results is None
+        else scale_aware_variance(
+            curvature_results,
+            eigenvalues,
+            measured_variance[-1],
+            example_noise,
+            float(phase_lr[-1]),
+            phase_lengths[-1],
+            batch_size,
+            momentum,
+        ),
     }
     return write_results(out, arrays, summary, provenance)

@@ -23,8 +23,16 @@ from landscape.store import write_results
 METRICS = ("train_loss", "val_loss", "test_loss", "train_acc", "val_acc", "test_acc")
 
 
-def _effective_steps(point: Point, objective: Any, objective0: float, gradient: np.ndarray, effective: np.ndarray,
-                     eigenvalues: np.ndarray, eigenvectors: np.ndarray, taus: np.ndarray) -> dict[str, np.ndarray]:
+def _effective_steps(
+    point: Point,
+    objective: Any,
+    objective0: float,
+    gradient: np.ndarray,
+    effective: np.ndarray,
+    eigenvalues: np.ndarray,
+    eigenvectors: np.ndarray,
+    taus: np.ndarray,
+) -> dict[str, np.ndarray]:
     """The thresholds of :func:`run` with Newton steps that use the effective curvature (directions chosen by λ)."""
     theta = point.theta
     out: dict[str, list[float]] = {k: [] for k in ("step_norm", "predicted_change", "measured_change", *METRICS)}
@@ -41,8 +49,14 @@ def _effective_steps(point: Point, objective: Any, objective0: float, gradient: 
     return {f"effective/{key}": np.array(values) for key, values in out.items()}
 
 
-def run(point: Point, hessian_file: Path, thresholds: int, out: Path, provenance: dict[str, Any],
-        effective_curvature: np.ndarray | None = None) -> Path:
+def run(
+    point: Point,
+    hessian_file: Path,
+    thresholds: int,
+    out: Path,
+    provenance: dict[str, Any],
+    effective_curvature: np.ndarray | None = None,
+) -> Path:
     """Metrics and predicted objective change after the restricted Newton step, per threshold.
 
     With ``effective_curvature`` (per direction, the curvature at SGD's scale) the same thresholds are also
@@ -53,8 +67,9 @@ def run(point: Point, hessian_file: Path, thresholds: int, out: Path, provenance
         objective0 = stored.loss
     positive = eigenvalues[eigenvalues > 0]
     # Each τ moves the directions strictly above it; the last moves none (the unchanged end point).
-    taus = np.concatenate([np.geomspace(positive.min(), positive.max(), thresholds, endpoint=False) * (1 - 1e-12),
-                           [positive.max()]])
+    taus = np.concatenate(
+        [np.geomspace(positive.min(), positive.max(), thresholds, endpoint=False) * (1 - 1e-12), [positive.max()]]
+    )
     theta = point.theta
     objective = point.objective(chunk_size=max(1, min(1000, point.data.train.y.numel())))
     rows, predicted, measured, moved, distance = [], [], [], [], []
@@ -67,8 +82,13 @@ def run(point: Point, hessian_file: Path, thresholds: int, out: Path, provenance
         measured.append(objective.loss(moved_theta) - objective0)
         moved.append(int(mask.sum()))
         distance.append(float(np.linalg.norm(step)))
-    arrays: dict[str, Any] = {"threshold": taus, "moved": np.array(moved), "step_norm": np.array(distance),
-                              "predicted_change": np.array(predicted), "measured_change": np.array(measured)}
+    arrays: dict[str, Any] = {
+        "threshold": taus,
+        "moved": np.array(moved),
+        "step_norm": np.array(distance),
+        "predicted_change": np.array(predicted),
+        "measured_change": np.array(measured),
+    }
     for metric in METRICS:
         arrays[metric] = np.array([r[metric] for r in rows])
     base = rows[-1]
@@ -76,15 +96,24 @@ def run(point: Point, hessian_file: Path, thresholds: int, out: Path, provenance
     agree = np.abs(np.array(measured) - np.array(predicted)) <= 0.1 * np.abs(np.array(predicted)) + 1e-6
     effective = None
     if effective_curvature is not None:
-        arrays.update(_effective_steps(point, objective, objective0, gradient, effective_curvature, eigenvalues,
-                                       eigenvectors, taus))
+        arrays.update(
+            _effective_steps(
+                point, objective, objective0, gradient, effective_curvature, eigenvalues, eigenvectors, taus
+            )
+        )
         effective_best = int(np.argmin(arrays["effective/val_loss"]))
-        effective = {"best_threshold": float(taus[effective_best]),
-                     "best_test_loss": float(arrays["effective/test_loss"][effective_best]),
-                     "all_positive_train_loss": float(arrays["effective/train_loss"][0]),
-                     "all_positive_step_norm": float(arrays["effective/step_norm"][0]),
-                     "agree_share": float(np.mean(np.abs(arrays["effective/measured_change"] - arrays["effective/predicted_change"])
-                                                  <= 0.1 * np.abs(arrays["effective/predicted_change"]) + 1e-6))}
+        effective = {
+            "best_threshold": float(taus[effective_best]),
+            "best_test_loss": float(arrays["effective/test_loss"][effective_best]),
+            "all_positive_train_loss": float(arrays["effective/train_loss"][0]),
+            "all_positive_step_norm": float(arrays["effective/step_norm"][0]),
+            "agree_share": float(
+                np.mean(
+                    np.abs(arrays["effective/measured_change"] - arrays["effective/predicted_change"])
+                    <= 0.1 * np.abs(arrays["effective/predicted_change"]) + 1e-6
+                )
+            ),
+        }
     summary = {
         "base": base,
         "best_threshold": float(taus[best]),

@@ -9,12 +9,19 @@ from typing import Any
 import numpy as np
 
 from landscape.config import Config, as_dict
-from landscape.seeds import interval
+from landscape.seeds import compare, interval
 from landscape.store import provenance, read_h5, write_results
 from landscape.train import EVAL_METRICS
 
-RUN_SCHEMA = ("params", "lr", "train_loss", "batch_indices", "eval/step", "splits/test_index",
-              *(f"eval/{k}" for k in EVAL_METRICS))
+RUN_SCHEMA = (
+    "params",
+    "lr",
+    "train_loss",
+    "batch_indices",
+    "eval/step",
+    "splits/test_index",
+    *(f"eval/{k}" for k in EVAL_METRICS),
+)
 
 
 def summarise_run(path: Path) -> dict[str, Any]:
@@ -44,6 +51,57 @@ def summarise_run(path: Path) -> dict[str, Any]:
         }
 
 
+FINAL_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "objective")
+
+
+def schedules_over_seeds(cfg: Config, runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per schedule (its seed-0 run), the final metrics over its replicas, and paired differences from the main run.
+
+    Replicas with one seed share an initialisation and a batch order across schedules, so a schedule's difference
+    from the main schedule is taken seed by seed over the seeds both have (:func:`landscape.seeds.compare`).
+    """
+    main = cfg.main_run.name
+    seeds = {r.name: {m.seed: m.name for m in cfg.replicas_of(r.name)} for r in cfg.comparable_runs()}
+    out = {}
+    for name, by_seed in seeds.items():
+        names = [by_seed[s] for s in sorted(by_seed)]
+        shared = sorted(set(by_seed) & set(seeds[main]))
+        block: dict[str, Any] = {
+            "runs": names,
+            "seeds": sorted(by_seed),
+            "values": {m: [runs[n]["final"][m] for n in names] for m in FINAL_METRICS},
+            "over_seeds": {m: interval([runs[n]["final"][m] for n in names]) for m in FINAL_METRICS},
+        }
+        if name != main:
+            block["versus_main"] = {
+                m: compare(
+                    [runs[by_seed[s]]["final"][m] for s in shared], [runs[seeds[main][s]]["final"][m] for s in shared]
+                )
+                for m in ("train_loss", "test_loss", "test_acc")
+            }
+        out[name] = block
+    return out
+
+
+def ranking_over_seeds(schedules: dict[str, dict[str, Any]], metric: str, highest: bool) -> dict[str, Any]:
+    """The schedule with the best mean ``metric`` over seeds, and whether it beats the runner-up paired by seed."""
+    order = sorted(schedules, key=lambda n: schedules[n]["over_seeds"][metric]["mean"], reverse=highest)
+    best = order[0]
+    if len(order) == 1:
+        return {"best": best, "runner_up": None, "resolved": False}
+    runner_up = order[1]
+    shared = sorted(set(schedules[best]["seeds"]) & set(schedules[runner_up]["seeds"]))
+    values = dict(zip(schedules[best]["seeds"], schedules[best]["values"][metric]))
+    others = dict(zip(schedules[runner_up]["seeds"], schedules[runner_up]["values"][metric]))
+    decision = compare([values[s] for s in shared], [others[s] for s in shared])
+    return {
+        "best": best,
+        "runner_up": runner_up,
+        "difference": decision,
+        "resolved": decision["higher"] if highest else decision["lower"],
+    }
+
+
 def run(cfg: Config, run_files: dict[str, Path], out: Path, config_hash: str, task: str = "analysis:training") -> Path:
     """Write ``results/training.h5``: per-run summaries and the numbers the paper quotes, in its ``summary``."""
     runs = {name: summarise_run(path) for name, path in run_files.items()}
@@ -53,8 +111,8 @@ def run(cfg: Config, run_files: dict[str, Path], out: Path, config_hash: str, ta
     best = max(comparable, key=lambda name: runs[name]["final"]["test_acc"])
     lowest = min(comparable, key=lambda name: runs[name]["final"]["train_loss"])
     replicas = [r.name for r in cfg.main_replicas()]
-    over_seeds = {m: interval([runs[r]["final"][m] for r in replicas])
-                  for m in ("train_loss", "train_acc", "test_loss", "test_acc", "objective")}
+    over_seeds = {m: interval([runs[r]["final"][m] for r in replicas]) for m in FINAL_METRICS}
+    schedules = schedules_over_seeds(cfg, runs)
     summary = {
         "main_replicas": replicas,
         "main_seeds": [cfg.run(r).seed for r in replicas],
@@ -77,7 +135,18 @@ def run(cfg: Config, run_files: dict[str, Path], out: Path, config_hash: str, ta
         "comparable_runs": comparable,
         "model_runs": [r.name for r in cfg.runs if r.name in comparable or r.name in replicas],
         "activation_contrasts": [r.name for r in cfg.activation_contrasts()],
+        # T1-T3 over seeds: every schedule with its replicas, rankings decided by the paired rule.
+        "schedules_over_seeds": schedules,
+        "schedule_seeds": min(len(block["seeds"]) for block in schedules.values()),
+        "best_test_schedule": ranking_over_seeds(schedules, "test_acc", highest=True),
+        "lowest_train_loss_schedule": ranking_over_seeds(schedules, "train_loss", highest=False),
+        "replica_runs": [r.name for r in cfg.runs if r.seed != cfg.main_run.seed],
     }
-    summary.update(data=as_dict(cfg.data), train=as_dict(cfg.train), main_run=cfg.main_run.name,
-                   run_order=list(run_files), runs=runs)
+    summary.update(
+        data=as_dict(cfg.data),
+        train=as_dict(cfg.train),
+        main_run=cfg.main_run.name,
+        run_order=list(run_files),
+        runs=runs,
+    )
     return write_results(out, {}, summary, provenance(cfg.name, config_hash, task))

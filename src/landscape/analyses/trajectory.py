@@ -31,15 +31,20 @@ FDR_STEPS = 500  # last steps of the run replayed for the fluctuation-dissipatio
 TRACED = 8  # directions whose whole trajectory is stored for the figure
 
 
-def basis_statistics(params: Any, origin: np.ndarray, vectors: Any, checkpoints: list[int], lrs: np.ndarray,
-                     window: int) -> dict[str, np.ndarray]:
+def basis_statistics(
+    params: Any, origin: np.ndarray, vectors: Any, checkpoints: list[int], lrs: np.ndarray, window: int
+) -> dict[str, np.ndarray]:
     """Start distance, checkpoint distances, settle iteration and per-phase variances for every direction of a basis."""
     P = vectors.shape[1]
     last = trajectory.phases(lrs)[-1]
     stationary = slice(last.start + (last.stop - last.start) // 2 + 1, last.stop + 1)
     long_phases = trajectory.long_phases(lrs)
-    out = {"start": np.empty(P), "checkpoints": np.empty((len(checkpoints), P)), "settle": np.empty(P, dtype=int),
-           "phase_variance": np.empty((len(long_phases), P))}
+    out = {
+        "start": np.empty(P),
+        "checkpoints": np.empty((len(checkpoints), P)),
+        "settle": np.empty(P, dtype=int),
+        "phase_variance": np.empty((len(long_phases), P)),
+    }
     for directions, coordinates in trajectory.projected_blocks(params, origin, lambda s: vectors[:, s], P):
         out["start"][directions] = np.abs(coordinates[0])
         out["checkpoints"][:, directions] = np.abs(coordinates[checkpoints])
@@ -51,8 +56,15 @@ def basis_statistics(params: Any, origin: np.ndarray, vectors: Any, checkpoints:
     return out
 
 
-def replay_fdr(point: Any, params: Any, batch_indices: Any, lrs: np.ndarray, vectors: np.ndarray, origin: np.ndarray,
-               momentum: float) -> np.ndarray:
+def replay_fdr(
+    point: Any,
+    params: Any,
+    batch_indices: Any,
+    lrs: np.ndarray,
+    vectors: np.ndarray,
+    origin: np.ndarray,
+    momentum: float,
+) -> np.ndarray:
     """FDR per direction over the last ``FDR_STEPS`` steps, replaying each step's batch gradient at its iterate."""
     T = len(lrs)
     steps = np.arange(max(T - FDR_STEPS, trajectory.phases(lrs)[-1].start), T)
@@ -67,8 +79,15 @@ def replay_fdr(point: Any, params: Any, batch_indices: Any, lrs: np.ndarray, vec
     return trajectory.fluctuation_dissipation(coordinates[:-1], gradients, buffers, float(lrs[steps[-1]]), momentum)
 
 
-def run(point: Any, run_file: Path, hessian_files: dict[str, Path], classes: int, momentum: float, out: Path,
-        provenance: dict[str, Any]) -> Path:
+def run(
+    point: Any,
+    run_file: Path,
+    hessian_files: dict[str, Path],
+    classes: int,
+    momentum: float,
+    out: Path,
+    provenance: dict[str, Any],
+) -> Path:
     """Trajectory statistics in each basis of ``hessian_files`` (label -> file; the last is the final Hessian)."""
     labels = list(hessian_files)
     arrays: dict[str, Any] = {}
@@ -94,15 +113,27 @@ def run(point: Any, run_file: Path, hessian_files: dict[str, Path], classes: int
             per_basis[label] = {
                 "settled_share": float(settled.mean()),
                 "settle_spearman": float(stats.spearmanr(eigenvalues[keep], statistics["settle"][keep]).statistic)
-                if keep.sum() >= 3 else None,
-                "start_spearman": float(stats.spearmanr(eigenvalues[positive], statistics["start"][positive]).statistic),
-                "bands": {band: {"median_settle": float(np.median(np.where(statistics["settle"][idx] >= 0,
-                                                                           statistics["settle"][idx], T))),
-                                 "median_start": float(np.median(statistics["start"][idx])),
-                                 "settled_share": float(settled[idx].mean())}
-                          for band, idx in eigenbands(eigenvalues, classes, point.weight_decay).items() if len(idx)},
-                "final_phase_variance_slope": float(np.polyfit(np.log(eigenvalues[positive]),
-                                                               np.log(statistics["phase_variance"][-1][positive] + 1e-300), 1)[0]),
+                if keep.sum() >= 3
+                else None,
+                "start_spearman": float(
+                    stats.spearmanr(eigenvalues[positive], statistics["start"][positive]).statistic
+                ),
+                "bands": {
+                    band: {
+                        "median_settle": float(
+                            np.median(np.where(statistics["settle"][idx] >= 0, statistics["settle"][idx], T))
+                        ),
+                        "median_start": float(np.median(statistics["start"][idx])),
+                        "settled_share": float(settled[idx].mean()),
+                    }
+                    for band, idx in eigenbands(eigenvalues, classes, point.weight_decay).items()
+                    if len(idx)
+                },
+                "final_phase_variance_slope": float(
+                    np.polyfit(
+                        np.log(eigenvalues[positive]), np.log(statistics["phase_variance"][-1][positive] + 1e-300), 1
+                    )[0]
+                ),
             }
         final_label = labels[-1]
         with StoredHessian(hessian_files[final_label]) as stored:
@@ -116,8 +147,9 @@ def run(point: Any, run_file: Path, hessian_files: dict[str, Path], classes: int
         params_shape = params.shape
         fdr = replay_fdr(point, params, run["batch_indices"], lrs, vectors, origin, momentum)
         arrays["traced/index"] = traced
-        arrays["traced/coordinates"] = next(trajectory.projected_blocks(params, origin, lambda s: traced_vectors[:, s],
-                                                                        len(traced)))[1]
+        arrays["traced/coordinates"] = next(
+            trajectory.projected_blocks(params, origin, lambda s: traced_vectors[:, s], len(traced))
+        )[1]
         arrays["traced/eigenvalue"] = eigenvalues[traced]
     top = np.isin(np.sort(fdr_directions), bands["top"])
     arrays["fdr/index"], arrays["fdr/ratio"] = np.sort(fdr_directions), fdr

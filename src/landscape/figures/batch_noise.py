@@ -18,15 +18,27 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     fig, axes = style.figure(ncols=2, width=style.TEXT_WIDTH_IN * 0.8)
     spread_ax, curvature_ax = axes[0]
     with read_h5(results, ("eigenvalue", "spread", "curvatures", "sizes")) as fh:
-        eigenvalues, spreads, curvatures, sizes = fh["eigenvalue"][:], fh["spread"][:], fh["curvatures"][:], fh["sizes"][:]
+        eigenvalues, spreads, curvatures, sizes = (
+            fh["eigenvalue"][:],
+            fh["spread"][:],
+            fh["curvatures"][:],
+            fh["sizes"][:],
+        )
     positive = eigenvalues > 0
     for s, size in enumerate(sizes):
         spread = spreads[:, s]
         spread_ax.loglog(eigenvalues[positive], spread[positive], "o", ms=3, label=f"batch {size}")
         median = np.nanmedian(curvatures[:, s], axis=1)
         low, high = np.nanpercentile(curvatures[:, s], [25, 75], axis=1)
-        curvature_ax.errorbar(eigenvalues[positive], median[positive], yerr=[median[positive] - low[positive],
-                              high[positive] - median[positive]], fmt="o", ms=3, capsize=1.5, label=f"batch {size}")
+        curvature_ax.errorbar(
+            eigenvalues[positive],
+            median[positive],
+            yerr=[median[positive] - low[positive], high[positive] - median[positive]],
+            fmt="o",
+            ms=3,
+            capsize=1.5,
+            label=f"batch {size}",
+        )
     limits = np.array([eigenvalues[positive].min(), eigenvalues[positive].max()])
     curvature_ax.plot(limits, limits, "k:", lw=0.8, label="full data")
     spread_ax.set(xlabel=r"$\lambda_i$", ylabel=r"sd of the minimum location $t^*$")

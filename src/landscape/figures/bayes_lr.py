@@ -35,7 +35,10 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     rate_ax.set(xlabel=r"$\lambda_i$", ylabel=r"learning rate $r_i$")
     rate_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28))
     positions = np.arange(len(arms))
-    for ax, metric, ylabel in ((loss_ax, "test_loss", "test loss"), (temp_ax, "median_temperature", "median temperature (relaxed)")):
+    for ax, metric, ylabel in (
+        (loss_ax, "test_loss", "test loss"),
+        (temp_ax, "median_temperature", "median temperature (relaxed)"),
+    ):
         means = [summary["arms"][a][metric]["mean"] for a in arms]
         sds = [summary["arms"][a][metric]["sd"] for a in arms]
         ax.errorbar(positions, means, yerr=sds, fmt="o", capsize=3)

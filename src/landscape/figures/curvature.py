@@ -44,8 +44,13 @@ def _against_scale(ax: Any, data: dict[str, np.ndarray], title: str, tolerance: 
             ax.fill_between(data["scales"], low, high, color=colour, alpha=0.2, lw=0)
             ax.axvline(np.median(data["sgd_scale"][rows]), color=colour, ls="--", lw=0.8)
     ax.axhspan(1 - tolerance, 1 + tolerance, color="black", alpha=0.08, lw=0)
-    ax.set(xscale="log", yscale="log", title=title, xlabel=r"step $h/\|\theta\|$ (dashed: SGD's spread)",
-           ylabel=r"$c_i(h)/\lambda_i$")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        title=title,
+        xlabel=r"step $h/\|\theta\|$ (dashed: SGD's spread)",
+        ylabel=r"$c_i(h)/\lambda_i$",
+    )
 
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
@@ -69,8 +74,13 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             rise_ax.plot(typical_rise, mid, color=colour)
             rise_ax.fill_between(typical_rise, low, high, color=colour, alpha=0.2, lw=0)
     rise_ax.axhspan(1 - summary["tolerance"], 1 + summary["tolerance"], color="black", alpha=0.08, lw=0)
-    rise_ax.set(xscale="log", yscale="log", title="ReLU, against the quadratic rise",
-                xlabel=r"quadratic rise $\frac{1}{2}|\lambda_i|h^2$ (band median)", ylabel=r"$c_i(h)/\lambda_i$")
+    rise_ax.set(
+        xscale="log",
+        yscale="log",
+        title="ReLU, against the quadratic rise",
+        xlabel=r"quadratic rise $\frac{1}{2}|\lambda_i|h^2$ (band median)",
+        ylabel=r"$c_i(h)/\lambda_i$",
+    )
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, frameon=False, loc="outside upper center", ncol=len(BAND_COLOURS))
     return style.save(fig, target, provenance, SCRIPT)

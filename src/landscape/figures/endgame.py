@@ -18,9 +18,13 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     summary = read_summary(results)
     fig, axes = style.figure(ncols=3)
     loss_ax, acc_ax, chain_ax = axes[0]
-    arms = {"end point": summary["base"], "batch-1 epoch": summary["batch1"],
-            "batch-1, lowered rate": summary["batch1_lowered"], "HMC average": summary["hmc_average"],
-            "HMC single state": summary["hmc_single"]}
+    arms = {
+        "end point": summary["base"],
+        "batch-1 epoch": summary["batch1"],
+        "batch-1, lowered rate": summary["batch1_lowered"],
+        "HMC average": summary["hmc_average"],
+        "HMC single state": summary["hmc_single"],
+    }
     positions = np.arange(len(arms))
     for ax, metric in ((loss_ax, "test_loss"), (acc_ax, "test_acc")):
         means = [v[metric]["mean"] if isinstance(v[metric], dict) else v[metric] for v in arms.values()]

@@ -41,8 +41,13 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     limits = np.array([eigenvalues[data].min(), eigenvalues[data].max()])
     noise_ax.loglog(limits, limits, "k:", lw=0.8)
     law = summary["noise_law"]
-    noise_ax.loglog(limits, law["scale"] * limits ** law["power"], color=style.PALETTE[1], lw=1.0,
-                    label=f"fit: $c\\propto\\lambda^{{{law['power']:.2f}}}$")
+    noise_ax.loglog(
+        limits,
+        law["scale"] * limits ** law["power"],
+        color=style.PALETTE[1],
+        lw=1.0,
+        label=f"fit: $c\\propto\\lambda^{{{law['power']:.2f}}}$",
+    )
     noise_ax.legend(frameon=False, fontsize=6)
     noise_ax.set(xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel=r"$c_i = v_i^\top C v_i$ (dotted: $c_i=\lambda_i$)")
     return style.save(fig, target, provenance, SCRIPT)

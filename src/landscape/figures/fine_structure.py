@@ -20,10 +20,23 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         for i, key in enumerate(summary["directions"]):
             for precision, line in (("float64", "-"), ("float32", "--")):
                 scales = fh[f"{precision}/{key}/scales"][:]
-                residual_ax.loglog(scales, fh[f"{precision}/{key}/residual_rms"][:], line, marker="o", ms=3,
-                                   color=style.PALETTE[i], label=f"{key}, {precision}")
-                second_ax.loglog(scales, fh[f"{precision}/{key}/second_difference_rms"][:], line, marker="o", ms=3,
-                                 color=style.PALETTE[i])
+                residual_ax.loglog(
+                    scales,
+                    fh[f"{precision}/{key}/residual_rms"][:],
+                    line,
+                    marker="o",
+                    ms=3,
+                    color=style.PALETTE[i],
+                    label=f"{key}, {precision}",
+                )
+                second_ax.loglog(
+                    scales,
+                    fh[f"{precision}/{key}/second_difference_rms"][:],
+                    line,
+                    marker="o",
+                    ms=3,
+                    color=style.PALETTE[i],
+                )
     for precision, line in (("float64", "-"), ("float32", "--")):
         floor = next(iter(summary["directions"].values()))[precision]["floor"]
         residual_ax.axhline(floor, color="black", ls=line, lw=0.6)

@@ -12,7 +12,12 @@ from landscape.linesearch import quadratic_prediction
 from landscape.store import read_h5, read_summary
 
 SCRIPT = "src/landscape/figures/linesearch.py"
-BAND_COLOURS = {"top": style.PALETTE[0], "bulk": style.PALETTE[1], "zero": style.PALETTE[2], "negative": style.PALETTE[3]}
+BAND_COLOURS = {
+    "top": style.PALETTE[0],
+    "bulk": style.PALETTE[1],
+    "zero": style.PALETTE[2],
+    "negative": style.PALETTE[3],
+}
 
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
@@ -23,25 +28,36 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     fig, axes = style.figure(ncols=3)
     profile_ax, deviation_ax, curvature_ax = axes[0]
     with read_h5(results) as fh:
-        group = {k: fh[f"{label}/{k}"][:] for k in ("ts", "losses", "eigenvalue", "slope", "t_max", "max_deviation",
-                                                    "fitted_curvature")}
+        group = {
+            k: fh[f"{label}/{k}"][:]
+            for k in ("ts", "losses", "eigenvalue", "slope", "t_max", "max_deviation", "fitted_curvature")
+        }
         bands = fh[f"{label}/band"][:].astype(str)
     shown = [np.flatnonzero(bands == band)[0] for band in BAND_COLOURS if np.any(bands == band)]
     for i in shown:
         ts, colour = group["ts"][i], BAND_COLOURS[bands[i]]
         quadratic = quadratic_prediction(loss0, group["slope"][i], group["eigenvalue"][i], ts)
-        profile_ax.plot(ts / group["t_max"][i], group["losses"][i] - loss0, color=colour,
-                        label=f"{bands[i]}, $\\lambda$={group['eigenvalue'][i]:.2g}")
+        profile_ax.plot(
+            ts / group["t_max"][i],
+            group["losses"][i] - loss0,
+            color=colour,
+            label=f"{bands[i]}, $\\lambda$={group['eigenvalue'][i]:.2g}",
+        )
         profile_ax.plot(ts / group["t_max"][i], quadratic - loss0, ":", color=colour)
     rise = summary["loss_increase"]
-    profile_ax.set(xlabel=r"$t / t_{\max}$", ylabel=r"$L(\theta+tv_i)-L(\theta)$ (dotted: quadratic)",
-                   ylim=(-0.5 * rise, 2.5 * rise))
+    profile_ax.set(
+        xlabel=r"$t / t_{\max}$",
+        ylabel=r"$L(\theta+tv_i)-L(\theta)$ (dotted: quadratic)",
+        ylim=(-0.5 * rise, 2.5 * rise),
+    )
     # Below the axes: the profiles fill the upper corners, where a legend would cover them.
     profile_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
     for band, colour in BAND_COLOURS.items():
         mask = bands == band
         if mask.any():
-            deviation_ax.loglog(np.abs(group["eigenvalue"][mask]), group["max_deviation"][mask], "o", ms=3, color=colour, label=band)
+            deviation_ax.loglog(
+                np.abs(group["eigenvalue"][mask]), group["max_deviation"][mask], "o", ms=3, color=colour, label=band
+            )
             curvature_ax.plot(group["eigenvalue"][mask], group["fitted_curvature"][mask], "o", ms=3, color=colour)
     deviation_ax.axhline(summary["tolerance"], color="black", ls=":", lw=0.8)
     deviation_ax.set(xlabel=r"$|\lambda_i|$", ylabel=r"max $|L-q|$ / quadratic rise")

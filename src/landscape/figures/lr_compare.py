@@ -23,9 +23,17 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         names = [r for r in runs if runs[r]["schedule"] == schedule]
         if names:
             lrs = [runs[r]["initial_lr"] for r in names]
-            loss_ax.loglog(lrs, [runs[r]["train_loss"] for r in names], marker, color=style.PALETTE[0], label=f"train, {schedule}")
-            loss_ax.loglog(lrs, [runs[r]["test_loss"] for r in names], marker, color=style.PALETTE[1], mfc="none",
-                           label=f"test, {schedule}")
+            loss_ax.loglog(
+                lrs, [runs[r]["train_loss"] for r in names], marker, color=style.PALETTE[0], label=f"train, {schedule}"
+            )
+            loss_ax.loglog(
+                lrs,
+                [runs[r]["test_loss"] for r in names],
+                marker,
+                color=style.PALETTE[1],
+                mfc="none",
+                label=f"test, {schedule}",
+            )
     loss_ax.set(xlabel="initial learning rate", ylabel="final cross-entropy")
     loss_ax.legend(frameon=False, fontsize=5)
     edges = np.asarray(summary["band_edges"])
@@ -45,6 +53,11 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     if others:
         band_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3)
     else:
-        band_ax.text(0.5, 0.5, "no band gap measured, and the\nexpansion describes no run's gap", transform=band_ax.transAxes,
-                     ha="center")
+        band_ax.text(
+            0.5,
+            0.5,
+            "no band gap measured, and the\nexpansion describes no run's gap",
+            transform=band_ax.transAxes,
+            ha="center",
+        )
     return style.save(fig, target, provenance, SCRIPT)

@@ -26,8 +26,15 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         floor_ax.plot(rates, fh["floor/predicted_floor"][:], "s", mfc="none", label="quadratic noise floor")
         for arm, label in (("none", "no warm-up"), ("warmup", f"warm-up over {summary['warmup_length']}")):
             steps, ratio = fh[f"{arm}/step"][:], fh[f"{arm}/ratio"][:]
-            warm_ax.errorbar(steps, ratio.mean(0), yerr=ratio.std(0, ddof=1) if len(ratio) > 1 else None, marker="o", ms=2.5,
-                             capsize=2, label=label)
+            warm_ax.errorbar(
+                steps,
+                ratio.mean(0),
+                yerr=ratio.std(0, ddof=1) if len(ratio) > 1 else None,
+                marker="o",
+                ms=2.5,
+                capsize=2,
+                label=label,
+            )
     floor_ax.set(xlabel="final learning rate", ylabel="final training loss")
     floor_ax.legend(frameon=False, fontsize=6)
     warm_ax.axhline(1.0, color="black", ls=":", lw=0.8)

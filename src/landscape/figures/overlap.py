@@ -32,12 +32,16 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             row_ax.semilogx(np.arange(1, len(smooth) + 1), smooth, label=_short(pair))
             sub_ax.plot(k, fh[f"subspace/{pair}"][:], label=_short(pair))
     row_ax.axhline(summary["random_row_max"], color="black", ls=":", lw=0.8, label="random bases")
-    row_ax.set(xlabel="eigenvalue rank (1 = largest)", ylabel=r"$\max_j |v^a_i \cdot v^b_j|$ (running mean)", ylim=(0, 1))
+    row_ax.set(
+        xlabel="eigenvalue rank (1 = largest)", ylabel=r"$\max_j |v^a_i \cdot v^b_j|$ (running mean)", ylim=(0, 1)
+    )
     row_ax.legend(frameon=False, fontsize=6)
     sub_ax.axvline(summary["classes"], color="grey", lw=0.6, ls=":")
     sub_ax.set(xlabel="k (top eigenvectors)", ylabel="top-k subspace overlap", ylim=(0, 1))
     image = heat_ax.imshow(heatmap[::-1, ::-1], vmin=0, vmax=1, cmap="viridis")
-    heat_ax.set(xlabel=f"rank at it. {summary['heatmap_pair'].split('->')[1].split('@')[1]}",
-                ylabel=f"rank at it. {summary['heatmap_pair'].split('->')[0].split('@')[1]}")
+    heat_ax.set(
+        xlabel=f"rank at it. {summary['heatmap_pair'].split('->')[1].split('@')[1]}",
+        ylabel=f"rank at it. {summary['heatmap_pair'].split('->')[0].split('@')[1]}",
+    )
     fig.colorbar(image, ax=heat_ax, shrink=0.8)
     return style.save(fig, target, provenance, SCRIPT)

@@ -29,8 +29,13 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             profile_ax.plot(ts / t_max, losses - summary["loss0"], color=colour, label=kind)
             profile_ax.plot(ts / t_max, predicted - summary["loss0"], ":", color=colour)
             deviations = fh[f"{kind}/max_deviation"][:]
-            deviation_ax.semilogy(np.full(len(deviations), i) + np.linspace(-0.15, 0.15, len(deviations)), deviations,
-                                  "o", ms=3, color=colour)
+            deviation_ax.semilogy(
+                np.full(len(deviations), i) + np.linspace(-0.15, 0.15, len(deviations)),
+                deviations,
+                "o",
+                ms=3,
+                color=colour,
+            )
     profile_ax.set(xlabel=r"$t/t_{\max}$", ylabel=r"$L(\theta+td)-L(\theta)$ (dotted: prediction)")
     profile_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
     deviation_ax.axhline(summary["tolerance"], color="black", ls=":", lw=0.8)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
@@ -13,8 +12,11 @@ SCRIPT = "src/landscape/figures/schedule.py"
 
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
-    """Three panels: predicted excess and measured objective along the study's schedule; the schedules;
-    the expected loss of the optimised constant update rules on the measured spectrum."""
+    """Three panels: the study's schedule, the optimised schedules, and the optimised constant update rules.
+
+    The first shows predicted excess and measured objective; the last the rules' expected loss on the measured
+    spectrum.
+    """
     summary = read_summary(results)
     fig, axes = style.figure(ncols=3)
     curve_ax, rate_ax, rules_ax = axes[0]

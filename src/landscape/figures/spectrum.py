@@ -33,9 +33,17 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     edges = np.linspace(max(magnitudes.min(), -8.0), magnitudes.max() + 0.05, 40)
     for label, colour in ((main[0], style.PALETTE[0]), (main[-1], style.PALETTE[len(main) - 1])):
         values, name = spectra[label], f"it. {label.split('@')[1]}"
-        density_ax.hist(np.log10(values[values > 0]), bins=edges, histtype="step", color=colour, label=f"{name}, $\\lambda>0$")
-        density_ax.hist(np.log10(-values[values < 0]), bins=edges, histtype="step", ls="--", color=colour,
-                        label=f"{name}, $\\lambda<0$")
+        density_ax.hist(
+            np.log10(values[values > 0]), bins=edges, histtype="step", color=colour, label=f"{name}, $\\lambda>0$"
+        )
+        density_ax.hist(
+            np.log10(-values[values < 0]),
+            bins=edges,
+            histtype="step",
+            ls="--",
+            color=colour,
+            label=f"{name}, $\\lambda<0$",
+        )
     density_ax.set(yscale="log", xlabel=r"$\log_{10}|\lambda|$", ylabel="count")
     density_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
     steps = [int(label.split("@")[1]) for label in main]
@@ -43,7 +51,9 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     stability_ax.plot(steps, ratios, "o-", label="main run")
     for label, point in summary["points"].items():
         if label not in main:
-            stability_ax.plot(int(label.split("@")[1]), point["stability_ratio"], "s", label=label.split("@")[0].replace("_", " "))
+            stability_ax.plot(
+                int(label.split("@")[1]), point["stability_ratio"], "s", label=label.split("@")[0].replace("_", " ")
+            )
     stability_ax.axhline(1.0, color="black", lw=0.8, ls=":")
     stability_ax.set(xlabel="iteration", ylabel=r"$\lambda_{\max}\,\eta / 2(1+\beta)$", yscale="log")
     # Below the axes: one entry per run would cover the end-point markers.

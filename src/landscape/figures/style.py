@@ -13,9 +13,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from landscape.store import atomic_path, write_json  # noqa: E402
+from landscape.store import atomic_path, write_json
 
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -25,26 +25,30 @@ COLUMN_HEIGHT_IN = 2.4
 
 def apply() -> None:
     """Set the shared rcParams (TrueType fonts in PDFs, sizes matching 9–10 pt captions)."""
-    plt.rcParams.update({
-        "pdf.fonttype": 42,
-        "ps.fonttype": 42,
-        "font.family": "serif",
-        "font.size": 8,
-        "axes.labelsize": 8,
-        "axes.titlesize": 9,
-        "legend.fontsize": 7,
-        "xtick.labelsize": 7,
-        "ytick.labelsize": 7,
-        "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "lines.linewidth": 1.2,
-        "savefig.bbox": "tight",
-        "savefig.pad_inches": 0.02,
-    })
+    plt.rcParams.update(
+        {
+            "pdf.fonttype": 42,
+            "ps.fonttype": 42,
+            "font.family": "serif",
+            "font.size": 8,
+            "axes.labelsize": 8,
+            "axes.titlesize": 9,
+            "legend.fontsize": 7,
+            "xtick.labelsize": 7,
+            "ytick.labelsize": 7,
+            "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "lines.linewidth": 1.2,
+            "savefig.bbox": "tight",
+            "savefig.pad_inches": 0.02,
+        }
+    )
 
 
-def figure(ncols: int = 1, height: float = COLUMN_HEIGHT_IN, width: float = TEXT_WIDTH_IN, nrows: int = 1) -> tuple[Any, Any]:
+def figure(
+    ncols: int = 1, height: float = COLUMN_HEIGHT_IN, width: float = TEXT_WIDTH_IN, nrows: int = 1
+) -> tuple[Any, Any]:
     """A figure the width of the text with ``nrows`` × ``ncols`` panels, each row ``height`` tall."""
     apply()
     return plt.subplots(nrows, ncols, figsize=(width, height * nrows), squeeze=False, layout="constrained")
@@ -53,7 +57,9 @@ def figure(ncols: int = 1, height: float = COLUMN_HEIGHT_IN, width: float = TEXT
 def save(fig: Any, target: Path, provenance: dict[str, Any], script: str) -> Path:
     """Write ``fig`` to ``target`` (PDF, fixed metadata) and its provenance to ``target.json``."""
     with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "ModDate": None, "Creator": script, "Producer": None})
+        fig.savefig(
+            tmp, format="pdf", metadata={"CreationDate": None, "ModDate": None, "Creator": script, "Producer": None}
+        )
     plt.close(fig)
     write_json(target.with_suffix(".json"), {**provenance, "script": script})
     return target

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
@@ -13,8 +12,11 @@ SCRIPT = "src/landscape/figures/theory.py"
 
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
-    """Four panels: predicted vs measured stationary variance per phase; predicted vs measured settle;
-    temperature vs λ; the posterior-matching curvature κ*(η) with the measured noise and with Fisher ≈ Hessian."""
+    """Four panels: stationary variance, settle, temperature against λ, and the posterior-matching curvature.
+
+    Variance and settle are predicted against measured per phase; κ*(η) is drawn with the measured noise and
+    with Fisher ≈ Hessian.
+    """
     summary = read_summary(results)
     fig, axes = style.figure(ncols=2, nrows=2, width=style.TEXT_WIDTH_IN * 0.85)
     (variance_ax, settle_ax), (temperature_ax, star_ax) = axes
@@ -25,12 +27,22 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         for k, phase in summary["phases"].items():
             predicted, measured = fh[f"predicted_variance_shuffled/{k}"][:], fh[f"measured_variance/{k}"][:]
             relaxed = fh[f"relaxed/{k}"][:]
-            variance_ax.loglog(predicted[relaxed], measured[relaxed], "o", ms=1.5, alpha=0.6, label=f"$\\eta$={phase['lr']:.2g}")
-            temperature_ax.loglog(eigenvalues[data], fh[f"temperature/{k}"][:][data], "o", ms=1.5, alpha=0.6,
-                                  label=f"$\\eta$={phase['lr']:.2g}")
+            variance_ax.loglog(
+                predicted[relaxed], measured[relaxed], "o", ms=1.5, alpha=0.6, label=f"$\\eta$={phase['lr']:.2g}"
+            )
+            temperature_ax.loglog(
+                eigenvalues[data],
+                fh[f"temperature/{k}"][:][data],
+                "o",
+                ms=1.5,
+                alpha=0.6,
+                label=f"$\\eta$={phase['lr']:.2g}",
+            )
         predicted, measured = fh["settle/predicted"][:], fh["settle/measured"][:]
         star_ax.loglog(fh["kappa_star/lr"][:], fh["kappa_star/measured"][:], label=r"measured noise law (A10)")
-        star_ax.loglog(fh["kappa_star/lr"][:], fh["kappa_star/fisher"][:], "--", label=r"Fisher $\approx$ Hessian ($c=\kappa$)")
+        star_ax.loglog(
+            fh["kappa_star/lr"][:], fh["kappa_star/fisher"][:], "--", label=r"Fisher $\approx$ Hessian ($c=\kappa$)"
+        )
     star_ax.axhspan(eigenvalues.min(), eigenvalues.max(), color="0.9", zorder=0, label="measured spectrum")
     for phase in summary["phases"].values():
         star_ax.axvline(phase["lr"], color="0.5", ls=":", lw=0.8)

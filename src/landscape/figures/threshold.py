@@ -24,11 +24,17 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             loss_ax.loglog(taus, fh[f"{split}_loss"][:], marker="o", ms=2.5, label=split)
         predicted, measured = -fh["predicted_change"][:], -fh["measured_change"][:]
     loss_ax.axvline(summary["best_threshold"], color="black", ls=":", lw=0.8)
-    loss_ax.set(xlabel=r"threshold $\tau$ (directions with $\lambda>\tau$ moved)", ylabel="loss (dotted: best on validation)")
+    loss_ax.set(
+        xlabel=r"threshold $\tau$ (directions with $\lambda>\tau$ moved)", ylabel="loss (dotted: best on validation)"
+    )
     loss_ax.legend(frameon=False, fontsize=6)
     change_ax.loglog(taus, np.where(predicted > 0, predicted, np.nan), marker="o", ms=2.5, label="predicted decrease")
-    change_ax.loglog(taus, np.where(measured > 0, measured, np.nan), marker="s", ms=2.5, mfc="none", label="measured decrease")
-    change_ax.loglog(taus, np.where(measured < 0, -measured, np.nan), marker="x", ms=3, ls="none", label="measured increase")
+    change_ax.loglog(
+        taus, np.where(measured > 0, measured, np.nan), marker="s", ms=2.5, mfc="none", label="measured decrease"
+    )
+    change_ax.loglog(
+        taus, np.where(measured < 0, -measured, np.nan), marker="x", ms=3, ls="none", label="measured increase"
+    )
     change_ax.set(xlabel=r"threshold $\tau$", ylabel="change of the training objective")
     change_ax.legend(frameon=False, fontsize=6)
     return style.save(fig, target, provenance, SCRIPT)

@@ -11,19 +11,38 @@ from landscape.store import read_h5
 SCRIPT = "src/landscape/figures/training.py"
 
 
-def make(run_files: dict[str, Path], target: Path, provenance: dict[str, Any]) -> Path:
-    """Three panels: training loss (log scale), test accuracy, learning rate, one line per run."""
+def make(inputs: dict[str, Any], target: Path, provenance: dict[str, Any]) -> Path:
+    """Three panels: training loss (log scale), test accuracy, learning rate, one line per run.
+
+    ``inputs`` holds ``runs`` (name to run file) and ``replica_of`` (a replica's name to its seed-0 run): a
+    replica is drawn thin and faint in its run's colour, so the spread over seeds shows without a legend entry.
+    """
     fig, axes = style.figure(ncols=3)
     loss_ax, acc_ax, lr_ax = axes[0]
-    for name, path in run_files.items():
-        with read_h5(path, ("eval/step", "eval/train_loss", "eval/test_acc", "lr")) as fh:
+    replica_of = inputs["replica_of"]
+    colours: dict[str, Any] = {}
+    bases = [name for name in inputs["runs"] if name not in replica_of]
+    for name in [*bases, *(n for n in inputs["runs"] if n in replica_of)]:
+        base = replica_of.get(name, name)
+        dashed = "--" if base.startswith("const") else (":" if base.startswith("anneal") else "-")
+        faint = {"lw": 0.6, "alpha": 0.45} if name in replica_of else {}
+        with read_h5(inputs["runs"][name], ("eval/step", "eval/train_loss", "eval/test_acc", "lr")) as fh:
             steps = fh["eval/step"][:]
-            dashed = "--" if name.startswith("const") else (":" if name.startswith("anneal") else "-")
-            loss_ax.plot(steps, fh["eval/train_loss"][:], dashed, label=name.replace("_", " "))
-            acc_ax.plot(steps, 100 * fh["eval/test_acc"][:], dashed)
-            lr_ax.plot(fh["lr"][:], dashed)
+            kwargs = {"color": colours[base]} if base in colours else {}
+            (line,) = loss_ax.plot(
+                steps,
+                fh["eval/train_loss"][:],
+                dashed,
+                **kwargs,
+                **faint,
+                label=None if name in replica_of else name.replace("_", " "),
+            )
+            colours.setdefault(base, line.get_color())
+            acc_ax.plot(steps, 100 * fh["eval/test_acc"][:], dashed, color=colours[base], **faint)
+            if name not in replica_of:  # a replica's schedule is its run's
+                lr_ax.plot(fh["lr"][:], dashed, color=colours[base])
     loss_ax.set(yscale="log", xlabel="iteration", ylabel="training loss (cross-entropy)")
     acc_ax.set(xlabel="iteration", ylabel="test accuracy (%)")
     lr_ax.set(yscale="log", xlabel="iteration", ylabel="learning rate")
-    fig.legend(frameon=False, loc="outside upper center", ncol=min(len(run_files), 5))
+    fig.legend(frameon=False, loc="outside upper center", ncol=min(len(bases), 5))
     return style.save(fig, target, provenance, SCRIPT)

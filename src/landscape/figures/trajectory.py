@@ -14,7 +14,7 @@ SCRIPT = "src/landscape/figures/trajectory.py"
 
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
-    """Three panels: |c_i(t)| for traced directions; settle iteration against λ per basis; last-phase variance against λ."""
+    """Three panels: traced |c_i(t)|, settle iteration against λ per basis, last-phase variance against λ."""
     summary = read_summary(results)
     final = summary["final_label"]
     fig, axes = style.figure(ncols=3)
@@ -26,8 +26,15 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         for i, label in enumerate(summary["labels"]):
             eigenvalues, settle = fh[f"{label}/eigenvalue"][:], fh[f"{label}/settle"][:]
             keep = (eigenvalues > 0) & (settle >= 0)
-            settle_ax.loglog(eigenvalues[keep], settle[keep] + 1, "o", ms=1.5, alpha=0.6, color=style.PALETTE[i],
-                             label=f"basis at it. {label.split('@')[1]}")
+            settle_ax.loglog(
+                eigenvalues[keep],
+                settle[keep] + 1,
+                "o",
+                ms=1.5,
+                alpha=0.6,
+                color=style.PALETTE[i],
+                label=f"basis at it. {label.split('@')[1]}",
+            )
         eigenvalues, variance = fh[f"{final}/eigenvalue"][:], fh[f"{final}/phase_variance"][:]
         phase_lr = fh[f"{final}/phase_lr"][:]
     # The directions held by weight decay (0 ≤ λ ≤ 2 wd) barely move: their variances, orders of magnitude below the
