@@ -164,3 +164,35 @@ def test_a_difference_of_band_medians_gets_a_bootstrap_interval_that_can_exclude
     assert separated["low"] > 0 and separated["difference"] == pytest.approx(0.1, abs=0.03)
     same = example_grads.median_difference(rng.normal(0.5, 0.05, 200), rng.normal(0.5, 0.05, 50))
     assert same["low"] < 0 < same["high"]  # "48% vs 42%" without a real difference is not a finding
+
+
+def test_trajectory_statistics_of_a_two_phase_noisy_quadratic_in_a_rotated_basis(tmp_path):
+    """A5 end to end on a planted run: distances, per-phase variances against theory, and settling order."""
+    from landscape import theory
+    from landscape.analyses.trajectory import basis_statistics
+
+    curvatures, momentum, noise = np.array([2.0, 0.2, 0.02]), 0.9, 0.1
+    rates = (0.05, 0.005)
+    start = np.array([3.0, -2.0, 1.0])
+    first, _, _ = heavy_ball_path(curvatures, start, rates[0], momentum, noise, 20_000, seed=3)
+    second, _, _ = heavy_ball_path(curvatures, first[-1], rates[1], momentum, noise, 20_000, seed=4)
+    # (the second phase restarts the momentum at zero, a transient of ~1/(1-β) = 10 steps out of 20,000)
+    coordinates = np.vstack([first, second[1:]])
+    lrs = np.repeat(rates, 20_000)
+    rng = np.random.default_rng(0)
+    basis, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    origin = rng.standard_normal(3)
+    with h5py.File(tmp_path / "run.h5", "w") as fh:
+        fh["params"] = origin + coordinates @ basis.T
+        stats = basis_statistics(fh["params"], origin, basis, [0, 20_000, 40_000], lrs, window=50)
+    assert np.allclose(stats["start"], np.abs(start), rtol=1e-12)
+    assert np.allclose(stats["checkpoints"][1], np.abs(first[-1]), rtol=1e-9)
+    assert stats["phase_lr"].tolist() == list(rates)
+    predicted = np.array([theory.stationary_variance(lr, curvatures, noise**2, momentum, "heavy_ball") for lr in rates])
+    # 10,000 correlated samples per half phase; the flattest direction at the low rate relaxes over
+    # (1-β)/(ηλ) = 1,000 steps, leaving ~10 independent samples: allow a factor of 2 there, 30% elsewhere.
+    ratio = stats["phase_variance"] / predicted
+    assert np.all(np.abs(ratio[:, :2] - 1) < 0.3), ratio
+    assert np.all((ratio[:, 2] > 0.5) & (ratio[:, 2] < 2.0)), ratio
+    settle = stats["settle"]
+    assert settle[0] >= 0 and (settle[1] == -1 or settle[0] < settle[1]), settle

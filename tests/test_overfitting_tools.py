@@ -342,3 +342,28 @@ def test_bayes_lr_arms_on_a_toy_network(tmp_path):
         summary["best_against_sgd"]["better"] and summary["best_against_cap_control"]["better"]
     )
     assert summary["effective_capped_share"] == summary["capped_share"]["bayes_x1"]
+
+
+def test_endgame_on_a_toy_network(tmp_path):
+    """B4 with known answers: a vanishing HMC step accepts every proposal and averages the end point itself; an
+    oversized one rejects nearly all; an epoch at rate zero leaves the end point's metrics exactly as they are."""
+    import dataclasses
+
+    from landscape.analyses import endgame
+    from landscape.config import ExperimentsConfig
+    from landscape.store import read_summary
+
+    point = _toy_point()
+    path, eigenvalues = _toy_hessian_file(point, tmp_path / "hessian.h5")
+    settings = ExperimentsConfig(seeds=2, hmc_samples=4, hmc_burn_in=1, hmc_steps=5, hmc_step_fraction=1e-6)
+    endgame.run(dataclasses.replace(point, lr=0.0), path, 8, 0.9, settings, tmp_path / "e.h5", {"task": "t"})
+    summary = read_summary(tmp_path / "e.h5")
+    assert summary["lambda_max"] == eigenvalues[-1]
+    assert summary["batch1"]["test_loss"]["mean"] == summary["base"]["test_loss"]
+    assert not summary["batch1_improves"] and not summary["batch1_lowered_worsens"]
+    assert summary["hmc_acceptance"]["mean"] == 1.0
+    assert summary["hmc_average"]["test_loss"]["mean"] == pytest.approx(summary["base"]["test_loss"], rel=1e-6)
+    assert summary["hmc_distance"]["mean"] < 1e-3
+    # Steps 20x the leapfrog stability bound 2/sqrt(N λ_max): the energy error explodes and proposals are rejected.
+    endgame.run(point, path, 8, 0.9, dataclasses.replace(settings, hmc_step_fraction=20.0), tmp_path / "f.h5", {})
+    assert read_summary(tmp_path / "f.h5")["hmc_acceptance"]["mean"] < 0.3

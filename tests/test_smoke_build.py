@@ -287,3 +287,61 @@ def test_poster_body_text_is_legible_from_two_metres(built):
     heights = [float(y1) - float(y0) for y0, y1, word in words if word in question]
     # pdftotext's word box spans Latin Modern's ascender to descender, 0.874 of the font size (26.1 pt at 29.86 pt).
     assert heights and min(heights) / 0.874 >= 24.0, heights
+
+
+def _variants(values: dict) -> dict[str, dict]:
+    """The smoke build's values with every finding true, every finding false, and 0, 1 and many outliers."""
+    import copy
+
+    out = {}
+    for label, holds in (("all hold", True), ("none hold", False)):
+        variant = copy.deepcopy(values)
+        for finding in variant["findings"].values():
+            finding["holds"] = holds
+        out[label] = variant
+    for count in (0, 1, 7):
+        variant = copy.deepcopy(values)
+        spectrum = variant["spectrum"]
+        spectrum["points"][spectrum["main_points"][-1]]["outliers"] = count
+        variant["findings"]["outliers_match_classes"]["evidence"]["outliers"] = count
+        out[f"{count} outliers"] = variant
+    return out
+
+
+def test_templates_read_well_whatever_the_results(built, tmp_path):
+    """Every branch that findings and counts choose renders without the wording bugs a count or a flag can cause."""
+    import json
+
+    from landscape import report
+
+    values = json.loads((built / "build/smoke/values.json").read_text())
+    figures = {
+        name: {
+            "path": f"{name}.pdf",
+            "task": f"figure:{name}",
+            "script": f"src/landscape/figures/{name}.py",
+            "url": None,
+            "commit": "0",
+            "dirty": False,
+            "config_hash": "0",
+            "created_at": "0",
+        }
+        for name in FIGURES
+    }
+    bad = {
+        "a plural left to the reader": r"\w\(s\)",
+        "a count of one with a plural noun": r"(?<![\d.])\b1 (outliers|directions|seeds|runs|examples)\b",
+        "'but one' after a count": r"\bbut one\b",
+        "a Python value printed": r"\bNone\b|\bTrue\b|\bFalse\b|dict_|\{'",
+        "'no of'": r"\bno of\b",
+        "'one ... hold'": r"\bone of four structural predictions hold\b",
+    }
+    for label, variant in _variants(values).items():
+        for document in ("paper", "poster"):
+            context = {**variant, "figures": figures, "figure_dir": "./"}
+            tex = report.render(report.TEMPLATES[document], context, tmp_path / f"{document}.tex").read_text()
+            for what, pattern in bad.items():
+                match = re.search(pattern, tex)
+                assert match is None, (
+                    f"{document}, {label}: {what}: ...{tex[max(match.start() - 80, 0) : match.end() + 80]}..."
+                )

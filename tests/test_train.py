@@ -75,7 +75,10 @@ def _tiny(smoke_doc, iterations, flush_every=50):
 
 def test_run_file_layout(smoke_doc, write_profile, tmp_path):
     cfg = config.load(write_profile(_tiny(smoke_doc, iterations=60, flush_every=25)))
+    generator = torch.get_rng_state()
     path = train_run(cfg, "main", tmp_path / "main.h5", progress=False)
+    # Training draws no random numbers, which is why a resume point needs no generator state (train._create).
+    assert torch.equal(torch.get_rng_state(), generator)
     assert not (tmp_path / "main.h5.partial").exists()
     with h5py.File(path) as fh:
         P = fh.attrs["parameter_count"]

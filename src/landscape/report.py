@@ -147,6 +147,15 @@ def fmt_int(value: Any) -> Latex:
     return Latex(f"{int(_finite(value)):,}".replace(",", "{,}"))
 
 
+NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+
+
+def fmt_count_word(value: Any) -> Latex:
+    """A small count as a word, as English prose writes it ("three of the four"); 13 and above as digits."""
+    count = int(value)
+    return Latex(NUMBER_WORDS[count] if 0 <= count < len(NUMBER_WORDS) else f"{count:,}")
+
+
 def fmt_seconds(value: Any) -> Latex:
     """A duration in s, min or h."""
     seconds = _finite(value)
@@ -180,6 +189,7 @@ def environment(folder: Path) -> jinja2.Environment:
         pct=fmt_pct,
         int=fmt_int,
         seconds=fmt_seconds,
+        count_word=fmt_count_word,
         latex=Latex,
         code_link=code_link,
         tt=lambda s: Latex(r"\texttt{" + escape_latex(str(s)) + "}"),

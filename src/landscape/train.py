@@ -162,7 +162,9 @@ def _create(
         resume.create_dataset("momentum", shape=(P,), dtype="f4", fillvalue=0.0)
         resume.attrs["step"] = 0
         resume.attrs["wall_seconds"] = 0.0
-        resume.create_dataset("torch_rng_state", data=torch.get_rng_state().numpy())
+        # No random-number state is kept: training draws no random numbers (the batch order is drawn up front and
+        # saved, the model has no dropout), so the resume point is the parameters and the momentum alone, and two
+        # builds write the same bytes (a process's global generator state would differ between them).
 
 
 def _open_resume(path: Path, model: torch.nn.Module, expected_hash: str) -> _State | None:
@@ -175,7 +177,6 @@ def _open_resume(path: Path, model: torch.nn.Module, expected_hash: str) -> _Sta
             theta = torch.from_numpy(fh["params"][step])
             momentum_flat = torch.from_numpy(fh["resume/momentum"][:])
             wall = float(fh["resume"].attrs["wall_seconds"])
-            torch.set_rng_state(torch.from_numpy(fh["resume/torch_rng_state"][:]))
     except (OSError, KeyError, ValueError) as err:
         warnings.warn(f"{path}: cannot resume ({err}); starting the run again from step 0", stacklevel=2)
         return None
@@ -208,7 +209,6 @@ def _flush(
                 fh["eval"][key][index] = value
         fh.flush()
         fh["resume/momentum"][:] = torch.cat([m.reshape(-1) for m in momentum]).cpu().numpy()
-        fh["resume/torch_rng_state"][:] = torch.get_rng_state().numpy()
         fh["resume"].attrs["wall_seconds"] = wall
         fh["resume"].attrs["step"] = first + len(thetas)
         fh.flush()
