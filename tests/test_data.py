@@ -67,10 +67,22 @@ def test_cifar10_reads_a_cifar_format_folder(tmp_path):
     cfg = DataConfig(
         name="cifar10", root=str(tmp_path), n_train=80, n_val=10, n_test=10, image_size=16, val_source="test"
     )
+    # Verified against CIFAR-10's published checksums, the sample is refused, naming the file and the repair.
+    with pytest.raises(DatasetDamaged, match=r"data_batch_1: its content .* is not CIFAR-10's data_batch_1.*verify"):
+        load_dataset(cfg)
+    cfg = dataclasses.replace(cfg, verify=False)
     data = load_dataset(cfg)
     assert data.input_shape == (3, 16, 16)
     assert (len(data.train), len(data.val), len(data.test)) == (80, 10, 10)
     assert data.classes[0] == "airplane"
+
+
+def test_a_damaged_cifar_batch_is_named_not_a_traceback(tmp_path):
+    _write_cifar(tmp_path / "cifar-10-batches-py", per_batch=20)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"\x80\x04garbage")
+    cfg = DataConfig(name="cifar10", root=str(tmp_path), n_train=80, n_val=10, n_test=10, image_size=16, verify=False)
+    with pytest.raises(DatasetDamaged, match=r"data_batch_3: not a CIFAR-10 python batch"):
+        load_dataset(cfg)
 
 
 def test_missing_cifar_says_how_to_get_it(tmp_path):

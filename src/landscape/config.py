@@ -68,6 +68,9 @@ class DataConfig:
     image_size: int
     root: str = ""  # folder holding the dataset files; "" means the dataset's default place
     download: bool = False  # CIFAR-10 / Fashion-MNIST only: let torchvision download into root
+    # CIFAR-10 / Fashion-MNIST: check every file against the published MD5 when loading; false only for a folder of
+    # your own in the same format (the tests' tiny CIFAR-format sample).
+    verify: bool = True
     val_source: str = "train"  # take validation examples from the official "train" or "test" pool
     split_seed: int = 0
 
@@ -661,7 +664,7 @@ def hessian_inputs(cfg: Config) -> dict[str, object]:
 
 def run_inputs(cfg: Config, run: str) -> tuple[object, ...]:
     """Everything a training run's iterates depend on (the ``root`` path does not change data)."""
-    data = dataclasses.replace(cfg.data, root="", download=False)
+    data = dataclasses.replace(cfg.data, root="", download=False, verify=True)
     # A description is prose, and replicas are other runs: neither changes this run's iterates.
     identity = dataclasses.replace(cfg.run(run), description="", replicas=0)
     return (cfg.profile.device, cfg.profile.threads, data, cfg.model, cfg.train, identity)

@@ -50,6 +50,20 @@ FASHION_MD5 = {
     "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
     "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
 }
+# torchvision's list for cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html).
+CIFAR_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+}
+CIFAR_REPAIR = (
+    "download cifar-10-python.tar.gz again (https://www.cs.toronto.edu/~kriz/cifar.html) and unpack it, or delete "
+    "the folder and set data.download = true in the profile; for a CIFAR-format folder of your own set "
+    "data.verify = false"
+)
 FASHION_REPAIR = (
     "restore it with `apt-get install --reinstall dataset-fashion-mnist` (the default folder), or delete "
     "it and set data.download = true in the profile"
@@ -100,8 +114,8 @@ def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return x, digits.target.astype(np.int64), x[:0], digits.target[:0].astype(np.int64)
 
 
-def _read_idx(path: Path, header: int, md5: str) -> np.ndarray:
-    """The bytes after an IDX file's header, after checking the whole content against its known MD5."""
+def _read_idx(path: Path, header: int, md5: str | None) -> np.ndarray:
+    """The bytes after an IDX file's header, after checking the whole content against its known MD5 (if given)."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as fh:
@@ -111,7 +125,7 @@ def _read_idx(path: Path, header: int, md5: str) -> np.ndarray:
             f"{path}: cannot be read ({type(err).__name__}: {err}); the file is truncated or damaged: {FASHION_REPAIR}"
         ) from None
     found = hashlib.md5(content).hexdigest()
-    if found != md5:
+    if md5 is not None and found != md5:
         raise DatasetDamaged(
             f"{path}: its content ({len(content):,} bytes, MD5 {found}) is not Fashion-MNIST's "
             f"(MD5 {md5}); the file is damaged or another dataset: {FASHION_REPAIR}"
@@ -143,22 +157,37 @@ def _fashion_mnist(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray,
             "IDX files in a folder and set data.root to it, or set data.download = true in the profile."
         )
     train_x, train_y, test_x, test_y = (
-        _read_idx(p, 16 if "images" in s else 8, FASHION_MD5[s])  # type: ignore[arg-type]
+        _read_idx(p, 16 if "images" in s else 8, FASHION_MD5[s] if cfg.verify else None)  # type: ignore[arg-type]
         for s, p in zip(stems, paths)
     )
     as_images = lambda a: a.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0  # noqa: E731
     return as_images(train_x), train_y.astype(np.int64), as_images(test_x), test_y.astype(np.int64)
 
 
-def _read_cifar_batches(folder: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _read_cifar_batches(folder: Path, names: list[str], verify: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of CIFAR-10's python batches, each file checked against its published MD5 if ``verify``."""
     xs, ys = [], []
     for name in names:
         path = folder / name
-        with open(path, "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
-        data, labels = np.asarray(batch[b"data"], dtype=np.uint8), np.asarray(batch[b"labels"], dtype=np.int64)
+        content = path.read_bytes()
+        found = hashlib.md5(content).hexdigest()
+        if verify and found != CIFAR_MD5[name]:
+            raise DatasetDamaged(
+                f"{path}: its content ({len(content):,} bytes, MD5 {found}) is not CIFAR-10's {name} "
+                f"(MD5 {CIFAR_MD5[name]}); the file is damaged or another dataset: {CIFAR_REPAIR}"
+            )
+        try:
+            batch = pickle.loads(content, encoding="bytes")
+            data, labels = np.asarray(batch[b"data"], dtype=np.uint8), np.asarray(batch[b"labels"], dtype=np.int64)
+        except Exception as err:  # unpickling fails in many ways on foreign bytes; each means: not a batch
+            raise DatasetDamaged(
+                f"{path}: not a CIFAR-10 python batch ({type(err).__name__}); {CIFAR_REPAIR}"
+            ) from None
         if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data) or labels.min() < 0 or labels.max() > 9:
-            raise ValueError(f"{path}: not a CIFAR-10 batch (data {data.shape}, {len(labels)} labels in 0..9 expected)")
+            raise DatasetDamaged(
+                f"{path}: not a CIFAR-10 batch (data {data.shape}, {len(labels)} labels in 0..9 expected); "
+                f"{CIFAR_REPAIR}"
+            )
         xs.append(data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0)
         ys.append(labels)
     return np.concatenate(xs), np.concatenate(ys)
@@ -180,7 +209,10 @@ def _cifar10(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
             f"{root}, or set data.root to the folder holding cifar-10-batches-py, or set data.download = true "
             "in the profile to let torchvision fetch it."
         )
-    return (*_read_cifar_batches(folder, train_names), *_read_cifar_batches(folder, test_names))
+    return (
+        *_read_cifar_batches(folder, train_names, cfg.verify),
+        *_read_cifar_batches(folder, test_names, cfg.verify),
+    )
 
 
 def _resize(x: np.ndarray, size: int) -> np.ndarray:
