@@ -291,10 +291,23 @@ def task_hessian():
         )
 
 
+def _work_hash(name, memo={}):  # noqa: B006 - the memo is the point: each analysis's hash is computed once
+    """The hash a result file carries: its configuration, its code, and the work hashes of the results it reads.
+
+    Every input's own hash is inside it, so a result whose file already carries this hash was made from exactly
+    these inputs and this code, and an action can skip the work (``tasks.skip_if_done``).
+    """
+    if name not in memo:
+        _, inputs, config_hash, action = ANALYSES[name]
+        upstream = [n for n in ANALYSES if _result(n) in inputs]
+        memo[name] = _hash(config_hash, code_digest(action_code(action.__name__)), *(_work_hash(n) for n in upstream))
+    return memo[name]
+
+
 def task_spectrum_batch():
     """H2: spectra of mini-batch Hessians at a main-run checkpoint, per batch size."""
     for step in CFG.batch_spectrum_steps():
-        config_hash = _hash(POINT_HASH[(MAIN, step)], CFG.hessian)
+        config_hash = _hash(POINT_HASH[(MAIN, step)], CFG.hessian, code_digest(action_code("spectrum_batch")))
         yield _guarded(
             {
                 "name": str(step),
@@ -310,15 +323,16 @@ def task_spectrum_batch():
 
 def task_analysis():
     """Analyses of DESIGN §5: each writes build/<profile>/results/<name>.h5."""
-    for name, (doc, inputs, config_hash, action) in ANALYSES.items():
+    for name, (doc, inputs, _, action) in ANALYSES.items():
+        work_hash = _work_hash(name)
         yield _guarded(
             {
                 "name": name,
                 "doc": doc,
-                "actions": [(action, [PROFILE, config_hash])],
+                "actions": [(tasks.skip_if_done, [action.__name__, PROFILE, work_hash, _result(name)])],
                 "file_dep": [*inputs, SRC / "store.py", *_code(action_code(action.__name__))],
                 "targets": [_result(name)],
-                "uptodate": [config_changed(config_hash)],
+                "uptodate": [config_changed(work_hash)],
                 "clean": True,
             }
         )
@@ -333,7 +347,7 @@ def task_figure():
             {
                 "name": name,
                 "doc": doc,
-                "actions": [(tasks.figure, [PROFILE, name, ANALYSES[name][2]])],
+                "actions": [(tasks.figure, [PROFILE, name, _work_hash(name)])],
                 "file_dep": [*inputs, *_code(closure([f"landscape.figures.{name}"]))],
                 "targets": [target, target.with_suffix(".json")],
                 "clean": True,

@@ -125,6 +125,18 @@ def hessian(profile: str, run: str, step: int, config_hash: str) -> None:
             client.close()
 
 
+def skip_if_done(action: str, profile: str, work_hash: str, target: Path) -> None:
+    """Run the analysis ``action`` unless ``target`` already carries ``work_hash`` (dodo._work_hash).
+
+    doit records finished tasks only when it exits; this keeps a killed ``doit`` from redoing analyses that
+    finished before the kill.
+    """
+    if _done(target, work_hash):
+        print(f"{target}: already holds these inputs ({work_hash}); kept")
+        return
+    globals()[action](profile, work_hash)
+
+
 @_plain_errors
 def spectrum_batch(profile: str, step: int, config_hash: str) -> None:
     """Spectra of mini-batch Hessians at iterate ``step`` of the main run (H2)."""
@@ -132,6 +144,10 @@ def spectrum_batch(profile: str, step: int, config_hash: str) -> None:
     from landscape.checkpoint import load_point
     from landscape.store import provenance
 
+    target = paths.batch_spectrum_file(profile, step)
+    if _done(target, config_hash):
+        print(f"spectrum_batch:{step}: {target} already holds these inputs ({config_hash}); kept")
+        return
     cfg = config.load_profile(profile)
     main, h = cfg.main_run.name, cfg.hessian
     point = load_point(cfg, paths.run_file(profile, main), step)
