@@ -8,7 +8,7 @@ import jinja2
 import pytest
 
 from landscape import report
-from landscape.report import Latex, ReportValueError
+from landscape.report import TEMPLATES, Latex, ReportValueError, environment
 
 
 def _render(tmp_path, text, **context):
@@ -111,3 +111,10 @@ def test_arxiv_package_points_at_its_own_figures_and_refuses_what_it_cannot_ship
     tex.write_text("\\graphicspath{{x/}}\\input{/home/someone/macros.tex}")
     with pytest.raises(arxiv.ArxivError, match="absolute path"):
         arxiv.package(tex, figures, tmp_path / "other.tar.gz", epoch=0)
+
+
+@pytest.mark.parametrize("document", sorted(TEMPLATES))
+def test_templates_parse(document):
+    """A syntax error in a template fails here in a second, not at the end of a build."""
+    template = TEMPLATES[document]
+    environment(template.parent).get_template(template.name)

@@ -141,6 +141,9 @@ def run(cfg: Config, run_files: dict[str, Path], out: Path, config_hash: str, ta
         "best_test_schedule": ranking_over_seeds(schedules, "test_acc", highest=True),
         "lowest_train_loss_schedule": ranking_over_seeds(schedules, "train_loss", highest=False),
         "replica_runs": [r.name for r in cfg.runs if r.seed != cfg.main_run.seed],
+        "other_replicas_train_seconds": sum(
+            runs[r.name]["wall_seconds"] for r in cfg.runs if r.seed != cfg.main_run.seed and r.name not in replicas
+        ),
     }
     summary.update(
         data=as_dict(cfg.data),
