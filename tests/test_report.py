@@ -42,11 +42,12 @@ def test_values_are_escaped_and_formatted(tmp_path):
         n=98524,
         raw=Latex(r"\emph{ok}"),
     )
-    assert out == r"const\_a 50\% \#1 \ensuremath{1.23\times10^{-4}} 81.2\% 98{,}524 \emph{ok}"
+    assert out == r"const\_a 50\% \#1 \ensuremath{1.23\times10^{-4}} \ensuremath{81.2\%} 98{,}524 \emph{ok}"
 
 
 def test_number_formats():
     assert report.fmt_num(0.5) == r"\ensuremath{0.500}"
+    assert report.fmt_pct(-0.068) == r"\ensuremath{-6.8\%}" and report.fmt_points(0.027) == r"\ensuremath{2.7}"
     assert report.fmt_num(1234.5, 2) == r"\ensuremath{1{,}234}"
     assert report.fmt_seconds(90) == r"90.0\,s" and report.fmt_seconds(600) == r"10.0\,min"
 

@@ -138,8 +138,13 @@ def fmt_pm(spread: dict[str, Any], digits: int = 3) -> Latex:
 
 
 def fmt_pct(value: Any, decimals: int = 1) -> Latex:
-    r"""A fraction as a percentage: 0.8123 -> ``81.2\%``."""
-    return Latex(f"{100 * _finite(value):.{decimals}f}\\%")
+    r"""A fraction as a percentage: 0.8123 -> ``\ensuremath{81.2\%}`` (math mode, so a negative one gets a minus)."""
+    return Latex(r"\ensuremath{" + f"{100 * _finite(value):.{decimals}f}\\%" + "}")
+
+
+def fmt_points(value: Any, decimals: int = 1) -> Latex:
+    r"""A difference of two fractions in percentage points: -0.068 -> ``\ensuremath{-6.8}`` (the text says "points")."""
+    return Latex(r"\ensuremath{" + f"{100 * _finite(value):.{decimals}f}" + "}")
 
 
 def fmt_int(value: Any) -> Latex:
@@ -187,6 +192,7 @@ def environment(folder: Path) -> jinja2.Environment:
         num=fmt_num,
         pm=fmt_pm,
         pct=fmt_pct,
+        points=fmt_points,
         int=fmt_int,
         seconds=fmt_seconds,
         count_word=fmt_count_word,
