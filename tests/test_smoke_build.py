@@ -337,6 +337,7 @@ def test_templates_read_well_whatever_the_results(built, tmp_path):
         "'but one' after a count": r"\bbut one\b",
         "a Python value printed": r"\bNone\b|\bTrue\b|\bFalse\b|dict_|\{'",
         "'no of'": r"\bno of\b",
+        "LaTeX in a string, escaped into visible text": r"\\textbackslash",
         "'one ... hold'": r"\bone of four structural predictions hold\b",
     }
     for label, variant in _variants(values).items():
