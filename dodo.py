@@ -18,7 +18,7 @@ from doit import get_var
 from doit.tools import config_changed
 
 sys.path.insert(0, str(Path(__file__).parent / "src"))
-from landscape import config, integrity, lock, paths, tasks
+from landscape import config, integrity, lock, paths, store, tasks
 from landscape.code_deps import action_code, closure
 from landscape.config import code_digest, section_hash
 
@@ -81,11 +81,19 @@ CONTRAST_FILES = [f for r in CONTRASTS for f in (RUNS[r.name], HESSIANS[(r.name,
 
 
 def _guarded(task):
-    """``task`` with its targets' signatures recorded after it runs and checked before it is skipped (integrity.py)."""
+    """``task`` with its targets' signatures recorded after it runs and checked before it is skipped (integrity.py).
+
+    Its declared inputs are announced first, so that a read of an undeclared artifact can be logged (store.read_h5).
+    """
     targets = task["targets"]
+    declared = [str(Path(f).resolve()) for f in task.get("file_dep", [])]
     return {
         **task,
-        "actions": [*task["actions"], (integrity.record, [targets])],
+        "actions": [
+            (store.declare_inputs, [str(targets[0]), declared]),
+            *task["actions"],
+            (integrity.record, [targets]),
+        ],
         "uptodate": [*task.get("uptodate", []), integrity.intact(targets)],
     }
 

@@ -6,6 +6,7 @@ scratch and never touches the developer's own build/ and figures/.
 
 from __future__ import annotations
 
+import os
 import re
 import resource
 import shutil
@@ -34,7 +35,8 @@ def _doit(root: Path, *args: str) -> tuple[list[str], float, float]:
     whatever else the machine is doing.
     """
     wall, cpu = time.perf_counter(), _cpu_seconds_of_children()
-    proc = subprocess.run([sys.executable, "-m", "doit", *args], cwd=root, capture_output=True, text=True)
+    env = {**os.environ, "LANDSCAPE_READ_LOG": str(root / "undeclared_reads.log")}
+    proc = subprocess.run([sys.executable, "-m", "doit", *args], cwd=root, capture_output=True, text=True, env=env)
     wall, cpu = time.perf_counter() - wall, _cpu_seconds_of_children() - cpu
     assert proc.returncode == 0, f"doit {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return re.findall(r"^\.  (\S+)", proc.stdout, flags=re.M), wall, cpu
@@ -123,6 +125,13 @@ def test_paper_and_poster_show_the_training_figure_and_table(built):
     assert re.search(r"Pages:\s+1\n", info) and "(A0)" in info
     values = (built / "build/smoke/values.json").read_text()
     assert "NaN" not in values and '"nan"' not in values
+
+
+def test_every_task_reads_only_the_artifacts_it_declares(built):
+    """A read of an HDF5 artifact that a task's file_dep does not list is logged (store.read_h5); none may occur,
+    or editing that artifact would leave the task's target stale."""
+    log = built / "undeclared_reads.log"
+    assert not log.exists() or not log.read_text(), log.read_text()[:2000]
 
 
 def test_second_build_does_nothing_quickly(built):

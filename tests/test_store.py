@@ -62,3 +62,20 @@ def test_provenance_attributes_and_schema_check(tmp_path):
 def test_non_finite_numbers_are_written_as_strings(tmp_path):
     write_json(tmp_path / "v.json", {"x": float("nan"), "y": np.float32(1.5)})
     assert read_json(tmp_path / "v.json") == {"x": "nan", "y": 1.5}
+
+
+def test_a_read_the_task_did_not_declare_is_logged(tmp_path, monkeypatch):
+    from landscape.store import declare_inputs
+
+    artifact, log = tmp_path / "a.h5", tmp_path / "reads.log"
+    with h5py.File(artifact, "w") as fh:
+        fh["x"] = np.zeros(2)
+    monkeypatch.setenv("LANDSCAPE_READ_LOG", str(log))
+    monkeypatch.setenv("LANDSCAPE_TASK", "")
+    monkeypatch.setenv("LANDSCAPE_DECLARED", "")
+    declare_inputs("declares it", [str(artifact.resolve())])
+    read_h5(artifact).close()
+    assert not log.exists()
+    declare_inputs("declares nothing", [])
+    read_h5(artifact).close()
+    assert log.read_text() == f"declares nothing\t{artifact.resolve()}\n"

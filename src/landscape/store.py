@@ -103,9 +103,29 @@ def atomic_h5(target: str | Path, provenance: dict[str, Any] | None = None) -> I
             yield fh
 
 
+READ_LOG = "LANDSCAPE_READ_LOG"  # a file: every read of an artifact the running task did not declare is appended
+
+
+def declare_inputs(task: str, files: Sequence[str]) -> None:
+    """Announce the running task and its declared input files (a doit action runs this before the task's own)."""
+    os.environ["LANDSCAPE_TASK"], os.environ["LANDSCAPE_DECLARED"] = task, os.pathsep.join(files)
+
+
+def _log_undeclared(path: Path) -> None:
+    """With ``LANDSCAPE_READ_LOG`` set, record a read of ``path`` that the running task did not declare."""
+    log = os.environ.get(READ_LOG)
+    if not log or "LANDSCAPE_TASK" not in os.environ:
+        return
+    declared = set(os.environ.get("LANDSCAPE_DECLARED", "").split(os.pathsep))
+    if str(path.resolve()) not in declared:
+        with open(log, "a") as fh:
+            fh.write(f"{os.environ['LANDSCAPE_TASK']}\t{path.resolve()}\n")
+
+
 def read_h5(path: str | Path, required: Sequence[str] = ()) -> h5py.File:
     """Open an HDF5 artifact read-only, checking that every ``required`` dataset or group exists."""
     path = Path(path)
+    _log_undeclared(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing; build it with `doit` (see `doit list` for the task that makes it)")
     fh = h5py.File(path, "r")
