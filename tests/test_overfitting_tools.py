@@ -361,6 +361,9 @@ def test_endgame_on_a_toy_network(tmp_path):
     assert summary["lambda_max"] == eigenvalues[-1]
     assert summary["batch1"]["test_loss"]["mean"] == summary["base"]["test_loss"]
     assert not summary["batch1_improves"] and not summary["batch1_lowered_worsens"]
+    # Paired on every test example, an unchanged model differs by exactly zero: no verdict either way.
+    assert summary["batch1_lowered_over_examples"]["difference"] == 0.0
+    assert not summary["batch1_lowered_over_examples"]["lower"]
     assert summary["hmc_acceptance"]["mean"] == 1.0
     assert summary["hmc_average"]["test_loss"]["mean"] == pytest.approx(summary["base"]["test_loss"], rel=1e-6)
     assert summary["hmc_distance"]["mean"] < 1e-3

@@ -37,6 +37,16 @@ def test_a_lead_shared_by_every_seed_is_a_finding_and_a_noisy_one_is_not(three_s
     assert schedules["const_a"]["versus_main"]["test_acc"]["difference"] == pytest.approx(0.03 + 0.001 / 3)
     assert schedules["const_a"]["versus_main"]["test_acc"]["higher"]
     assert "versus_main" not in schedules["main"]
+    assert schedules["const_a"]["family_size"] == 4 * 3  # four schedules against the main one, three metrics each
+    assert schedules["const_a"]["versus_main_corrected"]["test_acc"]["higher"]
+
+    # A lead of 0.015, 0.02, 0.025 by seed: its 95 % interval excludes zero, the family-corrected one does not.
+    for seed, lead_by_seed in ((0, 0.015), (1, 0.02), (2, 0.025)):
+        name = "const_b" if seed == 0 else f"const_b_seed{seed}"
+        acc[name] = seed_effect[seed] + lead_by_seed
+    marginal = schedules_over_seeds(cfg, _runs(cfg, acc))["const_b"]
+    assert marginal["versus_main"]["test_acc"]["higher"]
+    assert not marginal["versus_main_corrected"]["test_acc"]["higher"]
     best = ranking_over_seeds(schedules, "test_acc", highest=True)
     assert (best["best"], best["runner_up"], best["resolved"]) == ("const_a", "main", True)
     lowest = ranking_over_seeds(schedules, "train_loss", highest=False)

@@ -52,6 +52,7 @@ def summarise_run(path: Path) -> dict[str, Any]:
 
 
 FINAL_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "objective")
+COMPARED = ("train_loss", "test_loss", "test_acc")  # the metrics on which schedules are compared with the main one
 
 
 def schedules_over_seeds(cfg: Config, runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -62,6 +63,9 @@ def schedules_over_seeds(cfg: Config, runs: dict[str, dict[str, Any]]) -> dict[s
     """
     main = cfg.main_run.name
     seeds = {r.name: {m.seed: m.name for m in cfg.replicas_of(r.name)} for r in cfg.comparable_runs()}
+    # Every schedule against the main one on three metrics is a family of comparisons: Bonferroni keeps the chance
+    # of any false "differs" at 5 % (each interval at 1 - 0.05/m); the uncorrected 95 % intervals are kept beside.
+    family = max((len(seeds) - 1) * len(COMPARED), 1)
     out = {}
     for name, by_seed in seeds.items():
         names = [by_seed[s] for s in sorted(by_seed)]
@@ -73,12 +77,13 @@ def schedules_over_seeds(cfg: Config, runs: dict[str, dict[str, Any]]) -> dict[s
             "over_seeds": {m: interval([runs[n]["final"][m] for n in names]) for m in FINAL_METRICS},
         }
         if name != main:
-            block["versus_main"] = {
-                m: compare(
-                    [runs[by_seed[s]]["final"][m] for s in shared], [runs[seeds[main][s]]["final"][m] for s in shared]
-                )
-                for m in ("train_loss", "test_loss", "test_acc")
+            pairs = {
+                m: ([runs[by_seed[s]]["final"][m] for s in shared], [runs[seeds[main][s]]["final"][m] for s in shared])
+                for m in COMPARED
             }
+            block["versus_main"] = {m: compare(*pairs[m]) for m in COMPARED}
+            block["versus_main_corrected"] = {m: compare(*pairs[m], level=1 - 0.05 / family) for m in COMPARED}
+            block["family_size"] = family
         out[name] = block
     return out
 
@@ -141,6 +146,22 @@ def run(cfg: Config, run_files: dict[str, Path], out: Path, config_hash: str, ta
         "best_test_schedule": ranking_over_seeds(schedules, "test_acc", highest=True),
         "lowest_train_loss_schedule": ranking_over_seeds(schedules, "train_loss", highest=False),
         "replica_runs": [r.name for r in cfg.runs if r.seed != cfg.main_run.seed],
+        # Differences from the main schedule whose uncorrected 95 % interval excludes zero, and whether each
+        # survives the correction for the family of comparisons.
+        "differs_from_main": [
+            {
+                "run": name,
+                "metric": m,
+                **block["versus_main"][m],
+                "survives_correction": block["versus_main_corrected"][m]["lower"]
+                or block["versus_main_corrected"][m]["higher"],
+            }
+            for name, block in schedules.items()
+            if "versus_main" in block
+            for m in COMPARED
+            if block["versus_main"][m]["lower"] or block["versus_main"][m]["higher"]
+        ],
+        "family_size": max((len(schedules) - 1) * len(COMPARED), 1),
         "other_replicas_train_seconds": sum(
             runs[r.name]["wall_seconds"] for r in cfg.runs if r.seed != cfg.main_run.seed and r.name not in replicas
         ),

@@ -49,5 +49,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         label=f"fit: $c\\propto\\lambda^{{{law['power']:.2f}}}$",
     )
     noise_ax.legend(frameon=False, fontsize=6)
-    noise_ax.set(xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel=r"$c_i = v_i^\top C v_i$ (dotted: $c_i=\lambda_i$)")
+    noise_ax.set(
+        xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel=r"$\sigma_i^2 = v_i^\top C v_i$ (dotted: $\sigma_i^2=\lambda_i$)"
+    )
     return style.save(fig, target, provenance, SCRIPT)

@@ -41,7 +41,10 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         predicted, measured = fh["settle/predicted"][:], fh["settle/measured"][:]
         star_ax.loglog(fh["kappa_star/lr"][:], fh["kappa_star/measured"][:], label=r"measured noise law (A10)")
         star_ax.loglog(
-            fh["kappa_star/lr"][:], fh["kappa_star/fisher"][:], "--", label=r"Fisher $\approx$ Hessian ($c=\kappa$)"
+            fh["kappa_star/lr"][:],
+            fh["kappa_star/fisher"][:],
+            "--",
+            label=r"Fisher $\approx$ Hessian ($\sigma^2=\kappa$)",
         )
     star_ax.axhspan(eigenvalues.min(), eigenvalues.max(), color="0.9", zorder=0, label="measured spectrum")
     for phase in summary["phases"].values():

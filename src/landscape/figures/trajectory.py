@@ -14,7 +14,7 @@ SCRIPT = "src/landscape/figures/trajectory.py"
 
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
-    """Three panels: traced |c_i(t)|, settle iteration against λ per basis, last-phase variance against λ."""
+    """Three panels: traced |x_i(t)|, settle iteration against λ per basis, last-phase variance against λ."""
     summary = read_summary(results)
     final = summary["final_label"]
     fig, axes = style.figure(ncols=3)
