@@ -35,11 +35,14 @@ def _doit(root: Path, *args: str) -> tuple[list[str], float, float]:
     whatever else the machine is doing.
     """
     wall, cpu = time.perf_counter(), _cpu_seconds_of_children()
-    env = {**os.environ, "LANDSCAPE_READ_LOG": str(root / "undeclared_reads.log")}
+    # Unbuffered: doit's worker processes are forked, and a fork must not inherit (and later repeat or drop) text the
+    # parent has not written yet.
+    env = {**os.environ, "LANDSCAPE_READ_LOG": str(root / "undeclared_reads.log"), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run([sys.executable, "-m", "doit", *args], cwd=root, capture_output=True, text=True, env=env)
     wall, cpu = time.perf_counter() - wall, _cpu_seconds_of_children() - cpu
     assert proc.returncode == 0, f"doit {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    return re.findall(r"^\.  (\S+)", proc.stdout, flags=re.M), wall, cpu
+    # doit's ".  <task>" line can land after a worker's unfinished line when two workers share stdout (-n 2).
+    return re.findall(r"\.  ([a-z_]+(?::\S+)?)", proc.stdout), wall, cpu
 
 
 def _text(pdf: Path) -> str:

@@ -129,10 +129,11 @@ def width_for_budget(cfg: ModelConfig, in_channels: int, num_classes: int) -> in
 
 def build_model(cfg: ModelConfig, input_shape: tuple[int, int, int], num_classes: int) -> ResNet:
     """The profile's ResNet, initialised from ``cfg.init_seed`` (same seed, same parameters)."""
-    width = width_for_budget(cfg, input_shape[0], num_classes)
+    # The caller's generator is left as it was: sizing the width builds (and initialises) trial models too.
     generator_state = torch.random.get_rng_state()
-    torch.manual_seed(cfg.init_seed)
     try:
+        width = width_for_budget(cfg, input_shape[0], num_classes)
+        torch.manual_seed(cfg.init_seed)
         model = ResNet(
             input_shape[0], num_classes, width, cfg.stages, cfg.blocks_per_stage, cfg.norm, cfg.groups, cfg.activation
         )
