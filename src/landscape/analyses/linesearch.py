@@ -27,6 +27,20 @@ from landscape.linesearch import (
 )
 from landscape.store import write_results
 
+# What each line search records per direction (besides its band's name).
+NUMERIC_FIELDS = (
+    "index",
+    "eigenvalue",
+    "slope",
+    "t_max",
+    "ts",
+    "losses",
+    "max_deviation",
+    "fitted_curvature",
+    "asymmetry",
+    "valid_fraction",
+)
+
 
 def search_point(
     line: LineFunction, theta: torch.Tensor, hessian_file: Path, settings: LandscapeConfig
@@ -41,22 +55,7 @@ def search_point(
         loss0 = stored.loss
     cap = float(theta.double().norm())
     floor = noise_floor(loss0, theta.dtype)
-    rows: dict[str, list] = {
-        k: []
-        for k in (
-            "index",
-            "band",
-            "eigenvalue",
-            "slope",
-            "t_max",
-            "ts",
-            "losses",
-            "max_deviation",
-            "fitted_curvature",
-            "asymmetry",
-            "valid_fraction",
-        )
-    }
+    rows: dict[str, list] = {k: [] for k in ("band", *NUMERIC_FIELDS)}
     progress = tqdm(total=len(indices), desc="linesearch", unit="line", dynamic_ncols=True, leave=False)
     for band, members in bands.items():
         for index in members:
@@ -121,18 +120,7 @@ def run(
     per_point = {}
     for label, (line, theta, hessian_file) in {**points, **(contrasts or {})}.items():
         rows = search_point(line, theta, hessian_file, settings)
-        for key in (
-            "index",
-            "eigenvalue",
-            "slope",
-            "t_max",
-            "ts",
-            "losses",
-            "max_deviation",
-            "fitted_curvature",
-            "asymmetry",
-            "valid_fraction",
-        ):
+        for key in NUMERIC_FIELDS:
             arrays[f"{label}/{key}"] = np.asarray(rows[key])
         arrays[f"{label}/band"] = np.asarray(rows["band"], dtype="S")
         per_point[label] = {"loss0": rows["loss0"], "bands": band_summary(rows)}
