@@ -10,6 +10,7 @@ A task reruns when its code files change (file_dep) or when the hash of the conf
 sections it depends on changes (config_changed); nothing else triggers it.
 """
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -299,17 +300,16 @@ def task_hessian():
         )
 
 
-def _work_hash(name, memo={}):  # noqa: B006 - the memo is the point: each analysis's hash is computed once
+@functools.cache
+def _work_hash(name):
     """The hash a result file carries: its configuration, its code, and the work hashes of the results it reads.
 
     Every input's own hash is inside it, so a result whose file already carries this hash was made from exactly
     these inputs and this code, and an action can skip the work (``tasks.skip_if_done``).
     """
-    if name not in memo:
-        _, inputs, config_hash, action = ANALYSES[name]
-        upstream = [n for n in ANALYSES if _result(n) in inputs]
-        memo[name] = _hash(config_hash, code_digest(action_code(action.__name__)), *(_work_hash(n) for n in upstream))
-    return memo[name]
+    _, inputs, config_hash, action = ANALYSES[name]
+    upstream = [n for n in ANALYSES if _result(n) in inputs]
+    return _hash(config_hash, code_digest(action_code(action.__name__)), *(_work_hash(n) for n in upstream))
 
 
 def task_spectrum_batch():

@@ -216,11 +216,15 @@ class Config:
         """The model a run trains: the profile's, with the run's activation and its seed added to the init seed."""
         run = self.run(name)
         return dataclasses.replace(
-            self.model, init_seed=self.model.init_seed + run.seed, activation=run.activation or self.model.activation
+            self.model, init_seed=self.model.init_seed + run.seed, activation=self._activation(run)
         )
 
-    def _same_model(self, run: RunConfig) -> bool:
-        return (run.activation or self.model.activation) == (self.main_run.activation or self.model.activation)
+    def _activation(self, run: RunConfig) -> str:
+        return run.activation or self.model.activation
+
+    def _same_model(self, run: RunConfig, other: RunConfig | None = None) -> bool:
+        """Whether ``run`` trains the same model as ``other`` (default: the main run), seeds aside."""
+        return self._activation(run) == self._activation(other or self.main_run)
 
     def replicas_of(self, name: str) -> list[RunConfig]:
         """The run ``name`` and every run with its schedule and model but another seed, ``name`` first."""
@@ -228,9 +232,7 @@ class Config:
         return [base] + [
             r
             for r in self.runs
-            if r.schedule_key() == base.schedule_key()
-            and r.seed != base.seed
-            and (r.activation or self.model.activation) == (base.activation or self.model.activation)
+            if r.schedule_key() == base.schedule_key() and r.seed != base.seed and self._same_model(r, base)
         ]
 
     def main_replicas(self) -> list[RunConfig]:
@@ -257,8 +259,8 @@ class Config:
         and no analysis reads their spectra (the main run's replicas' end points give the spectrum's).
         """
         points = [(self.main_run.name, step) for step in self.train.checkpoints]
-        main = self.main_run
-        spectra = [r for r in self.runs[1:] if r.seed == main.seed or r in self.main_replicas()]
+        main, replicas = self.main_run, self.main_replicas()
+        spectra = [r for r in self.runs[1:] if r.seed == main.seed or r in replicas]
         return points + [(run.name, self.train.iterations) for run in spectra]
 
     def batch_spectrum_steps(self) -> tuple[int, ...]:

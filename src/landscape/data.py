@@ -124,13 +124,19 @@ def _read_idx(path: Path, header: int, md5: str | None) -> np.ndarray:
         raise DatasetDamaged(
             f"{path}: cannot be read ({type(err).__name__}: {err}); the file is truncated or damaged: {FASHION_REPAIR}"
         ) from None
-    found = hashlib.md5(content).hexdigest()
-    if md5 is not None and found != md5:
-        raise DatasetDamaged(
-            f"{path}: its content ({len(content):,} bytes, MD5 {found}) is not Fashion-MNIST's "
-            f"(MD5 {md5}); the file is damaged or another dataset: {FASHION_REPAIR}"
-        )
+    if md5 is not None:
+        _check_md5(path, content, md5, "Fashion-MNIST's", FASHION_REPAIR)
     return np.frombuffer(content[header:], dtype=np.uint8)
+
+
+def _check_md5(path: Path, content: bytes, expected: str, dataset: str, repair: str) -> None:
+    """Raise DatasetDamaged, naming the file and ``repair``, unless ``content`` has the published MD5 ``expected``."""
+    found = hashlib.md5(content).hexdigest()
+    if found != expected:
+        raise DatasetDamaged(
+            f"{path}: its content ({len(content):,} bytes, MD5 {found}) is not {dataset} "
+            f"(MD5 {expected}); the file is damaged or another dataset: {repair}"
+        )
 
 
 def _find(root: Path, stem: str) -> Path | None:
@@ -170,12 +176,8 @@ def _read_cifar_batches(folder: Path, names: list[str], verify: bool) -> tuple[n
     for name in names:
         path = folder / name
         content = path.read_bytes()
-        found = hashlib.md5(content).hexdigest()
-        if verify and found != CIFAR_MD5[name]:
-            raise DatasetDamaged(
-                f"{path}: its content ({len(content):,} bytes, MD5 {found}) is not CIFAR-10's {name} "
-                f"(MD5 {CIFAR_MD5[name]}); the file is damaged or another dataset: {CIFAR_REPAIR}"
-            )
+        if verify:
+            _check_md5(path, content, CIFAR_MD5[name], f"CIFAR-10's {name}", CIFAR_REPAIR)
         try:
             batch = pickle.loads(content, encoding="bytes")
             data, labels = np.asarray(batch[b"data"], dtype=np.uint8), np.asarray(batch[b"labels"], dtype=np.int64)

@@ -21,7 +21,7 @@ import jinja2
 
 from landscape import findings, paths
 from landscape.config import Config, as_dict
-from landscape.store import REPO_ROOT, atomic_path, git_state, read_json, read_summary, write_json
+from landscape.store import REPO_ROOT, atomic_path, git, git_state, read_json, read_summary, write_json
 
 TEMPLATES = {"paper": REPO_ROOT / "paper" / "paper.tex.j2", "poster": REPO_ROOT / "poster" / "poster.tex.j2"}
 # Analyses whose summaries the documents quote (results/<name><suffix>), and the figures they show.
@@ -214,13 +214,7 @@ def render(template: Path, context: dict[str, Any], target: Path) -> Path:
 def repository_url() -> str | None:
     """The https address of the ``origin`` remote (GitHub-style), or None when the checkout has no remote."""
     try:
-        url = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "remote", "get-url", "origin"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        url = git("remote", "get-url", "origin")
     except (OSError, subprocess.SubprocessError):
         return None
     url = re.sub(r"^git@([^:]+):", r"https://\1/", url)
@@ -342,14 +336,7 @@ def unresolved_references(log: Path) -> list[str]:
 def source_date_epoch() -> str:
     """The commit's date as SOURCE_DATE_EPOCH, so two builds of a commit give the same PDF bytes."""
     try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%ct"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        return out or "0"
+        return git("log", "-1", "--format=%ct") or "0"
     except (OSError, subprocess.SubprocessError):
         return "0"
 

@@ -165,17 +165,21 @@ def set_provenance(obj: h5py.File | h5py.Group, provenance: dict[str, Any]) -> N
         obj.attrs[key] = value if isinstance(value, (str, int, float, bool)) else json.dumps(_jsonable(value))
 
 
+def git(*args: str) -> str:
+    """The stripped output of ``git args`` in the repository holding this package.
+
+    Raises OSError or subprocess.SubprocessError where git, the repository or the answer is missing.
+    """
+    return subprocess.run(
+        ["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=True, timeout=10
+    ).stdout.strip()
+
+
 @functools.cache
 def git_state() -> tuple[str, bool]:
     """(commit, dirty) of the repository holding this package; ('unknown', True) outside git."""
-
-    def run(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-
     try:
-        return run("rev-parse", "HEAD"), bool(run("status", "--porcelain", "--untracked-files=no"))
+        return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.SubprocessError):
         return "unknown", True
 

@@ -44,10 +44,11 @@ def _plain_errors(action: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _done(target: Path, config_hash: str) -> bool:
+def _done(target: Path, config_hash: str, task: str) -> bool:
     """Whether ``target`` exists, was made from inputs with this hash and is as its task wrote it.
 
-    Then the work is not redone; a damaged target (:mod:`landscape.integrity`) is rebuilt, never reused.
+    Then the work is not redone (``task`` says so); a damaged target (:mod:`landscape.integrity`) is rebuilt, never
+    reused.
     """
     import h5py
 
@@ -60,9 +61,12 @@ def _done(target: Path, config_hash: str) -> bool:
         return False
     try:
         with h5py.File(target, "r") as fh:
-            return fh.attrs.get("config_hash") == config_hash
+            kept = fh.attrs.get("config_hash") == config_hash
     except OSError:
         return False
+    if kept:
+        print(f"{task}: {target} already holds these inputs ({config_hash}); kept")
+    return kept
 
 
 @_plain_errors
@@ -71,8 +75,7 @@ def train(profile: str, run: str, config_hash: str) -> None:
     from landscape.train import train_run
 
     target = paths.run_file(profile, run)
-    if _done(target, config_hash):
-        print(f"train:{run}: {target} already holds these inputs ({config_hash}); kept")
+    if _done(target, config_hash, f"train:{run}"):
         return
     train_run(config.load_profile(profile), run, target, task=f"train:{run}", config_hash=config_hash)
 
@@ -96,8 +99,7 @@ def hessian(profile: str, run: str, step: int, config_hash: str) -> None:
 
     cfg = config.load_profile(profile)
     target = paths.hessian_file(profile, run, step)
-    if _done(target, config_hash):
-        print(f"hessian:{run}@{step}: {target} already holds these inputs ({config_hash}); kept")
+    if _done(target, config_hash, f"hessian:{run}@{step}"):
         return
     point = load_point(cfg, paths.run_file(profile, run), step)
     meta = provenance(profile, config_hash, f"hessian:{run}@{step}")
@@ -131,8 +133,7 @@ def skip_if_done(action: str, profile: str, work_hash: str, target: Path) -> Non
     doit records finished tasks only when it exits; this keeps a killed ``doit`` from redoing analyses that
     finished before the kill.
     """
-    if _done(target, work_hash):
-        print(f"{target}: already holds these inputs ({work_hash}); kept")
+    if _done(target, work_hash, action):
         return
     globals()[action](profile, work_hash)
 
@@ -145,8 +146,7 @@ def spectrum_batch(profile: str, step: int, config_hash: str) -> None:
     from landscape.store import provenance
 
     target = paths.batch_spectrum_file(profile, step)
-    if _done(target, config_hash):
-        print(f"spectrum_batch:{step}: {target} already holds these inputs ({config_hash}); kept")
+    if _done(target, config_hash, f"spectrum_batch:{step}"):
         return
     cfg = config.load_profile(profile)
     main, h = cfg.main_run.name, cfg.hessian

@@ -30,10 +30,12 @@ METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
 LOWERED = 0.1  # the lowered batch-1 epoch runs at a tenth of η_T/B: ten times colder than the run's end
 
 
-def test_losses(point: Point, theta: torch.Tensor) -> np.ndarray:
-    """Cross-entropy of ``theta`` on every test example."""
-    log_p = point.log_probabilities(theta, "test")
-    return -log_p[torch.arange(len(log_p)), point.data.test.y.to(log_p.device)].cpu().numpy()
+def evaluate(point: Point, theta: torch.Tensor) -> tuple[dict[str, float], np.ndarray]:
+    """``point.metrics(theta)`` and the cross-entropy on every test example, from one pass over each split."""
+    log_probs = {s: point.log_probabilities(theta, s) for s in ("train", "val", "test")}
+    test = log_probs["test"]
+    losses = -test[torch.arange(len(test)), point.data.test.y.to(test.device)].cpu().numpy()
+    return prediction_metrics(log_probs, point.data), losses
 
 
 def batch_one_epoch(
@@ -50,8 +52,9 @@ def batch_one_epoch(
         final = continuation.heavy_ball(
             point, point.theta, batches, np.full(n, lr), momentum, label=f"endgame:{label}:{seed}"
         )
-        rows.append(point.metrics(final))
-        losses.append(test_losses(point, final))
+        metrics, test_losses = evaluate(point, final)
+        rows.append(metrics)
+        losses.append(test_losses)
     return rows, np.mean(losses, axis=0)
 
 
@@ -104,8 +107,7 @@ def run(
     """Both predictions, each over ``seeds``."""
     with StoredHessian(hessian_file) as stored:
         lambda_max = float(stored.eigenvalues[-1])
-    base = point.metrics(point.theta)
-    base_losses = test_losses(point, point.theta)
+    base, base_losses = evaluate(point, point.theta)
     epoch, epoch_losses = batch_one_epoch(point, point.lr / batch_size, momentum, settings)
     lowered, lowered_losses = batch_one_epoch(
         point, LOWERED * point.lr / batch_size, momentum, settings, label="batch1_lowered"

@@ -55,6 +55,11 @@ FINAL_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "objective"
 COMPARED = ("train_loss", "test_loss", "test_acc")  # the metrics on which schedules are compared with the main one
 
 
+def family_size(schedules: int) -> int:
+    """Comparisons of every other schedule with the main one, one per metric in ``COMPARED`` (at least one)."""
+    return max((schedules - 1) * len(COMPARED), 1)
+
+
 def schedules_over_seeds(cfg: Config, runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per schedule (its seed-0 run), the final metrics over its replicas, and paired differences from the main run.
 
@@ -65,7 +70,7 @@ def schedules_over_seeds(cfg: Config, runs: dict[str, dict[str, Any]]) -> dict[s
     seeds = {r.name: {m.seed: m.name for m in cfg.replicas_of(r.name)} for r in cfg.comparable_runs()}
     # Every schedule against the main one on three metrics is a family of comparisons: Bonferroni keeps the chance
     # of any false "differs" at 5 % (each interval at 1 - 0.05/m); the uncorrected 95 % intervals are kept beside.
-    family = max((len(seeds) - 1) * len(COMPARED), 1)
+    family = family_size(len(seeds))
     out = {}
     for name, by_seed in seeds.items():
         names = [by_seed[s] for s in sorted(by_seed)]
@@ -116,8 +121,8 @@ def run(cfg: Config, run_files: dict[str, Path], out: Path, config_hash: str, ta
     best = max(comparable, key=lambda name: runs[name]["final"]["test_acc"])
     lowest = min(comparable, key=lambda name: runs[name]["final"]["train_loss"])
     replicas = [r.name for r in cfg.main_replicas()]
-    over_seeds = {m: interval([runs[r]["final"][m] for r in replicas]) for m in FINAL_METRICS}
     schedules = schedules_over_seeds(cfg, runs)
+    over_seeds = schedules[cfg.main_run.name]["over_seeds"]  # the main run and its replicas
     summary = {
         "main_replicas": replicas,
         "main_seeds": [cfg.run(r).seed for r in replicas],
@@ -161,7 +166,7 @@ def run(cfg: Config, run_files: dict[str, Path], out: Path, config_hash: str, ta
             for m in COMPARED
             if block["versus_main"][m]["lower"] or block["versus_main"][m]["higher"]
         ],
-        "family_size": max((len(schedules) - 1) * len(COMPARED), 1),
+        "family_size": family_size(len(schedules)),
         "other_replicas_train_seconds": sum(
             runs[r.name]["wall_seconds"] for r in cfg.runs if r.seed != cfg.main_run.seed and r.name not in replicas
         ),
