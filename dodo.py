@@ -19,7 +19,7 @@ from doit import get_var
 from doit.tools import config_changed
 
 sys.path.insert(0, str(Path(__file__).parent / "src"))
-from landscape import config, integrity, lock, paths, store, tasks
+from landscape import config, integrity, lock, paths, resources, store, tasks
 from landscape.code_deps import action_code, closure
 from landscape.config import code_digest, section_hash
 
@@ -34,6 +34,11 @@ if lock.needs_lock(sys.argv[1:]):
     try:
         BUILD_LOCK = lock.hold(BUILD)  # held until doit exits
     except lock.BuildLocked as err:
+        sys.exit(f"error: {err}")
+if lock.runs_tasks(sys.argv[1:]):
+    try:
+        resources.check_resources(CFG, BUILD)  # a profile this machine cannot hold is refused before any work
+    except config.ConfigError as err:
         sys.exit(f"error: {err}")
 
 

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import h5py
 import pytest
 import torch
@@ -10,7 +17,19 @@ from landscape import config
 from landscape.hessian import Objective, hessian_block, write_hessian
 from landscape.models import ResNet
 from landscape.params import flatten
-from landscape.plan import STORAGE_BYTES, _flops, estimate, hessian_file_bytes
+from landscape.plan import _flops, estimate, footprint, hessian_file_bytes
+from landscape.resources import (
+    FOOTPRINT_CACHE,
+    RESOURCE_OVERRIDE,
+    STORAGE_BYTES,
+    Footprint,
+    cached_footprint,
+    check_resources,
+    shortfalls,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+MACHINE_MEMORY = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 @pytest.mark.parametrize("storage", ["float64", "float32"])
@@ -59,3 +78,67 @@ def test_counted_work_is_linear_in_examples_and_columns():
     per_column = work(8, 5) - work(8, 4)
     assert work(8, 8) - work(8, 4) == 4 * per_column
     assert work(8, 4) - 4 * per_column > 0  # the primal pass, once per block
+
+
+def test_a_machine_short_of_disk_or_memory_is_named_with_the_figures():
+    need = Footprint(parameters=1000, hessians=2, storage="float32", run_bytes=10**6, hessian_bytes=16 * 10**6)
+    assert need.memory_bytes == 8 * 10**6 and need.disk_bytes == 21 * 10**6
+    assert shortfalls(need, built_bytes=0, free_disk_bytes=21 * 10**6, memory_bytes=8 * 10**6) == []
+    short_disk, short_memory = shortfalls(need, built_bytes=0, free_disk_bytes=20 * 10**6, memory_bytes=7 * 10**6)
+    assert "21.0 MB of disk" in short_disk and "20.0 MB is free" in short_disk
+    assert "8.0 MB of memory" in short_memory and "P = 1,000" in short_memory and "7.0 MB" in short_memory
+    # What is already built counts: a half-built profile needs only the rest.
+    assert shortfalls(need, built_bytes=5 * 10**6, free_disk_bytes=16 * 10**6, memory_bytes=8 * 10**6) == []
+
+
+def test_the_profiles_footprint_is_the_plans_and_is_kept_per_configuration(tmp_path):
+    cfg = config.load_profile("smoke")
+    sizes, plan = footprint(cfg), estimate(cfg)
+    assert (sizes.parameters, sizes.disk_bytes, sizes.memory_bytes) == (
+        plan.parameters,
+        plan.disk_bytes,
+        plan.memory_bytes,
+    )
+    assert cached_footprint(cfg, tmp_path) == sizes and (tmp_path / FOOTPRINT_CACHE).is_file()
+    other = config.load_profile("cpu")  # another configuration does not read the kept answer
+    assert cached_footprint(other, tmp_path) == footprint(other) != sizes
+    (tmp_path / FOOTPRINT_CACHE).write_text("{damaged")
+    assert cached_footprint(cfg, tmp_path) == sizes
+
+
+PAPER_FITS = footprint(config.load_profile("paper")).memory_bytes <= MACHINE_MEMORY
+
+
+@pytest.mark.skipif(PAPER_FITS, reason="this machine has the memory of the paper profile")
+def test_a_profile_too_large_for_the_machine_is_refused_unless_overridden(tmp_path, monkeypatch):
+    cfg = config.load_profile("paper")
+    with pytest.raises(config.ConfigError, match=f"of memory to finish a Hessian.*{RESOURCE_OVERRIDE}=1"):
+        check_resources(cfg, tmp_path / "build" / "paper")
+    monkeypatch.setenv(RESOURCE_OVERRIDE, "1")
+    check_resources(cfg, tmp_path / "build" / "paper")
+
+
+@pytest.mark.skipif(PAPER_FITS, reason="this machine has the memory of the paper profile")
+def test_doit_refuses_the_paper_profile_here_before_any_work_but_lists_it(tmp_path):
+    for item in ("dodo.py", "configs", "src"):
+        (shutil.copytree if (REPO / item).is_dir() else shutil.copy)(REPO / item, tmp_path / item)
+    env = {k: v for k, v in os.environ.items() if k != RESOURCE_OVERRIDE}
+
+    def doit(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "doit", *args], cwd=tmp_path, capture_output=True, text=True, env=env, check=False
+        )
+
+    start = time.perf_counter()
+    refused = doit("profile=paper")
+    assert refused.returncode != 0 and time.perf_counter() - start < 60
+    message = refused.stderr.strip().splitlines()[-1]
+    assert (
+        message.startswith("error: ")
+        and "configs/paper.toml" in message
+        and "python -m landscape plan paper" in message
+    )
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "build" / "paper" / "runs").exists()
+    listed = doit("list", "profile=paper")
+    assert listed.returncode == 0 and "paper" in listed.stdout

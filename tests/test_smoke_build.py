@@ -6,6 +6,7 @@ scratch and never touches the developer's own build/ and figures/.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import resource
@@ -15,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 from landscape.report import FIGURES
@@ -128,6 +131,59 @@ def test_paper_and_poster_show_the_training_figure_and_table(built):
     assert re.search(r"Pages:\s+1\n", info) and "(A0)" in info
     values = (built / "build/smoke/values.json").read_text()
     assert "NaN" not in values and '"nan"' not in values
+
+
+# Attributes that say when or how long, not what: the build's time stamp and the measured durations.
+TIMING_ATTRIBUTES = frozenset({"created_at", "seconds", "assembly_seconds", "wall_seconds"})
+
+
+def _without_timings(summary: object) -> object:
+    """A result's summary without its measured durations (every key that names seconds)."""
+    if isinstance(summary, dict):
+        return {k: _without_timings(v) for k, v in summary.items() if "seconds" not in k}
+    if isinstance(summary, list):
+        return [_without_timings(v) for v in summary]
+    return summary
+
+
+def _as_bytes(value: object) -> object:
+    array = np.asarray(value)
+    return repr(array.tolist()) if array.dtype.kind in "OSU" else (array.dtype.str, array.shape, array.tobytes())
+
+
+def _h5_contents(path: Path) -> dict[str, object]:
+    """Every dataset's bytes and every attribute of an HDF5 file, keyed by path, timings left out."""
+    contents: dict[str, object] = {}
+
+    def visit(name: str, item: h5py.Group | h5py.Dataset) -> None:
+        if isinstance(item, h5py.Dataset):
+            contents[name] = _as_bytes(item[()])
+        for key, value in item.attrs.items():
+            if key == "summary":
+                contents[f"{name}@summary"] = _without_timings(json.loads(value))
+            elif key not in TIMING_ATTRIBUTES:
+                contents[f"{name}@{key}"] = _as_bytes(value)
+
+    with h5py.File(path, "r") as fh:
+        visit("/", fh)
+        fh.visititems(visit)
+    return contents
+
+
+def test_two_clean_builds_write_byte_identical_hdf5(built, tmp_path_factory):
+    """Runs, Hessians, spectra and results of a second build from nothing equal the first, byte for byte."""
+    again = tmp_path_factory.mktemp("again")
+    for item in ("src", "configs", "paper", "poster", "dodo.py"):
+        (shutil.copytree if (built / item).is_dir() else shutil.copy)(built / item, again / item)
+    _doit(again, "profile=smoke", "train", "hessian", "spectrum_batch", "analysis")
+    first = sorted(p.relative_to(built) for p in (built / "build/smoke").rglob("*.h5"))
+    second = sorted(p.relative_to(again) for p in (again / "build/smoke").rglob("*.h5"))
+    assert first == second and len(first) > 20
+    for name in first:
+        a, b = _h5_contents(built / name), _h5_contents(again / name)
+        assert a.keys() == b.keys(), name
+        differing = [key for key in a if a[key] != b[key]]
+        assert not differing, f"{name}: {differing[:5]}"
 
 
 def test_every_task_reads_only_the_artifacts_it_declares(built):

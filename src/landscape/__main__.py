@@ -34,8 +34,10 @@ def _run(args: argparse.Namespace) -> int:
     """The chosen command; input mistakes surface as ConfigError or DatasetMissing, printed by :func:`main`."""
     cfg = config.load_profile(args.profile)
     if args.command == "train":
+        from landscape.resources import check_resources
         from landscape.train import train_run
 
+        check_resources(cfg, paths.build_dir(cfg.name))
         train_run(cfg, args.run, paths.run_file(cfg.name, args.run), progress=not args.quiet)
     elif args.command == "plan":
         from landscape.plan import estimate

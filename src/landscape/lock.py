@@ -18,6 +18,8 @@ from typing import TextIO
 LOCK_NAME = ".build.lock"
 # doit commands that only read the graph and its state; every other command (run, clean, forget, ...) may write.
 READ_ONLY_COMMANDS = frozenset({"list", "info", "help", "dumpdb", "tabcompletion", "graph"})
+# doit commands that write only doit's state or remove targets: they run no task, so they need no resources.
+STATE_COMMANDS = frozenset({"clean", "forget", "ignore", "reset-dep"})
 # doit options that take a value, so that the value is not mistaken for the command.
 VALUED_OPTIONS = frozenset(
     {
@@ -85,3 +87,8 @@ def hold(folder: Path) -> TextIO:
     handle.write(f"PID {os.getpid()} (since {time.strftime('%Y-%m-%d %H:%M:%S')})")
     handle.flush()
     return handle
+
+
+def runs_tasks(argv: Sequence[str]) -> bool:
+    """Whether a doit invocation may run tasks (the default, ``run``, ``strace``, task names), not only read."""
+    return needs_lock(argv) and command(argv) not in STATE_COMMANDS

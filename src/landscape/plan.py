@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -29,6 +29,7 @@ from landscape.data import CLASSES
 from landscape.hessian import Objective, hessian_block
 from landscape.models import build_model
 from landscape.params import flatten
+from landscape.resources import STORAGE_BYTES, Footprint, format_bytes
 from landscape.train import configure_determinism
 
 CHANNELS = {"digits": 1, "fashion_mnist": 1, "cifar10": 3}
@@ -38,7 +39,6 @@ SAMPLE_STEPS = 20  # timed SGD steps, after warm-up
 # NVIDIA H100/H200 SXM datasheets: 67 TFLOP/s in IEEE float32 without tensor cores. The Hessian
 # runs in IEEE float32 (no TF32: train.full_float32_precision), so this bounds its time from below.
 GPU_FLOAT32_PEAK = 67e12
-STORAGE_BYTES = {"float64": 8, "float32": 4}
 
 
 def hessian_file_bytes(P: int, storage: str) -> int:
@@ -53,14 +53,9 @@ def run_file_bytes(P: int, iterations: int, batch_size: int) -> int:
 
 
 @dataclass
-class Plan:
+class Plan(Footprint):
     """What a profile needs: bytes on disk and in memory, operations and seconds, per stage and in total."""
 
-    parameters: int
-    hessians: int
-    storage: str
-    run_bytes: int
-    hessian_bytes: int
     training_seconds: float
     seconds_per_column: float
     flops_per_column: float
@@ -69,21 +64,6 @@ class Plan:
     block: tuple[int, int] = (0, 0)  # the profile's HVP block: columns and examples per vectorised pass
     block_memory_bytes: float | None = None  # CUDA only: device memory of one such block, scaled from the sample
     device_memory_bytes: int | None = None  # CUDA only: the device's total memory
-
-    @property
-    def disk_bytes(self) -> int:
-        """Runs, Hessians and one partial file at once."""
-        return self.run_bytes + self.hessian_bytes + self.partial_bytes
-
-    @property
-    def partial_bytes(self) -> int:
-        """The partial file of the Hessian being assembled (removed when it is finished)."""
-        return self.parameters**2 * STORAGE_BYTES[self.storage]
-
-    @property
-    def memory_bytes(self) -> int:
-        """Host memory, and device memory before the solver's workspace, while a Hessian is finished."""
-        return 2 * self.parameters**2 * STORAGE_BYTES[self.storage]
 
     @property
     def hessian_seconds(self) -> float:
@@ -101,9 +81,10 @@ class Plan:
         return [
             f"profile {profile} on {self.device}: {self.parameters:,} parameters, "
             f"{self.hessians} dense Hessians stored in {self.storage}",
-            f"  disk    {_bytes(self.disk_bytes)}  (runs {_bytes(self.run_bytes)} before compression, "
-            f"Hessians {_bytes(self.hessian_bytes)}, one partial file {_bytes(self.partial_bytes)})",
-            f"  memory  {_bytes(self.memory_bytes)}  host, and device plus eigh workspace, while a Hessian is finished",
+            f"  disk    {format_bytes(self.disk_bytes)}  (runs {format_bytes(self.run_bytes)} before compression, "
+            f"Hessians {format_bytes(self.hessian_bytes)}, one partial file {format_bytes(self.partial_bytes)})",
+            f"  memory  {format_bytes(self.memory_bytes)}  host, and device plus eigh workspace, "
+            "while a Hessian is finished",
             f"  time    training {_duration(self.training_seconds)}, Hessians {_duration(self.hessian_seconds)} "
             f"({self.seconds_per_column * 1e3:,.1f} ms per column over all training examples)",
             f"  work    {self.flops_per_hessian:.2e} FLOP per Hessian (counted; {self._segmented_share()}), "
@@ -132,15 +113,8 @@ class Plan:
         )
         return [
             f"  device  an HVP block of {self.block[0]} columns x {self.block[1]} examples needs "
-            f"{_bytes(self.block_memory_bytes)} of {_bytes(self.device_memory_bytes)}: {fits}"
+            f"{format_bytes(self.block_memory_bytes)} of {format_bytes(self.device_memory_bytes)}: {fits}"
         ]
-
-
-def _bytes(n: float) -> str:
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
-        if n >= size:
-            return f"{n / size:,.1f} {unit}"
-    return f"{n / 1e3:,.1f} kB"
 
 
 def _duration(seconds: float) -> str:
@@ -193,16 +167,33 @@ def _hessian_cost(sample: Objective, theta: torch.Tensor, tangents: int, device:
     return seconds / theta.numel(), flops / theta.numel()
 
 
+def _input_shape(cfg: Config) -> tuple[int, int, int]:
+    return CHANNELS[cfg.data.name], cfg.data.image_size, cfg.data.image_size
+
+
+def footprint(cfg: Config) -> Footprint:
+    """Disk and memory of a profile, from its configuration (the model is built to count its parameters)."""
+    P = flatten(build_model(cfg.model, _input_shape(cfg), len(CLASSES[cfg.data.name]))).numel()
+    hessians = len(cfg.hessian_points())
+    return Footprint(
+        parameters=P,
+        hessians=hessians,
+        storage=cfg.hessian.storage,
+        run_bytes=len(cfg.runs) * run_file_bytes(P, cfg.train.iterations, cfg.train.batch_size),
+        hessian_bytes=hessians * hessian_file_bytes(P, cfg.hessian.storage),
+    )
+
+
 def estimate(cfg: Config) -> Plan:
     """Sizes from the configuration; work and times from a sample of training and of one HVP block."""
     device = configure_determinism(cfg)
-    shape = (CHANNELS[cfg.data.name], cfg.data.image_size, cfg.data.image_size)
+    shape = _input_shape(cfg)
     classes = len(CLASSES[cfg.data.name])
     model = build_model(cfg.model, shape, classes).to(device)
     theta = flatten(model).detach()
-    P, T, B, N = theta.numel(), cfg.train.iterations, cfg.train.batch_size, cfg.data.n_train
+    P, B, N = theta.numel(), cfg.train.batch_size, cfg.data.n_train
     dtype = torch.float64 if cfg.hessian.dtype == "float64" else torch.float32
-    hessians = len(cfg.hessian_points())
+    sizes = footprint(cfg)
 
     x = torch.randn(B, *shape, device=device)
     y = torch.randint(0, classes, (B,), device=device)
@@ -242,12 +233,8 @@ def estimate(cfg: Config) -> Plan:
             "device_memory_bytes": torch.cuda.get_device_properties(device).total_memory,
         }
     return Plan(
-        parameters=P,
-        hessians=hessians,
-        storage=cfg.hessian.storage,
-        run_bytes=len(cfg.runs) * run_file_bytes(P, T, B),
-        hessian_bytes=hessians * hessian_file_bytes(P, cfg.hessian.storage),
-        training_seconds=len(cfg.runs) * T * step_seconds,
+        **asdict(sizes),
+        training_seconds=len(cfg.runs) * cfg.train.iterations * step_seconds,
         seconds_per_column=seconds_per_column * scale,
         flops_per_column=flops_per_column * scale,
         full_flops_per_column=full_flops_per_column * scale,
