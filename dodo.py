@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent / "src"))
 from landscape import config, integrity, lock, paths, resources, store, tasks
 from landscape.code_deps import action_code, closure
 from landscape.config import code_digest, section_hash
+from landscape.report import POSTER_FIGURES
 
 PROFILE = get_var("profile", "cpu")
 try:
@@ -30,12 +31,15 @@ except config.ConfigError as err:
     sys.exit(f"error: {err}")
 BUILD = paths.build_dir(PROFILE)
 BUILD.mkdir(parents=True, exist_ok=True)
-if lock.needs_lock(sys.argv[1:]):
+# landscape.bundle imports this file under another name only to read the task table (artifact_tasks); it takes
+# the build lock itself, and reading the table needs no resources.
+UNDER_DOIT = __name__ == "dodo"
+if UNDER_DOIT and lock.needs_lock(sys.argv[1:]):
     try:
         BUILD_LOCK = lock.hold(BUILD)  # held until doit exits
     except lock.BuildLocked as err:
         sys.exit(f"error: {err}")
-if lock.runs_tasks(sys.argv[1:]):
+if UNDER_DOIT and lock.runs_tasks(sys.argv[1:]):
     try:
         resources.check_resources(CFG, BUILD)  # a profile this machine cannot hold is refused before any work
     except config.ConfigError as err:
@@ -368,6 +372,22 @@ def task_figure():
         )
 
 
+def task_poster_figure():
+    """The poster's figures, drawn again at the size of a poster column: figures/<profile>/poster/<name>.pdf."""
+    for name in POSTER_FIGURES:
+        target = paths.figure_file(PROFILE, name, "poster")
+        yield _guarded(
+            {
+                "name": name,
+                "doc": f"{FIGURES[name]} (poster)",
+                "actions": [(tasks.figure, [PROFILE, name, _work_hash(name), "poster"])],
+                "file_dep": [_result(name), *_code(closure([f"landscape.figures.{name}"]))],
+                "targets": [target, target.with_suffix(".json")],
+                "clean": True,
+            }
+        )
+
+
 def task_values():
     """Gather every number the paper and poster quote into build/<profile>/values.json."""
     return _guarded(
@@ -383,6 +403,8 @@ def task_values():
 
 def _document(name, template):
     figures = [paths.figure_file(PROFILE, f) for f in FIGURES]
+    if name == "poster":
+        figures += [paths.figure_file(PROFILE, f, "poster") for f in POSTER_FIGURES]
     return _guarded(
         {
             "actions": [(tasks.document, [PROFILE, name])],
@@ -429,7 +451,17 @@ def task_arxiv():
 def _task_table():
     """Name, file dependencies and targets of every task above (the input of the graph picture)."""
     table = []
-    for stage in ("train", "hessian", "spectrum_batch", "analysis", "figure", "values", "paper", "poster"):
+    for stage in (
+        "train",
+        "hessian",
+        "spectrum_batch",
+        "analysis",
+        "figure",
+        "poster_figure",
+        "values",
+        "paper",
+        "poster",
+    ):
         made = globals()[f"task_{stage}"]()
         for task in made if not isinstance(made, dict) else [made]:
             name = f"{stage}:{task['name']}" if "name" in task else stage
@@ -438,6 +470,31 @@ def _task_table():
                     "name": name,
                     "file_dep": [str(d) for d in task.get("file_dep", [])],
                     "targets": [str(t) for t in task.get("targets", [])],
+                }
+            )
+    return table
+
+
+# The stages whose targets are expensive and self-describing (each HDF5 file carries the hash of its inputs).
+ARTIFACT_STAGES = ("train", "hessian", "spectrum_batch", "analysis")
+
+
+def artifact_tasks():
+    """Name, stage, targets and input hash of every task of ``ARTIFACT_STAGES`` (what landscape.bundle packs).
+
+    The hash is the one the task's ``config_changed`` check compares, and the one its target carries as
+    ``config_hash``: the graph's own test of whether a target is current.
+    """
+    table = []
+    for stage in ARTIFACT_STAGES:
+        for task in globals()[f"task_{stage}"]():
+            (check,) = [u for u in task["uptodate"] if isinstance(u, config_changed)]
+            table.append(
+                {
+                    "name": f"{stage}:{task['name']}",
+                    "stage": stage,
+                    "targets": [Path(t) for t in task["targets"]],
+                    "input_hash": check.config,
                 }
             )
     return table

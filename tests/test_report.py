@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import jinja2
@@ -50,6 +51,11 @@ def test_number_formats():
     assert report.fmt_pct(-0.068) == r"\ensuremath{-6.8\%}" and report.fmt_points(0.027) == r"\ensuremath{2.7}"
     assert report.fmt_num(1234.5, 2) == r"\ensuremath{1{,}234}"
     assert report.fmt_seconds(90) == r"90.0\,s" and report.fmt_seconds(600) == r"10.0\,min"
+    assert [report.fmt_rate(v) for v in (0.010000000001, 0.025, 30.0)] == [
+        r"\ensuremath{0.01}",
+        r"\ensuremath{0.025}",
+        r"\ensuremath{30}",
+    ]
 
 
 @pytest.mark.skipif(shutil.which("latexmk") is None, reason="latexmk is not installed (scripts/setup.sh installs it)")
@@ -119,3 +125,22 @@ def test_templates_parse(document):
     """A syntax error in a template fails here in a second, not at the end of a build."""
     template = TEMPLATES[document]
     environment(template.parent).get_template(template.name)
+
+
+def test_poster_includes_exactly_the_figures_drawn_for_it():
+    """Each figure the poster includes is drawn for A0 by a ``poster_figure`` task (report.POSTER_FIGURES); a name
+    missing from that list would be included at paper size, one drawn but unused would waste the build's time."""
+    text = TEMPLATES["poster"].read_text()
+    included = re.findall(r"\\posterfigure\{([a-z_]+)\.pdf\}", text)
+    assert sorted(included) == sorted(report.POSTER_FIGURES)
+    assert "\\includegraphics" not in text.replace("\\includegraphics[width=\\linewidth]{#1}", "")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(-5.5e-06, r"-5.5\times10^{-6}"), (10.0, "10"), (-0.013, "-0.013"), (123456.0, r"1.2\times10^{5}")],
+)
+def test_figure_numbers_are_typeset_not_printed_in_e_notation(value, text):
+    from landscape.figures.style import math_number
+
+    assert math_number(value) == text

@@ -1,9 +1,10 @@
-"""Command line: ``python -m landscape {train PROFILE RUN, describe PROFILE, plan PROFILE}``."""
+"""Command line: ``python -m landscape {train PROFILE RUN, describe PROFILE, plan PROFILE, bundle, unbundle}``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from landscape import config, paths
 
@@ -20,18 +21,35 @@ def main(argv: list[str] | None = None) -> int:
     describe.add_argument("profile", choices=config.available())
     plan = sub.add_parser("plan", help="dry run: the disk, memory and time a profile will need, before it starts")
     plan.add_argument("profile", choices=config.available())
+    bundle = sub.add_parser("bundle", help="pack a build's runs, Hessians or results into one archive to share")
+    bundle.add_argument("profile", choices=config.available())
+    bundle.add_argument("--stage", choices=("runs", "hessians", "results"), required=True)
+    bundle.add_argument("out", type=Path, help="the archive to write (.tar, or .tar.gz to compress)")
+    unbundle = sub.add_parser("unbundle", help="verify a bundle and place its files, so doit skips what it holds")
+    unbundle.add_argument("archive", type=Path)
     args = parser.parse_args(argv)
+    from landscape.bundle import BundleError
     from landscape.data import DatasetMissing
+    from landscape.lock import BuildLocked
 
     try:
         return _run(args)
-    except (config.ConfigError, DatasetMissing) as err:
+    except (config.ConfigError, DatasetMissing, BundleError, BuildLocked) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
 
 def _run(args: argparse.Namespace) -> int:
-    """The chosen command; input mistakes surface as ConfigError or DatasetMissing, printed by :func:`main`."""
+    """The chosen command; input mistakes surface as the errors :func:`main` prints."""
+    if args.command == "unbundle":
+        from landscape.bundle import unbundle
+
+        manifest = unbundle(args.archive)
+        print(
+            f"{args.archive}: placed {len(manifest['files'])} files of profile {manifest['profile']} "
+            f"(stage {manifest['stage']}, commit {manifest['commit']}); now run: doit profile={manifest['profile']}"
+        )
+        return 0
     cfg = config.load_profile(args.profile)
     if args.command == "train":
         from landscape.resources import check_resources
@@ -39,6 +57,12 @@ def _run(args: argparse.Namespace) -> int:
 
         check_resources(cfg, paths.build_dir(cfg.name))
         train_run(cfg, args.run, paths.run_file(cfg.name, args.run), progress=not args.quiet)
+    elif args.command == "bundle":
+        from landscape.bundle import bundle
+
+        manifest = bundle(cfg.name, args.stage, args.out)
+        size = sum(entry["size"] for entry in manifest["files"])
+        print(f"{args.out}: {len(manifest['files'])} files, {size / 2**20:.1f} MiB of artifacts (stage {args.stage})")
     elif args.command == "plan":
         from landscape.plan import estimate
 

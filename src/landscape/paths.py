@@ -22,9 +22,13 @@ def result_file(profile: str, analysis: str, suffix: str = ".h5") -> Path:
     return build_dir(profile) / "results" / f"{analysis}{suffix}"
 
 
-def figure_file(profile: str, figure: str) -> Path:
-    """A figure's PDF: ``figures/<profile>/<figure>.pdf`` (its provenance sits beside it as .json)."""
-    return REPO_ROOT / "figures" / profile / f"{figure}.pdf"
+def figure_file(profile: str, figure: str, medium: str = "paper") -> Path:
+    """A figure's PDF: ``figures/<profile>/<figure>.pdf``, the poster's in ``figures/<profile>/poster/``.
+
+    Its provenance sits beside it as .json.
+    """
+    folder = REPO_ROOT / "figures" / profile
+    return (folder if medium == "paper" else folder / medium) / f"{figure}.pdf"
 
 
 def values_file(profile: str) -> Path:

@@ -47,6 +47,8 @@ RESULTS = {
     "endgame": ".h5",
     "mysteries": ".h5",
 }
+# The figures poster.tex.j2 includes, each drawn again for the poster (figures/style.py's POSTER medium).
+POSTER_FIGURES = ("spectrum", "linesearch", "trajectory", "theory", "noise", "schedule")
 FIGURES = (
     "training",
     "spectrum",
@@ -132,6 +134,15 @@ def fmt_num(value: Any, digits: int = 3) -> Latex:
     return Latex(r"\ensuremath{" + f"{mantissa:.{digits - 1}f}\\times10^{{{exponent}}}" + "}")
 
 
+def fmt_rate(value: Any) -> Latex:
+    r"""A configured value such as a learning rate, as short as it is exact to 3 digits: 0.001, not 0.0010."""
+    text = str(fmt_num(value))
+    if r"\times" in text or "." not in text:
+        return Latex(text)
+    body = text.removeprefix(r"\ensuremath{").removesuffix("}")
+    return Latex(r"\ensuremath{" + body.rstrip("0").rstrip(".") + "}")
+
+
 def fmt_pm(spread: dict[str, Any], digits: int = 3) -> Latex:
     """A spread across seeds, ``{"mean": m, "sd": s}``, as ``m ± s`` with ``digits`` significant digits each."""
     return Latex(r"\ensuremath{" + fmt_num(spread["mean"], digits) + r"\pm" + fmt_num(spread["sd"], digits) + "}")
@@ -196,6 +207,7 @@ def environment(folder: Path) -> jinja2.Environment:
         int=fmt_int,
         seconds=fmt_seconds,
         count_word=fmt_count_word,
+        rate=fmt_rate,
         latex=Latex,
         code_link=code_link,
         tt=lambda s: Latex(r"\texttt{" + escape_latex(str(s)) + "}"),
@@ -374,7 +386,8 @@ def build_document(cfg: Config, document: str, target: Path) -> Path:
     folder = paths.document_dir(cfg.name, document)
     repository = repository_url()
     context["figures"] = {name: _figure_entry(cfg.name, name, document, repository) for name in FIGURES}
-    context["figure_dir"] = os.path.relpath(paths.figure_file(cfg.name, "x").parent, folder) + "/"
+    medium = "poster" if document == "poster" else "paper"  # the poster's own drawings of its figures
+    context["figure_dir"] = os.path.relpath(paths.figure_file(cfg.name, "x", medium).parent, folder) + "/"
     tex = render(TEMPLATES[document], context, folder / f"{document}.tex")
     bib = REPO_ROOT / "paper" / "refs.bib"
     if bib.is_file():

@@ -538,18 +538,21 @@ def figure_inputs(profile: str, name: str) -> object:
 
 
 @_plain_errors
-def figure(profile: str, name: str, config_hash: str) -> None:
-    """Draw figure ``name`` from its inputs."""
+def figure(profile: str, name: str, config_hash: str, medium: str = "paper") -> None:
+    """Draw figure ``name`` from its inputs, for the paper or (``medium="poster"``) at a poster column's size."""
     import importlib
 
+    from landscape.figures import style
     from landscape.store import provenance
 
     module = importlib.import_module(f"landscape.figures.{name}")
-    module.make(
-        figure_inputs(profile, name),
-        paths.figure_file(profile, name),
-        provenance(profile, config_hash, f"figure:{name}"),
-    )
+    task = f"figure:{name}" if medium == "paper" else f"{medium}_figure:{name}"
+    with style.medium(style.MEDIA[medium]):
+        module.make(
+            figure_inputs(profile, name),
+            paths.figure_file(profile, name, medium),
+            provenance(profile, config_hash, task),
+        )
 
 
 @_plain_errors

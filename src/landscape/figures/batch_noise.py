@@ -15,7 +15,7 @@ SCRIPT = "src/landscape/figures/batch_noise.py"
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Two panels: spread of the minimum location against λ, and mini-batch curvature against λ, per batch size."""
-    fig, axes = style.figure(ncols=2, width=style.TEXT_WIDTH_IN * 0.8)
+    fig, axes = style.figure(ncols=2, width=0.8)
     spread_ax, curvature_ax = axes[0]
     with read_h5(results, ("eigenvalue", "spread", "curvatures", "sizes")) as fh:
         eigenvalues, spreads, curvatures, sizes = (
@@ -42,8 +42,8 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     limits = np.array([eigenvalues[positive].min(), eigenvalues[positive].max()])
     curvature_ax.plot(limits, limits, "k:", lw=0.8, label="full data")
     spread_ax.set(xlabel=r"$\lambda_i$", ylabel=r"sd of the minimum location $t^*$")
-    spread_ax.legend(frameon=False, fontsize=6)
+    spread_ax.legend(frameon=False, fontsize="small")
     curvature_ax.set(xscale="log", yscale="symlog", xlabel=r"$\lambda_i$", ylabel="mini-batch curvature (median, IQR)")
     curvature_ax.set_yscale("symlog", linthresh=1e-3)
-    curvature_ax.legend(frameon=False, fontsize=6)
+    curvature_ax.legend(frameon=False, fontsize="small")
     return style.save(fig, target, provenance, SCRIPT)

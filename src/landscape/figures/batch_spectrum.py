@@ -16,7 +16,7 @@ SCRIPT = "src/landscape/figures/batch_spectrum.py"
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Two panels: top eigenvalues by rank (mean ± sd over batches per size, and the full set); top-subspace overlap."""
     summary = read_summary(results)
-    fig, axes = style.figure(ncols=2, width=style.TEXT_WIDTH_IN * 0.8)
+    fig, axes = style.figure(ncols=2, width=0.8)
     top_ax, overlap_ax = axes[0]
     with read_h5(results, ("sizes", "full_top", "top_mean", "top_std")) as fh:
         sizes, full, mean, std = fh["sizes"][:], fh["full_top"][:], fh["top_mean"][:], fh["top_std"][:]

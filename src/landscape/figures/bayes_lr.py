@@ -33,7 +33,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     rate_ax.axhline(summary["max_rate"], color="black", ls=":", lw=0.8, label="cap: the run's initial rate")
     rate_ax.axhline(summary["final_lr"], color=style.PALETTE[1], ls="--", lw=0.8, label="SGD: the run's final rate")
     rate_ax.set(xlabel=r"$\lambda_i$", ylabel=r"learning rate $r_i$")
-    rate_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28))
+    rate_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28))
     positions = np.arange(len(arms))
     for ax, metric, ylabel in (
         (loss_ax, "test_loss", "test loss"),
@@ -42,7 +42,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         means = [summary["arms"][a][metric]["mean"] for a in arms]
         sds = [summary["arms"][a][metric]["sd"] for a in arms]
         ax.errorbar(positions, means, yerr=sds, fmt="o", capsize=3)
-        ax.set_xticks(positions, labels, rotation=40, ha="right", fontsize=6)
+        ax.set_xticks(positions, labels, rotation=40, ha="right", fontsize="small")
         ax.set(ylabel=ylabel)
     loss_ax.axhline(summary["base"]["test_loss"], color="black", ls=":", lw=0.8)
     temp_ax.axhline(1.0, color="black", ls=":", lw=0.8)

@@ -30,11 +30,11 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         means = [v[metric]["mean"] if isinstance(v[metric], dict) else v[metric] for v in arms.values()]
         sds = [v[metric]["sd"] if isinstance(v[metric], dict) else 0.0 for v in arms.values()]
         ax.errorbar(positions, means, yerr=sds, fmt="o", capsize=3)
-        ax.set_xticks(positions, list(arms), rotation=30, fontsize=6)
+        ax.set_xticks(positions, list(arms), rotation=30, fontsize="small")
         ax.set(ylabel=metric.replace("_", " "))
     with read_h5(results) as fh:
         for seed in range(summary["seeds"]):
             chain_ax.plot(fh[f"hmc_potential/{seed}"][:], lw=0.8, label=f"chain {seed}")
     chain_ax.set(xlabel="HMC transition", ylabel=r"potential $N\,L(\theta)$")
-    chain_ax.legend(frameon=False, fontsize=6)
+    chain_ax.legend(frameon=False, fontsize="small")
     return style.save(fig, target, provenance, SCRIPT)

@@ -28,12 +28,12 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         density = histograms[band] / max(histograms[band].sum() * (bins[1] - bins[0]), 1e-300)
         cos_ax.semilogy(centres, density + 1e-6, label=name.replace("_", " "))
     cos_ax.set(xlabel=r"$|\cos(g_n, v_i)|$", ylabel="density")
-    cos_ax.legend(frameon=False, fontsize=6)
+    cos_ax.legend(frameon=False, fontsize="small")
     positive = eigenvalues > 0
     share_ax.semilogx(eigenvalues[positive], share[positive], "o", ms=1.5, label="top-1% share")
     share_ax.semilogx(eigenvalues[positive], participation[positive], "o", ms=1.5, label="participation ratio")
     share_ax.set(xlabel=r"$\lambda_i$", ylabel="share / ratio", ylim=(0, 1))
-    share_ax.legend(frameon=False, fontsize=6, markerscale=3)
+    share_ax.legend(frameon=False, fontsize="small", markerscale=3)
     # The data's directions only: weight decay's (λ ≤ 2 wd) have near-zero noise that would stretch the axis.
     summary = read_summary(results)
     data = eigenvalues > 2 * summary.get("weight_decay", 0.0)
@@ -48,7 +48,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         lw=1.0,
         label=f"fit: $c\\propto\\lambda^{{{law['power']:.2f}}}$",
     )
-    noise_ax.legend(frameon=False, fontsize=6)
+    noise_ax.legend(frameon=False, fontsize="small")
     noise_ax.set(
         xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel=r"$\sigma_i^2 = v_i^\top C v_i$ (dotted: $\sigma_i^2=\lambda_i$)"
     )

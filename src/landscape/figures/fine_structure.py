@@ -14,7 +14,7 @@ SCRIPT = "src/landscape/figures/fine_structure.py"
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Two panels: RMS residual of a degree-4 fit, and RMS second difference, against the range, per direction."""
     summary = read_summary(results)
-    fig, axes = style.figure(ncols=2, width=style.TEXT_WIDTH_IN * 0.8)
+    fig, axes = style.figure(ncols=2, width=0.8)
     residual_ax, second_ax = axes[0]
     with read_h5(results) as fh:
         for i, key in enumerate(summary["directions"]):
@@ -41,6 +41,6 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         floor = next(iter(summary["directions"].values()))[precision]["floor"]
         residual_ax.axhline(floor, color="black", ls=line, lw=0.6)
     residual_ax.set(xlabel="half-range of the line search", ylabel="RMS residual of a quartic fit (black: round-off)")
-    residual_ax.legend(frameon=False, fontsize=6)
+    residual_ax.legend(frameon=False, fontsize="small")
     second_ax.set(xlabel="half-range of the line search", ylabel="RMS second difference")
     return style.save(fig, target, provenance, SCRIPT)

@@ -25,7 +25,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     summary = read_summary(results)
     label = summary["labels"][-1]
     loss0 = summary["points"][label]["loss0"]
-    fig, axes = style.figure(ncols=3)
+    fig, axes = style.figure(ncols=3, poster=(0,))
     profile_ax, deviation_ax, curvature_ax = axes[0]
     with read_h5(results) as fh:
         group = {
@@ -41,17 +41,18 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             ts / group["t_max"][i],
             group["losses"][i] - loss0,
             color=colour,
-            label=f"{bands[i]}, $\\lambda$={group['eigenvalue'][i]:.2g}",
+            label=f"{bands[i]}, $\\lambda={style.math_number(group['eigenvalue'][i])}$",
         )
         profile_ax.plot(ts / group["t_max"][i], quadratic - loss0, ":", color=colour)
     rise = summary["loss_increase"]
     profile_ax.set(
         xlabel=r"$t / t_{\max}$",
-        ylabel=r"$L(\theta+tv_i)-L(\theta)$ (dotted: quadratic)",
+        ylabel=r"$L(\theta+tv_i)-L(\theta)$",
         ylim=(-0.5 * rise, 2.5 * rise),
+        xticks=(-1, -0.5, 0, 0.5, 1),
     )
     # Below the axes: the profiles fill the upper corners, where a legend would cover them.
-    profile_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
+    profile_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
     for band, colour in BAND_COLOURS.items():
         mask = bands == band
         if mask.any():
@@ -61,7 +62,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             curvature_ax.plot(group["eigenvalue"][mask], group["fitted_curvature"][mask], "o", ms=3, color=colour)
     deviation_ax.axhline(summary["tolerance"], color="black", ls=":", lw=0.8)
     deviation_ax.set(xlabel=r"$|\lambda_i|$", ylabel=r"max $|L-q|$ / quadratic rise")
-    deviation_ax.legend(frameon=False, fontsize=6)
+    deviation_ax.legend(frameon=False, fontsize="small")
     limits = np.array([group["eigenvalue"].min(), group["eigenvalue"].max()])
     curvature_ax.plot(limits, limits, "k:", lw=0.8)
     curvature_ax.set(xscale="symlog", yscale="symlog", xlabel=r"$\lambda_i$", ylabel="fitted curvature at the minimum")

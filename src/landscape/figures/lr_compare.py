@@ -17,7 +17,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Two panels: final training loss and test loss against initial LR; per-band loss gap against the reference."""
     summary = read_summary(results)
     runs = summary["runs"]
-    fig, axes = style.figure(ncols=2, width=style.TEXT_WIDTH_IN * 0.85)
+    fig, axes = style.figure(ncols=2, width=0.85)
     loss_ax, band_ax = axes[0]
     for schedule, marker in (("anneal", "o"), ("constant", "s"), ("step", "^")):
         names = [r for r in runs if runs[r]["schedule"] == schedule]
@@ -35,7 +35,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
                 label=f"test, {schedule}",
             )
     loss_ax.set(xlabel="initial learning rate", ylabel="final cross-entropy")
-    loss_ax.legend(frameon=False, fontsize=5)
+    loss_ax.legend(frameon=False, fontsize="x-small")
     edges = np.asarray(summary["band_edges"])
     labels = [f"{a + 1}–{b}" for a, b in zip(edges, edges[1:])]
     # Band gaps measured by moving within one band; without them, the expansion's only where it describes the gap.
@@ -46,12 +46,12 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         for k, name in enumerate(others):
             band_ax.bar(np.arange(len(labels)) + k * width, fh[f"{key}/{name}"][:], width, label=name.replace("_", " "))
     band_ax.axhline(0, color="black", lw=0.6)
-    band_ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=45, fontsize=6)
+    band_ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=45, fontsize="small")
     band_ax.set(xlabel="eigenvalue ranks (1 = largest)", ylabel=f"loss gap vs {summary['reference'].replace('_', ' ')}")
     band_ax.set_yscale("symlog", linthresh=1e-4)
     band_ax.tick_params(axis="y", labelsize=5)
     if others:
-        band_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3)
+        band_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3)
     else:
         band_ax.text(
             0.5,

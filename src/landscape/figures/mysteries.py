@@ -16,7 +16,7 @@ SCRIPT = "src/landscape/figures/mysteries.py"
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Two panels: final training loss against final LR with the line fit; λ_max η/2(1+β) with and without warm-up."""
     summary = read_summary(results)
-    fig, axes = style.figure(ncols=2, width=style.TEXT_WIDTH_IN * 0.85)
+    fig, axes = style.figure(ncols=2, width=0.85)
     floor_ax, warm_ax = axes[0]
     with read_h5(results, ("floor/rates", "floor/losses", "warmup/ratio", "none/ratio")) as fh:
         rates, losses = fh["floor/rates"][:], fh["floor/losses"][:]
@@ -36,8 +36,8 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
                 label=label,
             )
     floor_ax.set(xlabel="final learning rate", ylabel="final training loss")
-    floor_ax.legend(frameon=False, fontsize=6)
+    floor_ax.legend(frameon=False, fontsize="small")
     warm_ax.axhline(1.0, color="black", ls=":", lw=0.8)
     warm_ax.set(xlabel="iteration", ylabel=r"$\lambda_{\max}\eta_t / 2(1+\beta)$ (1: stability limit)")
-    warm_ax.legend(frameon=False, fontsize=6)
+    warm_ax.legend(frameon=False, fontsize="small")
     return style.save(fig, target, provenance, SCRIPT)

@@ -10,8 +10,8 @@ from landscape.store import read_h5, read_summary
 
 SCRIPT = "src/landscape/figures/noise.py"
 LABELS = {
-    "low": "low half",
-    "high": "high half",
+    "low": "flat half",
+    "high": "sharp half",
     "all": "all",
     "fit_low_noise_high": "fit low, noise high",
     "fit_high_noise_low": "fit high, noise low",
@@ -24,7 +24,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     The first panel shows every variant, the second the halves (mean ± sd over seeds).
     """
     summary = read_summary(results)
-    fig, axes = style.figure(ncols=3)
+    fig, axes = style.figure(ncols=3, poster=(1,))
     loss_ax, measured_ax, tuned_ax = axes[0]
     base = summary["base"]
     with read_h5(results, ("predicted_increase", "tuned/sigma", "tuned/band_eigenvalue", "tuned/posterior_sd")) as fh:
@@ -58,8 +58,8 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     measured_ax.axvline(summary["measured_rise"], color="0.5", ls="--", lw=0.8)
     loss_ax.set(xlabel=r"predicted rise $\frac{1}{2}\sigma^2\sum_{S}\lambda_i$", ylabel="test loss (dotted: end point)")
     measured_ax.set(xlabel="measured training-loss rise", ylabel="test loss")
-    loss_ax.legend(frameon=False, fontsize=5, loc="upper left")
-    measured_ax.legend(frameon=False, fontsize=5, loc="upper left")
+    loss_ax.legend(frameon=False, fontsize="x-small", loc="upper left")
+    measured_ax.legend(frameon=False, fontsize="x-small", loc="upper left")
     tuned_ax.errorbar(
         band_eigenvalue,
         tuned.mean(0),
@@ -71,5 +71,5 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     )
     tuned_ax.loglog(band_eigenvalue, posterior_sd, "--", label=r"posterior sd $1/\sqrt{N\lambda}$")
     tuned_ax.set(xlabel=r"band's eigenvalue", ylabel=r"noise level $\sigma_k$", xscale="log", yscale="log")
-    tuned_ax.legend(frameon=False, fontsize=6)
+    tuned_ax.legend(frameon=False, fontsize="small")
     return style.save(fig, target, provenance, SCRIPT)

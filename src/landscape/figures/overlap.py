@@ -35,7 +35,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     row_ax.set(
         xlabel="eigenvalue rank (1 = largest)", ylabel=r"$\max_j |v^a_i \cdot v^b_j|$ (running mean)", ylim=(0, 1)
     )
-    row_ax.legend(frameon=False, fontsize=6)
+    row_ax.legend(frameon=False, fontsize="small")
     sub_ax.axvline(summary["classes"], color="grey", lw=0.6, ls=":")
     sub_ax.set(xlabel="k (top eigenvectors)", ylabel="top-k subspace overlap", ylim=(0, 1))
     image = heat_ax.imshow(heatmap[::-1, ::-1], vmin=0, vmax=1, cmap="viridis")

@@ -25,7 +25,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         share_ax.bar(bands, values, bottom=bottom, color=style.PALETTE[i], label=form)
         bottom += values
     share_ax.set(ylabel="share of directions (BIC)", ylim=(0, 1))
-    share_ax.legend(frameon=False, fontsize=6)
+    share_ax.legend(frameon=False, fontsize="small")
     with read_h5(results, ("eigenvalue", "quartic_ratio", "logcosh_scale")) as fh:
         eigenvalues, quartic, scale = fh["eigenvalue"][:], fh["quartic_ratio"][:], fh["logcosh_scale"][:]
     quartic_ax.plot(eigenvalues, quartic, "o", ms=3)

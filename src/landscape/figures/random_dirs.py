@@ -18,7 +18,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Two panels: one profile per kind with its prediction; the deviation of every direction, per kind."""
     summary = read_summary(results)
     kinds = list(summary["kinds"])
-    fig, axes = style.figure(ncols=2, width=style.TEXT_WIDTH_IN * 0.8)
+    fig, axes = style.figure(ncols=2, width=0.8)
     profile_ax, deviation_ax = axes[0]
     with read_h5(results) as fh:
         for i, kind in enumerate(kinds):
@@ -37,7 +37,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
                 color=colour,
             )
     profile_ax.set(xlabel=r"$t/t_{\max}$", ylabel=r"$L(\theta+td)-L(\theta)$ (dotted: prediction)")
-    profile_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
+    profile_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
     deviation_ax.axhline(summary["tolerance"], color="black", ls=":", lw=0.8)
     deviation_ax.set_xticks(range(len(kinds)), kinds)
     deviation_ax.set(ylabel=r"max $|L-q|$ / predicted rise")

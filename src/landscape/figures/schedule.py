@@ -18,7 +18,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     spectrum.
     """
     summary = read_summary(results)
-    fig, axes = style.figure(ncols=3)
+    fig, axes = style.figure(ncols=3, poster=(2,))
     curve_ax, rate_ax, rules_ax = axes[0]
     with read_h5(results, ("study/steps", "study/predicted", "study/measured", "study/lr")) as fh:
         steps = fh["study/steps"][:]
@@ -34,9 +34,9 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             label = f"general, {summary['lags']} lags" if name == "general" else name.replace("_", " ")
             rules_ax.loglog(iterations, fh[f"rules/{name}/measured_curve"][:], label=label)
     rules_ax.set(xlabel="iteration", ylabel="expected excess loss (constant rule)")
-    rules_ax.legend(frameon=False, fontsize=6)
+    rules_ax.legend(frameon=False, fontsize="small")
     curve_ax.set(xlabel="iteration", ylabel="loss")
-    curve_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    curve_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.25))
     rate_ax.set(xlabel="iteration", ylabel="learning rate")
-    rate_ax.legend(frameon=False, fontsize=6)
+    rate_ax.legend(frameon=False, fontsize="small")
     return style.save(fig, target, provenance, SCRIPT)

@@ -17,7 +17,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Three panels: |λ| against rank (both signs), density of log|λ| by sign, λ_max η / 2(1+β) per checkpoint."""
     summary = read_summary(results)
     main = summary["main_points"]
-    fig, axes = style.figure(ncols=3)
+    fig, axes = style.figure(ncols=3, poster=(0,))
     rank_ax, density_ax, stability_ax = axes[0]
     with read_h5(results) as fh:
         spectra = {label: fh[f"eigenvalues/{label}"][:] for label in summary["points"]}
@@ -45,7 +45,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             label=f"{name}, $\\lambda<0$",
         )
     density_ax.set(yscale="log", xlabel=r"$\log_{10}|\lambda|$", ylabel="count")
-    density_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
+    density_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
     steps = [int(label.split("@")[1]) for label in main]
     ratios = [summary["points"][label]["stability_ratio"] for label in main]
     stability_ax.plot(steps, ratios, "o-", label="main run")
@@ -57,5 +57,5 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     stability_ax.axhline(1.0, color="black", lw=0.8, ls=":")
     stability_ax.set(xlabel="iteration", ylabel=r"$\lambda_{\max}\,\eta / 2(1+\beta)$", yscale="log")
     # Below the axes: one entry per run would cover the end-point markers.
-    stability_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3)
+    stability_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3)
     return style.save(fig, target, provenance, SCRIPT)

@@ -7,6 +7,9 @@ commit and script that made it (showyourwork-style provenance for the appendix).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,28 +17,72 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.collections import Collection
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.text import Text
 
 from landscape.store import atomic_path, write_json
 
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
-TEXT_WIDTH_IN = 6.3  # \textwidth of the paper (article, 11pt, 1in margins... see paper.tex.j2)
-COLUMN_HEIGHT_IN = 2.4
+
+
+@dataclass(frozen=True)
+class Medium:
+    """Where a figure is printed: its width, the height of a row of panels, its body font and its strokes.
+
+    Figures ask for sizes relative to the medium ("small", "x-small"), so one drawing serves both: the
+    paper's 8 pt body, and the poster's 27.5 pt, whose smallest text ("x-small", 0.694 of the body) prints
+    at 19 pt on A0: a poster figure is drawn at the width of a poster column and included at about scale 1.
+    """
+
+    name: str
+    width_in: float
+    row_height_in: float
+    font_pt: float
+    stroke_scale: float  # lines, markers and edges, relative to the paper's
+    max_columns: int  # panels side by side; a figure with more is stacked one panel per row
+
+
+# The paper's \textwidth (article, 11 pt, 1 in margins: see paper.tex.j2).
+PAPER = Medium("paper", width_in=6.3, row_height_in=2.4, font_pt=8.0, stroke_scale=1.0, max_columns=8)
+# One of the A0 poster's three columns: its \linewidth inside a block, 683 TeX pt (typed out in poster.log).
+POSTER = Medium("poster", width_in=9.4, row_height_in=4.4, font_pt=27.5, stroke_scale=2.2, max_columns=1)
+MEDIA = {medium.name: medium for medium in (PAPER, POSTER)}
+_current = [PAPER]
+
+
+@contextlib.contextmanager
+def medium(chosen: Medium) -> Iterator[Medium]:
+    """Draw the figures made inside the block for ``chosen`` (the paper outside any block)."""
+    _current.append(chosen)
+    try:
+        yield chosen
+    finally:
+        _current.pop()
+
+
+def current() -> Medium:
+    """The medium figures are drawn for now."""
+    return _current[-1]
 
 
 def apply() -> None:
-    """Set the shared rcParams (TrueType fonts in PDFs, sizes matching 9–10 pt captions)."""
+    """Set the shared rcParams for the current medium (TrueType fonts in PDFs, sizes relative to its body font)."""
+    m = current()
     plt.rcParams.update(
         {
             "pdf.fonttype": 42,
             "ps.fonttype": 42,
             "font.family": "serif",
-            "font.size": 8,
-            "axes.labelsize": 8,
-            "axes.titlesize": 9,
-            "legend.fontsize": 7,
-            "xtick.labelsize": 7,
-            "ytick.labelsize": 7,
+            "font.size": m.font_pt,
+            "axes.labelsize": "medium",
+            "axes.titlesize": "large",
+            "legend.fontsize": "small",
+            "xtick.labelsize": "small",
+            "ytick.labelsize": "small",
             "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
             "axes.spines.top": False,
             "axes.spines.right": False,
@@ -47,19 +94,70 @@ def apply() -> None:
 
 
 def figure(
-    ncols: int = 1, height: float = COLUMN_HEIGHT_IN, width: float = TEXT_WIDTH_IN, nrows: int = 1
+    ncols: int = 1, nrows: int = 1, width: float = 1.0, poster: tuple[int, ...] | None = None
 ) -> tuple[Any, Any]:
-    """A figure the width of the text with ``nrows`` × ``ncols`` panels, each row ``height`` tall."""
+    """A figure of ``nrows`` x ``ncols`` panels, ``width`` of the medium's width (the paper's; a poster's is full).
+
+    The axes come back as an ``nrows`` x ``ncols`` array whatever the medium. On a medium that holds fewer
+    columns (the poster), the panels are stacked one per row, in reading order; ``poster`` names the panels
+    (reading-order indices) that carry the poster's message, and only those are printed there: the others
+    are drawn into a figure that is never saved, so the figure's code is the same for both media.
+    """
     apply()
-    return plt.subplots(nrows, ncols, figsize=(width, height * nrows), squeeze=False, layout="constrained")
+    m = current()
+    if ncols <= m.max_columns:
+        fig, axes = plt.subplots(
+            nrows,
+            ncols,
+            figsize=(m.width_in * (width if m is PAPER else 1.0), m.row_height_in * nrows),
+            squeeze=False,
+            layout="constrained",
+        )
+        return fig, axes
+    shown = tuple(range(nrows * ncols)) if poster is None else poster
+    fig, printed = plt.subplots(
+        len(shown), 1, figsize=(m.width_in, m.row_height_in * len(shown)), squeeze=False, layout="constrained"
+    )
+    unprinted = [plt.figure().add_subplot() for _ in range(nrows * ncols - len(shown))]
+    fig._unprinted = [ax.figure for ax in unprinted]  # closed with ``fig`` by :func:`save`
+    panels = iter(printed[:, 0])
+    others = iter(unprinted)
+    axes = np.array([next(panels) if index in shown else next(others) for index in range(nrows * ncols)])
+    return fig, axes.reshape(nrows, ncols)
+
+
+def math_number(value: float, digits: int = 2) -> str:
+    r"""``value`` to ``digits`` significant digits as mathtext: ``-5.5\times10^{-6}``, not ``-5.5e-06``."""
+    mantissa, _, exponent = f"{value:.{digits}g}".partition("e")
+    return mantissa if not exponent else rf"{mantissa}\times10^{{{int(exponent)}}}"
+
+
+def _thicken(fig: Any, scale: float) -> None:
+    """Scale every line, marker and edge of ``fig`` by ``scale`` (text keeps its size)."""
+    for artist in fig.findobj(lambda a: not isinstance(a, Text)):
+        if isinstance(artist, Line2D):
+            artist.set_linewidth(artist.get_linewidth() * scale)
+            artist.set_markersize(artist.get_markersize() * scale)
+            artist.set_markeredgewidth(artist.get_markeredgewidth() * scale)
+        elif isinstance(artist, Collection):
+            artist.set_linewidths(np.asarray(artist.get_linewidths()) * scale)
+            sizes = artist.get_sizes() if hasattr(artist, "get_sizes") else None
+            if sizes is not None and len(sizes):
+                artist.set_sizes(np.asarray(sizes) * scale**2)
+        elif isinstance(artist, Patch):
+            artist.set_linewidth(artist.get_linewidth() * scale)
 
 
 def save(fig: Any, target: Path, provenance: dict[str, Any], script: str) -> Path:
     """Write ``fig`` to ``target`` (PDF, fixed metadata) and its provenance to ``target.json``."""
+    if current().stroke_scale != 1.0:
+        _thicken(fig, current().stroke_scale)
     with atomic_path(target) as tmp:
         fig.savefig(
             tmp, format="pdf", metadata={"CreationDate": None, "ModDate": None, "Creator": script, "Producer": None}
         )
+    for unprinted in getattr(fig, "_unprinted", ()):
+        plt.close(unprinted)
     plt.close(fig)
-    write_json(target.with_suffix(".json"), {**provenance, "script": script})
+    write_json(target.with_suffix(".json"), {**provenance, "script": script, "medium": current().name})
     return target

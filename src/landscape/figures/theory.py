@@ -18,7 +18,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     with Fisher ≈ Hessian.
     """
     summary = read_summary(results)
-    fig, axes = style.figure(ncols=2, nrows=2, width=style.TEXT_WIDTH_IN * 0.85)
+    fig, axes = style.figure(ncols=2, nrows=2, width=0.85, poster=(0,))
     (variance_ax, settle_ax), (temperature_ax, star_ax) = axes
     with read_h5(results, ("eigenvalue", "settle/predicted", "settle/measured")) as fh:
         eigenvalues = fh["eigenvalue"][:]
@@ -53,13 +53,13 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     settle_ax.loglog(predicted[both] + 1, measured[both] + 1, "o", ms=1.5, alpha=0.6)
     for ax in (variance_ax, settle_ax):
         low, high = ax.get_xlim()
-        ax.plot([low, high], [low, high], "k:", lw=0.8)
+        ax.plot([low, high], [low, high], "k:", lw=0.8, label="measured = predicted")
     temperature_ax.axhline(1.0, color="black", ls=":", lw=0.8)
     variance_ax.set(xlabel="predicted stationary variance, epoch-wise shuffling", ylabel="measured variance")
-    variance_ax.legend(frameon=False, fontsize=6, markerscale=3)
+    variance_ax.legend(frameon=False, fontsize="small", markerscale=3, loc="lower right")
     settle_ax.set(xlabel="predicted settle iteration + 1", ylabel="measured settle iteration + 1")
     temperature_ax.set(xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel=r"temperature $T_i$ = Var / posterior Var")
-    temperature_ax.legend(frameon=False, fontsize=6, markerscale=3)
+    temperature_ax.legend(frameon=False, fontsize="small", markerscale=3)
     star_ax.set(xlabel=r"learning rate $\eta$ (dotted: the run's phases)", ylabel=r"posterior-matching $\kappa^*$")
-    star_ax.legend(frameon=False, fontsize=6)
+    star_ax.legend(frameon=False, fontsize="small")
     return style.save(fig, target, provenance, SCRIPT)

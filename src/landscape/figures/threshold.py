@@ -16,7 +16,7 @@ SCRIPT = "src/landscape/figures/threshold.py"
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Two panels: loss per split against the threshold; measured against predicted objective change."""
     summary = read_summary(results)
-    fig, axes = style.figure(ncols=2, width=style.TEXT_WIDTH_IN * 0.85)
+    fig, axes = style.figure(ncols=2, width=0.85)
     loss_ax, change_ax = axes[0]
     with read_h5(results, ("threshold", "predicted_change", "measured_change")) as fh:
         taus = fh["threshold"][:]
@@ -27,7 +27,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     loss_ax.set(
         xlabel=r"threshold $\tau$ (directions with $\lambda>\tau$ moved)", ylabel="loss (dotted: best on validation)"
     )
-    loss_ax.legend(frameon=False, fontsize=6)
+    loss_ax.legend(frameon=False, fontsize="small")
     change_ax.loglog(taus, np.where(predicted > 0, predicted, np.nan), marker="o", ms=2.5, label="predicted decrease")
     change_ax.loglog(
         taus, np.where(measured > 0, measured, np.nan), marker="s", ms=2.5, mfc="none", label="measured decrease"
@@ -36,5 +36,5 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         taus, np.where(measured < 0, -measured, np.nan), marker="x", ms=3, ls="none", label="measured increase"
     )
     change_ax.set(xlabel=r"threshold $\tau$", ylabel="change of the training objective")
-    change_ax.legend(frameon=False, fontsize=6)
+    change_ax.legend(frameon=False, fontsize="small")
     return style.save(fig, target, provenance, SCRIPT)

@@ -17,7 +17,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Three panels: traced |x_i(t)|, settle iteration against λ per basis, last-phase variance against λ."""
     summary = read_summary(results)
     final = summary["final_label"]
-    fig, axes = style.figure(ncols=3)
+    fig, axes = style.figure(ncols=3, poster=(1,))
     path_ax, settle_ax, variance_ax = axes[0]
     with read_h5(results) as fh:
         coordinates, traced_values = fh["traced/coordinates"][:], fh["traced/eigenvalue"][:]
@@ -43,9 +43,9 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     for k, lr in enumerate(phase_lr):
         variance_ax.loglog(eigenvalues[data], variance[k][data], "o", ms=1.5, alpha=0.6, label=f"$\\eta$={lr:.2g}")
     path_ax.set(xlabel="iteration", ylabel=r"$|v_i^\top(\theta_t-\theta^*)|$")
-    path_ax.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
+    path_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
     settle_ax.set(xlabel=r"$\lambda_i$", ylabel="settle iteration + 1")
-    settle_ax.legend(frameon=False, fontsize=6, markerscale=3)
+    settle_ax.legend(frameon=False, fontsize="small", markerscale=3)
     variance_ax.set(xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel="variance in each phase's second half")
-    variance_ax.legend(frameon=False, fontsize=6, markerscale=3)
+    variance_ax.legend(frameon=False, fontsize="small", markerscale=3)
     return style.save(fig, target, provenance, SCRIPT)
