@@ -30,7 +30,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         means = [v[metric]["mean"] if isinstance(v[metric], dict) else v[metric] for v in arms.values()]
         sds = [v[metric]["sd"] if isinstance(v[metric], dict) else 0.0 for v in arms.values()]
         ax.errorbar(positions, means, yerr=sds, fmt="o", capsize=3)
-        ax.set_xticks(positions, list(arms), rotation=30, fontsize="small")
+        ax.set_xticks(positions, list(arms), rotation=40, ha="right", fontsize="small")
         ax.set(ylabel=metric.replace("_", " "))
     with read_h5(results) as fh:
         for seed in range(summary["seeds"]):

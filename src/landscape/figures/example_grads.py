@@ -28,7 +28,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         density = histograms[band] / max(histograms[band].sum() * (bins[1] - bins[0]), 1e-300)
         cos_ax.semilogy(centres, density + 1e-6, label=name.replace("_", " "))
     cos_ax.set(xlabel=r"$|\cos(g_n, v_i)|$", ylabel="density")
-    cos_ax.legend(frameon=False, fontsize="small")
+    style.legend_above(cos_ax)
     positive = eigenvalues > 0
     share_ax.semilogx(eigenvalues[positive], share[positive], "o", ms=1.5, label="top-1% share")
     share_ax.semilogx(eigenvalues[positive], participation[positive], "o", ms=1.5, label="participation ratio")

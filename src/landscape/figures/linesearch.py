@@ -68,5 +68,5 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     curvature_ax.set(xscale="symlog", yscale="symlog", xlabel=r"$\lambda_i$", ylabel="fitted curvature at the minimum")
     curvature_ax.set_xscale("symlog", linthresh=1e-3)
     curvature_ax.set_yscale("symlog", linthresh=1e-3)
-    curvature_ax.tick_params(axis="x", labelrotation=45, labelsize=5)  # symlog's ±10^-k labels collide upright
+    style.symlog_ticks_apart(curvature_ax)
     return style.save(fig, target, provenance, SCRIPT)

@@ -51,7 +51,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     band_ax.set_yscale("symlog", linthresh=1e-4)
     band_ax.tick_params(axis="y", labelsize=5)
     if others:
-        band_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3)
+        style.legend_above(band_ax, ncol=3)
     else:
         band_ax.text(
             0.5,

@@ -39,5 +39,5 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     floor_ax.legend(frameon=False, fontsize="small")
     warm_ax.axhline(1.0, color="black", ls=":", lw=0.8)
     warm_ax.set(xlabel="iteration", ylabel=r"$\lambda_{\max}\eta_t / 2(1+\beta)$ (1: stability limit)")
-    warm_ax.legend(frameon=False, fontsize="small")
+    style.legend_above(warm_ax)
     return style.save(fig, target, provenance, SCRIPT)

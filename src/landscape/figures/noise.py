@@ -71,5 +71,5 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     )
     tuned_ax.loglog(band_eigenvalue, posterior_sd, "--", label=r"posterior sd $1/\sqrt{N\lambda}$")
     tuned_ax.set(xlabel=r"band's eigenvalue", ylabel=r"noise level $\sigma_k$", xscale="log", yscale="log")
-    tuned_ax.legend(frameon=False, fontsize="small")
+    style.legend_above(tuned_ax, ncol=1)
     return style.save(fig, target, provenance, SCRIPT)

@@ -25,14 +25,16 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         share_ax.bar(bands, values, bottom=bottom, color=style.PALETTE[i], label=form)
         bottom += values
     share_ax.set(ylabel="share of directions (BIC)", ylim=(0, 1))
-    share_ax.legend(frameon=False, fontsize="small")
+    style.legend_above(share_ax, ncol=1)
     with read_h5(results, ("eigenvalue", "quartic_ratio", "logcosh_scale")) as fh:
         eigenvalues, quartic, scale = fh["eigenvalue"][:], fh["quartic_ratio"][:], fh["logcosh_scale"][:]
     quartic_ax.plot(eigenvalues, quartic, "o", ms=3)
     quartic_ax.axhline(0, color="black", lw=0.6)
     quartic_ax.set(xscale="symlog", xlabel=r"$\lambda_i$", ylabel=r"quartic / quadratic term at $t_{\max}$")
     quartic_ax.set_xscale("symlog", linthresh=1e-3)
+    style.symlog_ticks_apart(quartic_ax)
     scale_ax.plot(eigenvalues, scale, "o", ms=3)
     scale_ax.set(xscale="symlog", yscale="log", xlabel=r"$\lambda_i$", ylabel=r"log-cosh scale $s/t_{\max}$")
     scale_ax.set_xscale("symlog", linthresh=1e-3)
+    style.symlog_ticks_apart(scale_ax)
     return style.save(fig, target, provenance, SCRIPT)

@@ -38,5 +38,5 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     curve_ax.set(xlabel="iteration", ylabel="loss")
     curve_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.25))
     rate_ax.set(xlabel="iteration", ylabel="learning rate")
-    rate_ax.legend(frameon=False, fontsize="small")
+    style.legend_above(rate_ax, ncol=1)
     return style.save(fig, target, provenance, SCRIPT)

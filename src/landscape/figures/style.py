@@ -126,6 +126,18 @@ def figure(
     return fig, axes.reshape(nrows, ncols)
 
 
+def legend_above(ax: Any, ncol: int = 2, **options: Any) -> Any:
+    """A legend in a row above ``ax``, where it covers no data (constrained layout makes room for it)."""
+    return ax.legend(
+        frameon=False, fontsize="x-small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=ncol, **options
+    )
+
+
+def symlog_ticks_apart(ax: Any, axis: str = "x") -> None:
+    """Tilt a symlog axis's tick labels: upright, its ±10^-k labels run into each other near zero."""
+    ax.tick_params(axis=axis, labelrotation=45)
+
+
 def math_number(value: float, digits: int = 2) -> str:
     r"""``value`` to ``digits`` significant digits as mathtext: ``-5.5\times10^{-6}``, not ``-5.5e-06``."""
     mantissa, _, exponent = f"{value:.{digits}g}".partition("e")

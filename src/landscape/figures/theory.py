@@ -61,5 +61,5 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     temperature_ax.set(xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel=r"temperature $T_i$ = Var / posterior Var")
     temperature_ax.legend(frameon=False, fontsize="small", markerscale=3)
     star_ax.set(xlabel=r"learning rate $\eta$ (dotted: the run's phases)", ylabel=r"posterior-matching $\kappa^*$")
-    star_ax.legend(frameon=False, fontsize="small")
+    style.legend_above(star_ax, ncol=1)
     return style.save(fig, target, provenance, SCRIPT)

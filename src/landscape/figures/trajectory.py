@@ -47,5 +47,5 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     settle_ax.set(xlabel=r"$\lambda_i$", ylabel="settle iteration + 1")
     settle_ax.legend(frameon=False, fontsize="small", markerscale=3)
     variance_ax.set(xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel="variance in each phase's second half")
-    variance_ax.legend(frameon=False, fontsize="small", markerscale=3)
+    style.legend_above(variance_ax, ncol=3, markerscale=3)
     return style.save(fig, target, provenance, SCRIPT)
