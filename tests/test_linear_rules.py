@@ -189,3 +189,24 @@ def test_rank_quadrature_sums_a_power_law_model():
         full = linear_rules.expected_loss(rule, 3000, kappa, sigma2, x0)
         summed = linear_rules.expected_loss(rule, 3000, kappa[nodes], sigma2[nodes], x0[nodes], weights=weights)
         assert summed == pytest.approx(full, rel=1e-3)
+
+
+def test_power_law_fits_ignore_eigenvalues_below_the_assemblys_resolution():
+    """Planted sub-resolution eigenvalues (the assembly's noise) move neither the spectrum's nor the start's law."""
+    from landscape.analyses.schedule import power_law_model
+
+    resolved = 4.6 * np.arange(1, 301, dtype=float) ** -1.3
+    rng = np.random.default_rng(1)
+    laws = []
+    for draw in range(2):
+        noise_floor = rng.uniform(1e-9, 1e-7, 200) * (1 + draw)
+        eigenvalues = np.concatenate([resolved, noise_floor])
+        start = np.concatenate([0.2 * resolved**-0.3, rng.uniform(0.01, 5.0, 200)])
+        with_cut = power_law_model(eigenvalues, {"scale": 0.3, "power": 1.5}, start, resolution=1e-6)["laws"]
+        without = power_law_model(eigenvalues, {"scale": 0.3, "power": 1.5}, start)["laws"]
+        laws.append((with_cut, without))
+    (cut_a, raw_a), (cut_b, raw_b) = laws
+    assert cut_a["spectrum_exponent"] == pytest.approx(1.3, abs=0.02) == cut_b["spectrum_exponent"]
+    assert cut_a["start_power"] == pytest.approx(-0.6, abs=1e-9) and cut_b["start_power"] == pytest.approx(-0.6)
+    assert cut_a["resolved_eigenvalues"] == 300
+    assert abs(raw_a["spectrum_exponent"] - 1.3) > 0.5 and abs(raw_a["start_power"] + 0.6) > 0.05  # the control

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from landscape.analyses import batch_spectrum, overlap, spectrum
-from landscape.spectra import outlier_count, random_basis, row_max_overlap, stability_ratio, subspace_overlap
+from landscape.spectra import (
+    eigenvalue_resolution,
+    outlier_count,
+    random_basis,
+    row_max_overlap,
+    stability_ratio,
+    subspace_overlap,
+)
 from landscape.store import read_summary
 
 
@@ -133,3 +140,16 @@ def test_eigenbands_set_the_weight_decay_directions_apart():
     assert sorted(np.concatenate(list(bands.values())).tolist()) == list(range(len(eigenvalues)))  # a partition
     assert len(bands["bottom"]) == (len(eigenvalues) - 7 - 3) // 4 and -0.5 in eigenvalues[bands["bottom"]]
     assert len(eigenbands(eigenvalues, 3)["weight_decay"]) == 0  # no weight decay, no such band
+
+
+def test_eigenvalue_resolution_bounds_what_float32_storage_moves():
+    """Rounding a Hessian to float32 moves no eigenvalue by more than the resolution, and not by 30x less."""
+    rng = np.random.default_rng(0)
+    basis, _ = np.linalg.qr(rng.standard_normal((300, 300)))
+    eigenvalues = np.concatenate([np.arange(1, 151) ** -1.5 * 10.0, -rng.uniform(0, 1e-6, 150)])
+    hessian = (basis * eigenvalues) @ basis.T
+    stored = hessian.astype(np.float32).astype(np.float64)
+    moved = np.abs(np.linalg.eigvalsh(stored) - np.sort(eigenvalues)).max()
+    resolution = eigenvalue_resolution(eigenvalues, 0.0, "float32")
+    assert moved <= resolution < 30 * moved
+    assert eigenvalue_resolution(eigenvalues, 1e-3, "float64") == pytest.approx(1e-3 * 10.0, rel=1e-9)

@@ -195,3 +195,14 @@ def test_shuffled_prediction_factor_between_the_finite_population_limit_and_epoc
     assert factor[-1] < 0.1 and np.all(np.diff(factor) < 0)
     beyond = shuffled_prediction_factor(lr, np.array([kappa[0] * 10, kappa[-1] / 10]), momentum, batch, n)
     assert beyond == pytest.approx(factor[[0, -1]])  # held at the grid's ends
+
+
+def test_noise_law_leaves_out_eigenvalues_below_the_resolution():
+    """A planted floor of unresolved eigenvalues with unrelated noise does not move the fitted power."""
+    from landscape.theory import noise_law
+
+    rng = np.random.default_rng(0)
+    lam = np.concatenate([np.geomspace(1e-2, 10, 200), rng.uniform(1e-9, 1e-7, 100)])
+    noise = np.concatenate([0.5 * np.geomspace(1e-2, 10, 200) ** 1.4, rng.uniform(1e-3, 1.0, 100)])
+    assert noise_law(lam, noise, resolution=1e-6)["power"] == pytest.approx(1.4, abs=1e-9)
+    assert abs(noise_law(lam, noise)["power"] - 1.4) > 0.1  # the control: without the cut the floor pulls the fit

@@ -179,16 +179,18 @@ def noise_law(
     level: float = 0.95,
     resamples: int = 1000,
     seed: int = 0,
+    resolution: float = 0.0,
 ) -> dict[str, float]:
     r"""The gradient-noise law :math:`c_i = a\,\lambda_i^p` over the data's directions, with a bootstrap interval of p.
 
     The one fit of the study's noise law, which every analysis that needs c(κ) reads. Directions with
     0 ≤ λ ≤ 2·``weight_decay`` are left out: their curvature is weight decay's, not the data's, and near
     λ = wd their tiny noise would pull a log-log line far from the bulk's law. The interval resamples the
-    directions with replacement (``resamples`` times, percentile interval at ``level``).
+    directions with replacement (``resamples`` times, percentile interval at ``level``). Eigenvalues
+    below the assembly's ``resolution`` (:func:`landscape.spectra.eigenvalue_resolution`) are left out too.
     """
     lam, c = np.asarray(eigenvalues, dtype=float), np.asarray(noise, dtype=float)
-    data = (lam > 2 * weight_decay) & (lam > 0) & (c > 0)
+    data = (lam > 2 * weight_decay) & (lam > max(resolution, 0.0)) & (c > 0)
     x, y = np.log(lam[data]), np.log(c[data])
     power, log_scale = np.polyfit(x, y, 1)
     picks = np.random.default_rng(seed).integers(0, len(x), (resamples, len(x)))

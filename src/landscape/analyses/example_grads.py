@@ -23,7 +23,7 @@ from tqdm import tqdm
 from landscape import theory
 from landscape.hessian import StoredHessian
 from landscape.params import unflatten
-from landscape.spectra import eigenbands
+from landscape.spectra import eigenbands, stored_resolution
 from landscape.store import write_results
 
 COS_BINS = np.linspace(0.0, 1.0, 51)
@@ -77,6 +77,7 @@ def run(
     """Streamed per-example statistics in the eigenbasis of ``hessian_file``."""
     with StoredHessian(hessian_file) as stored:
         eigenvalues, eigenvectors, full_gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
+        resolution = stored_resolution(eigenvalues, stored.attrs)
     N, P = len(y), len(eigenvalues)
     basis = torch.as_tensor(eigenvectors, dtype=torch.float64, device=theta.device)
     keep = max(int(np.ceil(TOP_SHARE * N)), 1)
@@ -121,7 +122,8 @@ def run(
             for b, name in enumerate(BAND_NAMES)
             if np.any(bands == b)
         },
-        "noise_law": theory.noise_law(eigenvalues, noise, weight_decay),
+        "noise_law": theory.noise_law(eigenvalues, noise, weight_decay, resolution=resolution),
+        "eigenvalue_resolution": resolution,
         "weight_decay": weight_decay,
         "noise_curvature_spearman": float(
             np.corrcoef(np.argsort(np.argsort(curvature[positive])), np.argsort(np.argsort(noise[positive])))[0, 1]

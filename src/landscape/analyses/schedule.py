@@ -42,21 +42,26 @@ FIT_RANKS = 40  # log-spaced ranks for the spectrum's exponent, so each decade o
 QUADRATURE_BINS = 200
 
 
-def power_law_model(eigenvalues: np.ndarray, noise_law: dict[str, float], start: np.ndarray) -> dict[str, Any]:
+def power_law_model(
+    eigenvalues: np.ndarray, noise_law: dict[str, float], start: np.ndarray, resolution: float = 0.0
+) -> dict[str, Any]:
     """A power-law model of the measured noisy quadratic: λ_i = λ_1 i^(−p), c = s λ^q, x₀² = r λ^u.
 
     The spectrum's law passes through the measured top eigenvalue (so the model has the measured
     stability edge) and its exponent is fitted by least squares in log-log over log-spaced ranks; the
     noise law is the study's one fit (A10, :func:`landscape.theory.noise_law`); initial distances are a
-    power law in λ fitted over all directions.
+    power law in λ. Both fits use only eigenvalues above ``resolution`` (the assembly's,
+    :func:`landscape.spectra.eigenvalue_resolution`): below it an eigenvalue is the assembly's noise.
+    The model still has one direction per eigenvalue.
     """
     order = np.argsort(-eigenvalues)
     kappa, x0 = eigenvalues[order], start[order]
-    ranks = np.unique(np.geomspace(1, len(kappa), FIT_RANKS).astype(int))
+    resolved = int(np.sum(kappa > resolution))
+    ranks = np.unique(np.geomspace(1, resolved, FIT_RANKS).astype(int))
     log_r, log_ratio = np.log(ranks), np.log(kappa[ranks - 1] / kappa[0])
     exponent = float(-np.sum(log_r * log_ratio) / np.sum(log_r**2))
     noise_scale, noise_power = noise_law["scale"], noise_law["power"]
-    start_scale, start_power = theory.power_law_fit(kappa, x0**2)
+    start_scale, start_power = theory.power_law_fit(kappa[:resolved], x0[:resolved] ** 2)
     fitted = kappa[0] * np.arange(1, len(kappa) + 1, dtype=float) ** -exponent
     return {
         "eigenvalue": fitted,
@@ -69,6 +74,8 @@ def power_law_model(eigenvalues: np.ndarray, noise_law: dict[str, float], start:
             "noise_power": noise_power,
             "start_scale": start_scale,
             "start_power": start_power,
+            "resolution": resolution,
+            "resolved_eigenvalues": resolved,
         },
     }
 
@@ -261,7 +268,8 @@ def run(
     network. With ``mysteries_results`` every schedule and rule is kept stable at the largest λ_max measured on
     the way (:func:`peak_curvature`); otherwise at the end point's.
     """
-    final = read_summary(trajectory_results)["final_label"]
+    trajectory_summary = read_summary(trajectory_results)
+    final = trajectory_summary["final_label"]
     with read_h5(trajectory_results, (f"{final}/eigenvalue", f"{final}/start")) as fh:
         eigenvalues, start = fh[f"{final}/eigenvalue"][:], fh[f"{final}/start"][:]
     stability = (
@@ -286,7 +294,8 @@ def run(
     methods, schedule_arrays = optimised_schedules(
         kappa, sigma2, x0, len(lrs), momentum, float(lrs[0]), stability["peak"]
     )
-    model = power_law_model(kappa, read_summary(grads_results)["noise_law"], x0)
+    resolution = trajectory_summary["bases"][final]["eigenvalue_resolution"]
+    model = power_law_model(kappa, read_summary(grads_results)["noise_law"], x0, resolution)
     comparison, rule_arrays, rule_objects = compare_rules(
         model, (kappa, sigma2, x0), batch_size, len(lrs), float(lrs[0]), stability["peak"]
     )

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from landscape import trajectory
 from landscape.hessian import StoredHessian
-from landscape.spectra import eigenbands
+from landscape.spectra import eigenbands, stored_resolution
 from landscape.store import read_h5, write_results
 
 SETTLE_WIDTH = 3.0  # stationary band: mean ± 3 sd of the last phase's second half
@@ -102,6 +102,7 @@ def run(
         for label, path in hessian_files.items():
             with StoredHessian(path) as stored:
                 eigenvalues = stored.eigenvalues
+                resolution = stored_resolution(eigenvalues, stored.attrs)
                 statistics = basis_statistics(params, origin, stored.eigenvector_dataset, checkpoints, lrs, window)
             projection_peak = tracemalloc.get_traced_memory()[1]
             for key, value in statistics.items():
@@ -111,6 +112,7 @@ def run(
             settled = statistics["settle"] >= 0
             keep = positive & settled
             per_basis[label] = {
+                "eigenvalue_resolution": resolution,
                 "settled_share": float(settled.mean()),
                 "settle_spearman": float(stats.spearmanr(eigenvalues[keep], statistics["settle"][keep]).statistic)
                 if keep.sum() >= 3

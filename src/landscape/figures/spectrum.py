@@ -28,7 +28,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         rank_ax.loglog(np.arange(1, len(positive) + 1), positive, color=colour, label=f"it. {step}")
         rank_ax.loglog(np.arange(1, len(negative) + 1), negative, "--", color=colour)
     rank_ax.set(xlabel="rank", ylabel=r"$|\lambda|$ (solid $>0$, dashed $<0$)")
-    rank_ax.legend(frameon=False)
+    style.legend_above(rank_ax, ncol=4)
     magnitudes = np.log10(np.abs(np.concatenate([spectra[main[0]], spectra[main[-1]]])) + 1e-300)
     edges = np.linspace(max(magnitudes.min(), -8.0), magnitudes.max() + 0.05, 40)
     for label, colour in ((main[0], style.PALETTE[0]), (main[-1], style.PALETTE[len(main) - 1])):

@@ -49,7 +49,7 @@ class Medium:
 # The paper's \textwidth (article, 11 pt, 1 in margins: see paper.tex.j2).
 PAPER = Medium("paper", width_in=6.3, row_height_in=2.4, font_pt=8.0, stroke_scale=1.0, max_columns=8)
 # One of the A0 poster's three columns: its \linewidth inside a block, 683 TeX pt (typed out in poster.log).
-POSTER = Medium("poster", width_in=9.4, row_height_in=4.4, font_pt=27.5, stroke_scale=2.2, max_columns=1)
+POSTER = Medium("poster", width_in=9.4, row_height_in=4.1, font_pt=27.5, stroke_scale=2.2, max_columns=1)
 MEDIA = {medium.name: medium for medium in (PAPER, POSTER)}
 _current = [PAPER]
 
