@@ -30,7 +30,10 @@ try:
 except config.ConfigError as err:
     sys.exit(f"error: {err}")
 BUILD = paths.build_dir(PROFILE)
-BUILD.mkdir(parents=True, exist_ok=True)
+try:
+    lock.writable_folder(BUILD)
+except lock.BuildLocked as err:
+    sys.exit(f"error: {err}")
 # landscape.bundle imports this file under another name only to read the task table (artifact_tasks); it takes
 # the build lock itself, and reading the table needs no resources.
 UNDER_DOIT = __name__ == "dodo"

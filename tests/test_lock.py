@@ -98,3 +98,17 @@ def test_doit_refuses_a_second_build_of_a_profile_but_still_lists_it(tmp_path):
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     assert not (tmp_path / "build" / "smoke" / "runs").exists()
+
+
+def test_a_build_folder_that_cannot_be_written_is_named_without_a_traceback(tmp_path):
+    """A read-only checkout or a file where build/ should be: one line naming the folder, for every doit command.
+
+    The suite runs as root (CI), which may write read-only folders, so a file stands in the folder's way.
+    """
+    for item in ("dodo.py", "configs", "src"):
+        (shutil.copytree if (REPO / item).is_dir() else shutil.copy)(REPO / item, tmp_path / item)
+    (tmp_path / "build").write_text("not a folder")
+    for argv in (["profile=smoke"], ["list", "profile=smoke"]):
+        proc = subprocess.run([sys.executable, "-m", "doit", *argv], cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert "cannot write the build folder" in proc.stderr and str(tmp_path / "build") in proc.stderr

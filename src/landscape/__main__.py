@@ -52,10 +52,11 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     cfg = config.load_profile(args.profile)
     if args.command == "train":
+        from landscape.lock import writable_folder
         from landscape.resources import check_resources
         from landscape.train import train_run
 
-        check_resources(cfg, paths.build_dir(cfg.name))
+        check_resources(cfg, writable_folder(paths.build_dir(cfg.name)))
         train_run(cfg, args.run, paths.run_file(cfg.name, args.run), progress=not args.quiet)
     elif args.command == "bundle":
         from landscape.bundle import bundle

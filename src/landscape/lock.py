@@ -43,7 +43,22 @@ VALUED_OPTIONS = frozenset(
 
 
 class BuildLocked(RuntimeError):
-    """Another process is building this profile folder."""
+    """Another process is building this profile folder, or the folder cannot be written at all."""
+
+
+def writable_folder(folder: Path) -> Path:
+    """``folder``, created if missing; :class:`BuildLocked` naming it if it cannot be (read-only, or a file)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise BuildLocked(
+            f"{folder}: cannot write the build folder ({err.strerror or err}); make it (and its parents) a writable "
+            "directory, or run from a checkout you can write to"
+        ) from None
+    return folder
 
 
 def command(argv: Sequence[str]) -> str | None:
@@ -70,8 +85,7 @@ def hold(folder: Path) -> TextIO:
     Keep the returned file open for as long as the build runs: closing it, exiting or being killed
     releases the lock.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")
+    handle = open(writable_folder(folder) / LOCK_NAME, "a+", encoding="utf-8")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
