@@ -248,6 +248,8 @@ def test_a_hessians_bundle_with_a_killed_hessian_resumes_it_and_reruns_no_finish
     _landscape(built, "bundle", "smoke", "--stage", "hessians", str(archive))
     collaborator = _fresh_clone(tmp_path_factory, "collaborator")
     _landscape(collaborator, "unbundle", str(archive))
+    executed, _, _ = _doit(collaborator, "profile=smoke", "analysis:spectrum")
+    assert executed == ["analysis:spectrum"]  # a complete hessians bundle: the analyses run, nothing before them
     target = collaborator / "build/smoke/hessians/main@600.h5"
     target.unlink()
     proc = subprocess.Popen(
