@@ -112,3 +112,19 @@ def test_a_build_folder_that_cannot_be_written_is_named_without_a_traceback(tmp_
         proc = subprocess.run([sys.executable, "-m", "doit", *argv], cwd=tmp_path, capture_output=True, text=True)
         assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
         assert "cannot write the build folder" in proc.stderr and str(tmp_path / "build") in proc.stderr
+
+
+def test_a_read_only_folder_inside_the_build_fails_its_task_in_one_line(tmp_path):
+    """A task that meets a read-only runs/ or results/ fails with the path, not a traceback (doit prints the line)."""
+    from doit.exceptions import TaskFailed
+
+    from landscape.tasks import _plain_errors
+
+    target = tmp_path / "runs" / "main.h5"
+
+    @_plain_errors
+    def write_run() -> None:
+        raise PermissionError(13, "Permission denied", str(target))
+
+    failed = write_run()
+    assert isinstance(failed, TaskFailed) and str(target) in failed.message and "Permission denied" in failed.message

@@ -34,6 +34,7 @@ def _plain_errors(action: Callable[..., Any]) -> Callable[..., Any]:
             ReportValueError,
             SchemaError,
             FileNotFoundError,
+            PermissionError,  # a read-only folder inside build/ (the build folder itself is checked by dodo.py)
             UndefinedError,
         ) as err:
             return TaskFailed(f"{type(err).__name__}: {err}")
