@@ -451,6 +451,13 @@ def task_arxiv():
     )
 
 
+def _stage_tasks(stage):
+    """(doit name, task dict) of every task ``task_<stage>`` makes: ``stage:name`` for sub-tasks, else ``stage``."""
+    made = globals()[f"task_{stage}"]()
+    for task in made if not isinstance(made, dict) else [made]:
+        yield (f"{stage}:{task['name']}" if "name" in task else stage), task
+
+
 def _task_table():
     """Name, file dependencies and targets of every task above (the input of the graph picture)."""
     table = []
@@ -465,9 +472,7 @@ def _task_table():
         "paper",
         "poster",
     ):
-        made = globals()[f"task_{stage}"]()
-        for task in made if not isinstance(made, dict) else [made]:
-            name = f"{stage}:{task['name']}" if "name" in task else stage
+        for name, task in _stage_tasks(stage):
             table.append(
                 {
                     "name": name,
@@ -490,11 +495,11 @@ def artifact_tasks():
     """
     table = []
     for stage in ARTIFACT_STAGES:
-        for task in globals()[f"task_{stage}"]():
+        for name, task in _stage_tasks(stage):
             (check,) = [u for u in task["uptodate"] if isinstance(u, config_changed)]
             table.append(
                 {
-                    "name": f"{stage}:{task['name']}",
+                    "name": name,
                     "stage": stage,
                     "targets": [Path(t) for t in task["targets"]],
                     "input_hash": check.config,

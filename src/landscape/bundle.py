@@ -104,6 +104,11 @@ def _stored_attrs(path: Path) -> dict[str, str]:
         raise BundleError(f"{path}: not a readable HDF5 file ({err})") from err
 
 
+def _partial(target: Path) -> Path:
+    """Where the task of ``target`` keeps its resumable work (train.py and hessian.py name it so)."""
+    return target.with_name(target.name + ".partial")
+
+
 def _relative(path: Path) -> str:
     return path.resolve().relative_to(REPO_ROOT).as_posix()
 
@@ -126,8 +131,7 @@ def _entries(profile: str, stage: str) -> tuple[list[dict[str, Any]], set[str]]:
             continue
         current = 0
         for target in task.targets:
-            partial = target.with_name(target.name + ".partial")
-            for path, complete in ((target, True), (partial, False)):
+            for path, complete in ((target, True), (_partial(target), False)):
                 if not path.is_file() or (complete and integrity.damaged(path)):
                     continue
                 stored = _stored_attrs(path)
@@ -238,7 +242,7 @@ def _checked_entries(manifest: dict[str, Any], source: Path) -> dict[str, tuple[
             raise BundleError(f"{source}: {entry['path']}: task {entry['task']!r} is not in this checkout's graph")
         goes_to = {t.resolve() for t in task.targets}
         if not entry["complete"]:
-            goes_to = {t.with_name(t.name + ".partial") for t in goes_to}
+            goes_to = {_partial(t) for t in goes_to}
         if target.resolve() not in goes_to:
             raise BundleError(f"{source}: {entry['path']}: not a file task {task.name} makes")
         if entry["input_hash"] != task.input_hash:
@@ -335,7 +339,7 @@ def _place(manifest: dict[str, Any], staged: list[tuple[dict, Path, str]]) -> No
         os.replace(path, target)
         if entry["complete"]:
             integrity.record([target])
-            target.with_name(target.name + ".partial").unlink(missing_ok=True)
+            _partial(target).unlink(missing_ok=True)
         placed[str(target)] = md5
     rows = json.loads(json.dumps(manifest.get("doit", {})).replace(ROOT_MARK, str(REPO_ROOT)))
     for row in rows.values():
