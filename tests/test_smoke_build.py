@@ -565,6 +565,8 @@ def _variants(values: dict) -> dict[str, dict]:
     """The smoke build's values with every finding true, none, exactly one, and 0, 1 and many outliers."""
     import copy
 
+    from landscape import findings
+
     out = {}
     for label, holds in (("all hold", True), ("none hold", False)):
         variant = copy.deepcopy(values)
@@ -574,6 +576,8 @@ def _variants(values: dict) -> dict[str, dict]:
     one = copy.deepcopy(out["none hold"])
     one["findings"]["hmc_helps"]["holds"] = True
     out["one holds"] = one
+    for variant in out.values():
+        variant["helped"] = findings.helped(variant["findings"])
     for count in (0, 1, 7):
         variant = copy.deepcopy(values)
         spectrum = variant["spectrum"]

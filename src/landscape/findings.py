@@ -12,6 +12,9 @@ from typing import Any
 # Two numbers agree "within a factor of two" when their ratio lies in [1/2, 2].
 FACTOR = 2.0
 
+# The interventions on the network the study plan predicts to help, each decided by the seeds rule.
+INTERVENTIONS = ("sharp_noise_hurts_more", "bayes_lr_helps", "hmc_helps", "batch_one_helps")
+
 
 def _finding(holds: bool, **evidence: Any) -> dict[str, Any]:
     return {"holds": bool(holds), "evidence": evidence}
@@ -26,11 +29,21 @@ def _measured_gain(schedule: dict[str, Any]) -> float | None:
     return momentum["measured_final_excess"] / general["measured_final_excess"]
 
 
+def _within_factor(ratio: float | None) -> bool:
+    return ratio is not None and 1 / FACTOR <= ratio <= FACTOR
+
+
+def helped(evaluated: dict[str, dict[str, Any]]) -> list[str]:
+    """The interventions (of :data:`INTERVENTIONS`, in that order) whose predicted help the rule establishes."""
+    return [key for key in INTERVENTIONS if evaluated[key]["holds"]]
+
+
 def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Every finding from the summaries in ``results`` (analysis name → summary)."""
     spectrum, trajectory, theory = results["spectrum"], results["trajectory"], results["theory"]
     schedule, noise, bayes, endgame = results["schedule"], results["noise"], results["bayes_lr"], results["endgame"]
-    last = theory["phases"][str(len(theory["phases"]) - 1)]
+    phases = [theory["phases"][str(k)] for k in range(len(theory["phases"]))]
+    last = phases[-1]
     return {
         "outliers_match_classes": _finding(
             spectrum["outliers_match_classes"], outliers=spectrum["final_outliers"], classes=spectrum["classes"]
@@ -57,8 +70,11 @@ def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         "sharp_settle_first": _finding(trajectory["sharp_settle_first"]),
         # With the prediction for the sampler the runs use (epoch-wise shuffling); the i.i.d. ratio is quoted beside.
         "theory_predicts_variance": _finding(
-            last["median_ratio_shuffled"] is not None and 1 / FACTOR <= last["median_ratio_shuffled"] <= FACTOR,
+            _within_factor(last["median_ratio_shuffled"]),
             median_ratio=last["median_ratio_shuffled"],
+            within_rates=[p["lr"] for p in phases if _within_factor(p["median_ratio_shuffled"])],
+            off_rates=[p["lr"] for p in phases if not _within_factor(p["median_ratio_shuffled"])],
+            earlier_phases_off=sum(not _within_factor(p["median_ratio_shuffled"]) for p in phases[:-1]),
             iid_ratio=last["median_ratio"],
             lr=last["lr"],
         ),

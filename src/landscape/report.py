@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-from landscape import findings, paths
+from landscape import findings, paths, seeds
 from landscape.config import Config, as_dict
 from landscape.store import REPO_ROOT, atomic_path, git, git_state, read_json, read_summary, write_json
 
@@ -270,9 +270,14 @@ def collect(cfg: Config) -> dict[str, Any]:
         for name, suffix in RESULTS.items()
         if suffix == ".h5"
     }
+    decided = findings.evaluate(summaries)
     return {
         **summaries,
-        "findings": findings.evaluate(summaries),
+        "findings": decided,
+        # The study's conventions, quoted by the prose instead of typed into it.
+        "rule": {"level": seeds.LEVEL, "factor": findings.FACTOR},
+        "interventions": list(findings.INTERVENTIONS),
+        "helped": findings.helped(decided),
         "title": "The Quadratic Approximation to NN Loss Landscapes: explorations and implications",
         "profile": {"name": cfg.name, **as_dict(cfg.profile)},
         "data": as_dict(cfg.data),

@@ -7,6 +7,9 @@ from typing import Any
 
 import numpy as np
 
+# The confidence level of every interval and of the decision rule, unless a caller corrects it for a family.
+LEVEL = 0.95
+
 
 def spread(values: Iterable[float]) -> dict[str, float]:
     r"""``{"mean": x̄, "sd": s}`` with the sample s.d. :math:`s^2 = \sum_i (x_i - \bar x)^2 / (n - 1)`.
@@ -17,7 +20,7 @@ def spread(values: Iterable[float]) -> dict[str, float]:
     return {"mean": float(x.mean()), "sd": float(x.std(ddof=1)) if len(x) > 1 else 0.0}
 
 
-def interval(values: Iterable[float], level: float = 0.95) -> dict[str, float]:
+def interval(values: Iterable[float], level: float = LEVEL) -> dict[str, float]:
     r"""Mean, sample s.d., n and the two-sided Student-t interval of the mean at ``level``.
 
     .. math:: \bar x \pm t_{n-1,(1+\mathrm{level})/2}\, s/\sqrt n ;
@@ -32,7 +35,7 @@ def interval(values: Iterable[float], level: float = 0.95) -> dict[str, float]:
     return {**out, "low": out["mean"] - half, "high": out["mean"] + half}
 
 
-def compare(values: Iterable[float], reference: float | Iterable[float], level: float = 0.95) -> dict[str, Any]:
+def compare(values: Iterable[float], reference: float | Iterable[float], level: float = LEVEL) -> dict[str, Any]:
     """The study's one decision rule: does an arm differ from its reference beyond the spread across seeds?
 
     With ``reference`` a number (the end point), the differences d_s = x_s − reference; with one value

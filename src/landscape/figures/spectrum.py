@@ -21,18 +21,18 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     rank_ax, density_ax, stability_ax = axes[0]
     with read_h5(results) as fh:
         spectra = {label: fh[f"eigenvalues/{label}"][:] for label in summary["points"]}
-    for label, colour in zip(main, style.PALETTE):
-        values = spectra[label]
+    steps = [int(label.split("@")[1]) for label in main]
+    for label, step in zip(main, steps):
+        values, colour = spectra[label], style.checkpoint_colour(step, steps[-1])
         positive, negative = np.sort(values[values > 0])[::-1], np.sort(-values[values < 0])[::-1]
-        step = label.split("@")[1]
         rank_ax.loglog(np.arange(1, len(positive) + 1), positive, color=colour, label=f"it. {step}")
         rank_ax.loglog(np.arange(1, len(negative) + 1), negative, "--", color=colour)
     rank_ax.set(xlabel="rank", ylabel=r"$|\lambda|$ (solid $>0$, dashed $<0$)")
     style.legend_above(rank_ax, ncol=4)
     magnitudes = np.log10(np.abs(np.concatenate([spectra[main[0]], spectra[main[-1]]])) + 1e-300)
     edges = np.linspace(max(magnitudes.min(), -8.0), magnitudes.max() + 0.05, 40)
-    for label, colour in ((main[0], style.PALETTE[0]), (main[-1], style.PALETTE[len(main) - 1])):
-        values, name = spectra[label], f"it. {label.split('@')[1]}"
+    for label, step in ((main[0], steps[0]), (main[-1], steps[-1])):
+        values, name, colour = spectra[label], f"it. {step}", style.checkpoint_colour(step, steps[-1])
         density_ax.hist(
             np.log10(values[values > 0]), bins=edges, histtype="step", color=colour, label=f"{name}, $\\lambda>0$"
         )
@@ -46,7 +46,6 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         )
     density_ax.set(yscale="log", xlabel=r"$\log_{10}|\lambda|$", ylabel="count")
     density_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
-    steps = [int(label.split("@")[1]) for label in main]
     ratios = [summary["points"][label]["stability_ratio"] for label in main]
     stability_ax.plot(steps, ratios, "o-", label="main run")
     for label, point in summary["points"].items():

@@ -138,6 +138,17 @@ def symlog_ticks_apart(ax: Any, axis: str = "x") -> None:
     ax.tick_params(axis=axis, labelrotation=45)
 
 
+def checkpoint_colour(step: int, last: int) -> Any:
+    r"""The colour of the checkpoint at iteration ``step`` of a run that ends at ``last``, the same in every figure.
+
+    A sequential map (viridis, stopped short of its pale yellow) at :math:`\sqrt{\mathrm{step}/\mathrm{last}}`:
+    the square root keeps the early checkpoints (0, 4 % and 40 % of training in the profiles) apart.
+    """
+    import matplotlib
+
+    return matplotlib.colormaps["viridis"](0.9 * (step / last) ** 0.5 if last > 0 else 0.0)
+
+
 def math_number(value: float, digits: int = 2) -> str:
     r"""``value`` to ``digits`` significant digits as mathtext: ``-5.5\times10^{-6}``, not ``-5.5e-06``."""
     mantissa, _, exponent = f"{value:.{digits}g}".partition("e")
@@ -160,8 +171,26 @@ def _thicken(fig: Any, scale: float) -> None:
             artist.set_linewidth(artist.get_linewidth() * scale)
 
 
+def _plain_short_log_axes(fig: Any, decades: float = 1.5) -> None:
+    """Label a log axis that spans under ``decades`` decades at 1, 2 and 5 times powers of ten, as plain numbers.
+
+    Over such a span matplotlib shows one or two labelled powers of ten (or ``4×10⁻¹``-style minor labels), and a
+    ratio near one reads better as 0.5, 1, 2.
+    """
+    import matplotlib.ticker as ticker
+
+    for ax in fig.axes:
+        for axis, (low, high) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            if axis.get_scale() != "log" or min(low, high) <= 0 or abs(np.log10(high / low)) >= decades:
+                continue
+            axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+            axis.set_minor_formatter(ticker.NullFormatter())
+
+
 def save(fig: Any, target: Path, provenance: dict[str, Any], script: str) -> Path:
     """Write ``fig`` to ``target`` (PDF, fixed metadata) and its provenance to ``target.json``."""
+    _plain_short_log_axes(fig)
     if current().stroke_scale != 1.0:
         _thicken(fig, current().stroke_scale)
     with atomic_path(target) as tmp:

@@ -23,7 +23,8 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         coordinates, traced_values = fh["traced/coordinates"][:], fh["traced/eigenvalue"][:]
         for k in np.argsort(traced_values)[::-1][:5]:
             path_ax.semilogy(np.abs(coordinates[:, k]) + 1e-12, lw=0.6, label=f"$\\lambda$={traced_values[k]:.2g}")
-        for i, label in enumerate(summary["labels"]):
+        last_step = int(final.split("@")[1])
+        for label in summary["labels"]:
             eigenvalues, settle = fh[f"{label}/eigenvalue"][:], fh[f"{label}/settle"][:]
             keep = (eigenvalues > 0) & (settle >= 0)
             settle_ax.loglog(
@@ -32,7 +33,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
                 "o",
                 ms=1.5,
                 alpha=0.6,
-                color=style.PALETTE[i],
+                color=style.checkpoint_colour(int(label.split("@")[1]), last_step),
                 label=f"basis at it. {label.split('@')[1]}",
             )
         eigenvalues, variance = fh[f"{final}/eigenvalue"][:], fh[f"{final}/phase_variance"][:]
