@@ -11,6 +11,7 @@ from landscape.spectra import (
     eigenvalue_resolution,
     outlier_count,
     random_basis,
+    random_row_max,
     row_max_overlap,
     stability_ratio,
     subspace_overlap,
@@ -85,6 +86,27 @@ def test_spectrum_and_overlap_analyses_on_a_known_spectrum(tmp_path):
     result = read_summary(tmp_path / "overlap.h5")
     assert result["pairs"]["main@5->main@10"]["top"] == pytest.approx(1.0)
     assert result["pairs"]["main@5->main@10"]["top_subspace"] == pytest.approx(1.0)
+
+
+def test_overlaps_read_block_by_block_from_a_file_equal_those_of_the_whole_matrices(tmp_path):
+    a, b = random_basis(150, seed=7), random_basis(150, seed=8)
+    values = np.linspace(-1, 5, 150)
+    with h5py.File(tmp_path / "b.h5", "w") as fh:
+        fh["v"] = b
+    with h5py.File(tmp_path / "b.h5", "r") as fh:
+        assert np.allclose(row_max_overlap(a, fh["v"]), np.abs(a.T @ b).max(axis=1), rtol=1e-13, atol=0)
+        streamed = overlap.davis_kahan(values, a, values * 1.1, fh["v"], slice(140, 150))
+    direct = b @ ((values * 1.1)[:, None] * (b.T @ a[:, 140:])) - a[:, 140:] * values[140:]
+    assert streamed["perturbation"] == pytest.approx(np.linalg.norm(direct), rel=1e-12)
+
+
+def test_the_random_baseline_of_row_maxima_matches_two_random_bases():
+    # Each row of AᵀB is uniform on the sphere when B is Haar-random: P x 256 draws give the mean row maximum of
+    # two random P x P bases without forming them (the `paper` profile's P x P float64 pair would be 155 GB).
+    P = 400
+    both = row_max_overlap(random_basis(P, seed=1), random_basis(P, seed=2)).mean()
+    assert random_row_max(P, seed=1) == pytest.approx(both, rel=0.03)
+    assert random_row_max(4 * P, seed=1) < 0.8 * random_row_max(P, seed=1)  # ~ sqrt(2 ln P / P) falls with P
 
 
 def test_davis_kahan_bounds_a_planted_rotation_and_measures_it_exactly():

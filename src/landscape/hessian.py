@@ -22,12 +22,14 @@ from typing import Any
 
 import h5py
 import numpy as np
+import scipy.linalg
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 from tqdm import tqdm
 
+from landscape import tiles
 from landscape.params import unflatten
 from landscape.segments import Segment, fill_from_symmetry, model_segments, segment_columns
 from landscape.store import atomic_h5, read_h5
@@ -144,7 +146,7 @@ def hessian_block(objective: Objective, theta: torch.Tensor, first: int, count: 
     return block
 
 
-def complete(matrix: np.ndarray, objective: Objective, tile: int = 2048) -> None:
+def complete(matrix: np.ndarray, objective: Objective, tile: int | None = None) -> None:
     """Fill the rows a segmented assembly left out from their transposes; fail if any entry is still missing.
 
     The check reads row tiles, so it never makes a P x P array of its own.
@@ -152,6 +154,7 @@ def complete(matrix: np.ndarray, objective: Objective, tile: int = 2048) -> None
     segments = objective.segments()
     if segments is not None:
         fill_from_symmetry(matrix, segments)
+    tile = tile or tiles.tile(matrix.shape[0])
     missing = np.zeros(matrix.shape[1], dtype=bool)
     for row in range(0, matrix.shape[0], tile):
         missing |= np.isnan(matrix[row : row + tile]).any(axis=0)
@@ -163,7 +166,12 @@ def complete(matrix: np.ndarray, objective: Objective, tile: int = 2048) -> None
 
 
 def probe_error(
-    objective: Objective, theta: torch.Tensor, matrix: np.ndarray, probes: int = 4, seed: int = 0, tile: int = 4096
+    objective: Objective,
+    theta: torch.Tensor,
+    matrix: np.ndarray,
+    probes: int = 4,
+    seed: int = 0,
+    tile: int | None = None,
 ) -> float:
     """How far the assembled matrix is from the operator: max |H_assembled v - Hv| / max |Hv| over random unit v.
 
@@ -171,7 +179,7 @@ def probe_error(
     wrong block, a wrong fill from symmetry or storage rounding all show here. ``matrix`` is read in row
     tiles, so a float32 matrix of any size is never copied whole to float64.
     """
-    rng = np.random.default_rng(seed)
+    rng, tile = np.random.default_rng(seed), tile or tiles.tile(matrix.shape[0])
     vectors = rng.standard_normal((probes, theta.numel()))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     exact = objective.hvp(theta, torch.as_tensor(vectors, dtype=theta.dtype, device=theta.device)).cpu().numpy()
@@ -216,7 +224,7 @@ def dense_hessian(
     return dense
 
 
-def symmetrise_in_place(matrix: np.ndarray, tile: int = 2048) -> float:
+def symmetrise_in_place(matrix: np.ndarray, tile: int | None = None) -> float:
     r"""Overwrite ``matrix`` with (A + Aᵀ)/2 tile by tile, without a second P x P copy; returns the raw asymmetry.
 
     Symmetrising removes the round-off asymmetry of column-wise assembly before ``eigh``; tile by tile
@@ -224,7 +232,7 @@ def symmetrise_in_place(matrix: np.ndarray, tile: int = 2048) -> float:
     value is :math:`\max_{ij}|A_{ij} - A_{ji}| / \max_{ij}|A_{ij}|`, a check of the HVPs.
     """
     P = matrix.shape[0]
-    largest, asymmetry = 0.0, 0.0
+    tile, largest, asymmetry = tile or tiles.tile(P), 0.0, 0.0
     for i in range(0, P, tile):
         for j in range(i, P, tile):
             upper, lower = matrix[i : i + tile, j : j + tile], matrix[j : j + tile, i : i + tile].T
@@ -311,7 +319,10 @@ def cuda_eigh_library(n: int, dtype: torch.dtype, free_bytes: int) -> str:
 
 
 def eigendecomposition(
-    hessian: np.ndarray | torch.Tensor, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64
+    hessian: np.ndarray | torch.Tensor,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float64,
+    overwrite: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues in ascending order and eigenvectors as columns, by ``eigh`` in ``dtype`` on ``device``.
 
@@ -319,9 +330,13 @@ def eigendecomposition(
     workspace index overflows above P ≈ 33,000), or MAGMA's when cuSOLVER's workspace would not fit the
     device's free memory (``cuda_eigh_library``). A float32 request for a matrix smaller than
     ``CUDA_FLOAT32_EIGH_FROM`` on a GPU is computed in float64 and rounded to float32 (see that constant).
+    On a CPU it is :func:`cpu_eigh`; with ``overwrite`` the symmetric ``hessian`` (a NumPy array in ``dtype``) is
+    used as its workspace and its content is lost.
     """
     n = hessian.shape[0]
     device = torch.device(device)
+    if device.type != "cuda":
+        return cpu_eigh(hessian, dtype, overwrite)
     solve_dtype = dtype
     if device.type == "cuda" and dtype == torch.float32 and n < CUDA_FLOAT32_EIGH_FROM:
         solve_dtype = torch.float64
@@ -334,10 +349,29 @@ def eigendecomposition(
             eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
         finally:
             torch.backends.cuda.preferred_linalg_library(previous)
-    else:
-        eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
     del matrix
     return eigenvalues.to(dtype).cpu().numpy(), eigenvectors.to(dtype).cpu().numpy()
+
+
+def cpu_eigh(
+    hessian: np.ndarray | torch.Tensor, dtype: torch.dtype = torch.float64, overwrite: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """``eigh`` on the CPU by LAPACK's divide and conquer (``syevd``), in place when ``overwrite``.
+
+    torch's ``eigh`` copies the matrix before ``syevd`` takes its 2P² + 6P + 1 elements of workspace: with the
+    caller's matrix and the eigenvectors, five P x P arrays (tests/test_memory.py). Called through SciPy on the
+    matrix's own buffer, the eigenvectors overwrite it: three in all. (The MRRR driver ``syevr`` would need two,
+    but its float32 eigenvectors are 25x less orthogonal: 4e-5 against 1.6e-6 on tests/test_hessian.py's problem;
+    the QR driver ``syev`` needs one, 15x slower at P = 2,500.) The eigenvectors come back in column-major order.
+    """
+    kind = np.float64 if dtype == torch.float64 else np.float32
+    matrix = hessian.numpy(force=True) if isinstance(hessian, torch.Tensor) else hessian
+    work = np.asarray(matrix, dtype=kind)
+    if not overwrite and np.shares_memory(work, matrix):
+        work = work.copy()
+    # The transpose of a C-ordered symmetric matrix is the same matrix in Fortran order: LAPACK takes it in place.
+    eigenvalues, eigenvectors = scipy.linalg.eigh(work.T, overwrite_a=True, driver="evd", check_finite=False)
+    return eigenvalues, eigenvectors
 
 
 def lanczos(
@@ -374,6 +408,13 @@ def lanczos(
     eigenvalues, eigenvectors = eigsh(operator, k=k, which=which, tol=tol, v0=start, ncv=krylov)
     order = np.argsort(eigenvalues)
     return eigenvalues[order], eigenvectors[:, order]
+
+
+def write_in_row_tiles(fh: h5py.File, name: str, matrix: np.ndarray, tile: int | None = None) -> None:
+    """Store ``matrix`` as dataset ``name`` row tile by row tile: a column-major array is never copied whole."""
+    dataset, tile = fh.create_dataset(name, shape=matrix.shape, dtype=matrix.dtype), tile or tiles.tile(len(matrix))
+    for row in range(0, matrix.shape[0], tile):
+        dataset[row : row + tile] = matrix[row : row + tile]
 
 
 def _blocks_done(partial: Path, config_hash: str, P: int, block_size: int, storage: str) -> np.ndarray | None:
@@ -469,11 +510,12 @@ def write_hessian(
     complete(hessian, objective)
     asymmetry = symmetrise_in_place(hessian)
     error = probe_error(objective, theta, hessian)
-    eigenvalues, eigenvectors = eigendecomposition(hessian, theta.device, getattr(torch, storage))
     with atomic_h5(target, meta) as fh:
-        fh.create_dataset("hessian", data=hessian)
+        fh.create_dataset("hessian", data=hessian)  # first: on a CPU the decomposition overwrites the matrix
+        eigenvalues, eigenvectors = eigendecomposition(hessian, theta.device, getattr(torch, storage), overwrite=True)
+        del hessian
         fh.create_dataset("eigenvalues", data=eigenvalues)
-        fh.create_dataset("eigenvectors", data=eigenvectors)
+        write_in_row_tiles(fh, "eigenvectors", eigenvectors)
         fh.create_dataset("gradient", data=objective.gradient(theta).cpu().numpy())
         fh.create_dataset("theta", data=theta.double().cpu().numpy())
         fh.attrs["loss"] = objective.loss(theta)

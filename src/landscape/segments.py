@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
+from landscape import tiles
 from landscape.params import unflatten
 
 
@@ -141,12 +142,13 @@ def segment_columns(
     return (total / len(y) + weight_decay * tangents.double()).T
 
 
-def fill_from_symmetry(matrix: np.ndarray, segments: list[Segment], tile: int = 2048) -> None:
+def fill_from_symmetry(matrix: np.ndarray, segments: list[Segment], tile: int | None = None) -> None:
     """Write the rows above each segment's columns from the transposed blocks already there: H_ab = H_baᵀ (a < b).
 
     Row tiles keep the temporary that a transposed copy within one array needs to ``tile`` rows (at P ≈ 10^5 a
     whole block would be gigabytes).
     """
+    tile = tile or tiles.tile(matrix.shape[0])
     for segment in segments[1:]:
         for row in range(0, segment.start, tile):
             rows = slice(row, min(row + tile, segment.start))

@@ -193,10 +193,17 @@ def noise_law(
     data = (lam > 2 * weight_decay) & (lam > max(resolution, 0.0)) & (c > 0)
     x, y = np.log(lam[data]), np.log(c[data])
     power, log_scale = np.polyfit(x, y, 1)
-    picks = np.random.default_rng(seed).integers(0, len(x), (resamples, len(x)))
-    xs, ys = x[picks], y[picks]
-    xs_centred = xs - xs.mean(axis=1, keepdims=True)
-    slopes = np.sum(xs_centred * (ys - ys.mean(axis=1, keepdims=True)), axis=1) / np.sum(xs_centred**2, axis=1)
+    rng, slopes = np.random.default_rng(seed), []
+    # 100 resamples at a time: the same draws as all at once, in a tenth of the memory (at the `paper` profile's P, all
+    # 1,000 at once would be several GB).
+    for first in range(0, resamples, 100):
+        picks = rng.integers(0, len(x), (min(100, resamples - first), len(x)))
+        xs, ys = x[picks], y[picks]
+        xs_centred = xs - xs.mean(axis=1, keepdims=True)
+        slopes.append(
+            np.sum(xs_centred * (ys - ys.mean(axis=1, keepdims=True)), axis=1) / np.sum(xs_centred**2, axis=1)
+        )
+    slopes = np.concatenate(slopes)
     low, high = np.quantile(slopes, [(1 - level) / 2, (1 + level) / 2])
     return {
         "scale": float(np.exp(log_scale)),

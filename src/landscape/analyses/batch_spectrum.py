@@ -45,10 +45,11 @@ def compute(
 
     Each is assembled and decomposed in ``storage`` precision on the point's device, as the full Hessian is.
     """
-    with StoredHessian(full_hessian) as stored:
-        full_values, full_vectors = stored.eigenvalues, stored.eigenvectors()
     classes = len(point.data.classes)
     P = point.theta.numel()
+    with StoredHessian(full_hessian) as stored:
+        # Only the top subspace is compared: the batch Hessian and its eigenvectors are the two P x P arrays held.
+        full_values, full_top = stored.eigenvalues, stored.eigenvectors(np.arange(P - classes, P))
     partial = target.with_name(target.name + ".partial")
     target.parent.mkdir(parents=True, exist_ok=True)
     fresh = True
@@ -76,11 +77,11 @@ def compute(
                     continue
                 objective = point.objective(chunk, torch.as_tensor(indices[size][j], device=point.theta.device))
                 dense = dense_hessian(objective, point.theta, block, storage=storage)
-                values, vectors = eigendecomposition(dense, point.theta.device, getattr(torch, storage))
+                values, vectors = eigendecomposition(dense, point.theta.device, getattr(torch, storage), overwrite=True)
                 del dense
                 with h5py.File(partial, "r+") as fh:
                     fh["eigenvalues"][i, j] = values
-                    fh["top_overlap"][i, j] = subspace_overlap(vectors, full_vectors, classes)
+                    fh["top_overlap"][i, j] = subspace_overlap(vectors, full_top, classes)
                     fh.flush()
                     fh["done"][i, j] = True
                 bar.update()

@@ -37,19 +37,25 @@ METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
 
 
 class ProjectedVariance:
-    """Running variance of Vᵀθ over the iterates from ``first`` on (Welford), per eigendirection."""
+    """Running variance of Vᵀθ over the iterates from ``first`` on (Welford), per eigendirection.
 
-    def __init__(self, eigenvectors: np.ndarray | torch.Tensor, first: int, like: torch.Tensor) -> None:
-        self.basis = torch.as_tensor(eigenvectors, dtype=torch.float64, device=like.device)
+    The basis is used in the precision it comes in (no copy of a P x P matrix); the displacement θ − ``origin`` is
+    projected, which leaves the variance unchanged and keeps its small fluctuations clear of a float32 basis's
+    rounding of the large coordinates of θ itself. Moments are accumulated in float64.
+    """
+
+    def __init__(self, eigenvectors: np.ndarray | torch.Tensor, first: int, origin: torch.Tensor) -> None:
+        self.basis = torch.as_tensor(eigenvectors, device=origin.device)
+        self.origin = origin.to(self.basis.dtype)
         self.first, self.count = first, 0
-        self.mean = torch.zeros(eigenvectors.shape[1], dtype=torch.float64, device=like.device)
+        self.mean = torch.zeros(eigenvectors.shape[1], dtype=torch.float64, device=origin.device)
         self.m2 = torch.zeros_like(self.mean)
 
     def __call__(self, t: int, theta: torch.Tensor) -> None:
         """Add iterate ``t`` (skipped before ``first``)."""
         if t < self.first:
             return
-        x = self.basis.T @ theta.double()
+        x = (self.basis.T @ (theta.to(self.basis.dtype) - self.origin)).double()
         self.count += 1
         delta = x - self.mean
         self.mean += delta / self.count
@@ -111,13 +117,15 @@ def run(
     results: dict[str, dict[str, list[float]]] = {
         arm: {m: [] for m in (*METRICS, "median_temperature", "relaxed_share")} for arm in plan
     }
-    # P x P on the point's device once, not once per arm and seed: float64 for the variances, θ's dtype for the steps.
-    basis64 = torch.as_tensor(eigenvectors, dtype=torch.float64, device=point.theta.device)
-    basis = basis64.to(point.theta.dtype)
+    # P x P on the point's device once, not once per arm and seed, in the stored precision (shared with the array on a
+    # CPU); a second copy in θ's dtype only where that differs (float64 storage, small P), never a float64 copy of a
+    # float32 basis (issue 16's memory budget).
+    stored_basis = torch.as_tensor(eigenvectors, device=point.theta.device)
+    basis = stored_basis.to(point.theta.dtype)
     for seed in range(settings.seeds):
         batches = batch_order(n, batch_size, T, seed=10_000 + seed, replacement=True)
         for arm, arm_rates in plan.items():
-            tracker = ProjectedVariance(basis64, T // 2, point.theta)
+            tracker = ProjectedVariance(stored_basis, T // 2, point.theta)
             plain = np.isscalar(arm_rates)
             precondition = None if plain else continuation.eigen_preconditioner(basis, arm_rates, point.theta)
             lrs = np.full(T, arm_rates if plain else 1.0)

@@ -79,7 +79,9 @@ def run(
         eigenvalues, eigenvectors, full_gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
         resolution = stored_resolution(eigenvalues, stored.attrs)
     N, P = len(y), len(eigenvalues)
-    basis = torch.as_tensor(eigenvectors, dtype=torch.float64, device=theta.device)
+    # The basis in its stored precision (shared with the array on a CPU): a float64 copy of a float32 basis would
+    # triple the task's memory at the `paper` profile's P (issue 16). Coordinates are accumulated in float64.
+    basis = torch.as_tensor(eigenvectors, device=theta.device)
     keep = max(int(np.ceil(TOP_SHARE * N)), 1)
     sums = {k: np.zeros(P) for k in ("a", "a2", "a4")}
     largest = np.zeros((0, P))
@@ -89,7 +91,7 @@ def run(
     for start in tqdm(range(0, N, chunk), desc="example_grads", unit="chunk", dynamic_ncols=True, leave=False):
         g = per_example_gradients(model, theta, x[start : start + chunk], y[start : start + chunk]).double()
         gradient_sum += g.sum(dim=0).cpu().numpy()
-        a = (g @ basis).cpu().numpy()
+        a = (g.to(basis.dtype) @ basis).double().cpu().numpy()
         norms = np.linalg.norm(g.cpu().numpy(), axis=1, keepdims=True)
         cosines = np.abs(a) / np.maximum(norms, 1e-300)
         for band in range(len(BAND_NAMES)):

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from landscape import eigenbasis
 from landscape.config import LandscapeConfig
 from landscape.hessian import StoredHessian
 from landscape.linesearch import LineFunction, fit_polynomial, noise_floor, step_scale, symmetric_grid
@@ -36,7 +37,7 @@ def directions(
     chosen = {
         "top": (eigenvectors[:, -1], float(eigenvalues[-1])),
         "bulk": (eigenvectors[:, middle], float(eigenvalues[middle])),
-        "random": (random, float((random @ eigenvectors) ** 2 @ eigenvalues)),
+        "random": (random, float(eigenbasis.project(eigenvectors, random) ** 2 @ eigenvalues)),
     }
     return dict(list(chosen.items())[:count])
 

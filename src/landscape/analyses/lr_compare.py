@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from landscape import eigenbasis
 from landscape.hessian import StoredHessian
 from landscape.store import read_h5, read_summary, write_results
 
@@ -47,8 +48,8 @@ def decompose(
     gradient: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray, delta: np.ndarray, edges: np.ndarray
 ) -> tuple[np.ndarray, float]:
     """Per-band sums of g_i δ_i + ½ λ_i δ_i² (bands by rank from the top), and their total."""
-    coordinates = eigenvectors.T @ delta
-    terms = (eigenvectors.T @ gradient) * coordinates + 0.5 * eigenvalues * coordinates**2
+    coordinates = eigenbasis.project(eigenvectors, delta)
+    terms = eigenbasis.project(eigenvectors, gradient) * coordinates + 0.5 * eigenvalues * coordinates**2
     by_rank = terms[::-1]
     per_band = np.array([by_rank[a:b].sum() for a, b in zip(edges, edges[1:])])
     return per_band, float(terms.sum())
@@ -62,10 +63,14 @@ def measured_band_gaps(
     edges: np.ndarray,
 ) -> np.ndarray:
     """Per band (by rank from the top), L(θ + V_b V_bᵀ δ) − L(θ): the gap of moving by ``delta`` in that band only."""
-    coordinates = (eigenvectors.T @ delta)[::-1]
-    by_rank = eigenvectors[:, ::-1]
+    coordinates, P = eigenbasis.project(eigenvectors, delta), len(delta)
     base = objective(theta)
-    return np.array([objective(theta + by_rank[:, a:b] @ coordinates[a:b]) - base for a, b in zip(edges, edges[1:])])
+    gaps = []
+    for a, b in zip(edges, edges[1:]):
+        in_band = np.zeros(P)
+        in_band[P - b : P - a] = coordinates[P - b : P - a]  # ranks a..b from the top: indices P-b..P-a ascending
+        gaps.append(objective(theta + eigenbasis.expand(eigenvectors, in_band)) - base)
+    return np.array(gaps)
 
 
 def run(

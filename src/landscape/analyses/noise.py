@@ -119,7 +119,11 @@ def tune_band_noise(
     """Noise levels σ_k (per band) minimising the expected validation loss, by Adam on log σ_k."""
     theta = point.theta
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    bases = [torch.as_tensor(eigenvectors[:, m], dtype=theta.dtype, device=theta.device) for m in bands]
+    # Each band is a run of consecutive eigenvalues, so its columns are a view of V (no copy on a CPU).
+    bases = [
+        torch.as_tensor(eigenvectors[:, eigenbasis.columns_of(m)], dtype=theta.dtype, device=theta.device)
+        for m in bands
+    ]
     log_sigma = torch.full(
         (len(bands),), float(np.log(initial_sigma)), dtype=theta.dtype, device=theta.device, requires_grad=True
     )

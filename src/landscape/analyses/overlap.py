@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from landscape.hessian import StoredHessian
-from landscape.spectra import random_basis, row_max_overlap, subspace_overlap
+from landscape.spectra import column_blocks, random_row_max, row_max_overlap, subspace_overlap
 from landscape.store import write_results
 
 HEATMAP_SIZE = 30  # the top-30 block of |V_aᵀ V_b| is drawn; the full matrix is P x P
@@ -31,7 +32,11 @@ def _bands(P: int, classes: int) -> dict[str, slice]:
 
 
 def davis_kahan(
-    eigenvalues_a: np.ndarray, vectors_a: np.ndarray, eigenvalues_b: np.ndarray, vectors_b: np.ndarray, band: slice
+    eigenvalues_a: np.ndarray,
+    vectors_a: np.ndarray | h5py.Dataset,
+    eigenvalues_b: np.ndarray,
+    vectors_b: np.ndarray | h5py.Dataset,
+    band: slice,
 ) -> dict[str, float | None]:
     r"""A band's measured rotation between two Hessians against the Davis–Kahan sin Θ bound.
 
@@ -39,12 +44,17 @@ def davis_kahan(
     the rotation is :math:`\|\sin\Theta\|_F = (k - \|A^\top B\|_F^2)^{1/2}` and the theorem bounds it by
     :math:`\|H_bA - A\Lambda\|_F/\delta`, δ the distance from Λ to the eigenvalues of H_b outside the range.
     ``ratio`` (rotation / bound, ≤ 1) says how much of the rotation its gap allows actually happens; the
-    bound is None where δ = 0.
+    bound is None where δ = 0. :math:`H_b A = V_b (\lambda_b \odot V_b^\top A)` is summed over column blocks
+    of :math:`V_b`, so ``vectors_b`` may be an HDF5 dataset that is never read whole; the band is taken in float64.
     """
-    A, B = vectors_a[:, band], vectors_b[:, band]
+    A = np.asarray(vectors_a[:, band], dtype=np.float64)
+    B = np.asarray(vectors_b[:, band], dtype=np.float64)
     k = A.shape[1]
     rotation = float(np.sqrt(max(k - np.sum((A.T @ B) ** 2), 0.0)))
-    residual = vectors_b @ (eigenvalues_b[:, None] * (vectors_b.T @ A)) - A * eigenvalues_a[band]
+    residual = -A * eigenvalues_a[band]
+    for first, columns in column_blocks(vectors_b):
+        columns = columns.astype(np.float64)
+        residual += columns @ (eigenvalues_b[first : first + columns.shape[1], None] * (columns.T @ A))
     outside = np.delete(eigenvalues_b, np.arange(len(eigenvalues_b))[band])
     gap = float(np.min(np.abs(eigenvalues_a[band][:, None] - outside[None, :])))
     bound = float(np.linalg.norm(residual)) / gap if gap > 0 else None
@@ -58,38 +68,56 @@ def davis_kahan(
     }
 
 
+def _pair(
+    a: StoredHessian, basis_a: np.ndarray, b: StoredHessian, classes: int, ks: np.ndarray
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Every overlap between checkpoints a and b, holding a's eigenbasis and reading b's in column blocks."""
+    P = basis_a.shape[0]
+    vectors_b, spectrum_a, spectrum_b = b.eigenvector_dataset, a.eigenvalues, b.eigenvalues
+    top = int(max(ks.max(), classes))
+    top_a, top_b = basis_a[:, -top:].astype(np.float64), vectors_b[:, P - top :].astype(np.float64)
+    rows = row_max_overlap(basis_a, vectors_b)
+    arrays = {"row_max": rows, "subspace": np.array([subspace_overlap(top_a, top_b, int(k)) for k in ks])}
+    bands = _bands(P, classes)
+    summary: dict[str, Any] = {band: float(rows[s].mean()) for band, s in bands.items()}
+    summary["top_subspace"] = subspace_overlap(top_a, top_b, classes)
+    summary["bands"] = {band: davis_kahan(spectrum_a, basis_a, spectrum_b, vectors_b, s) for band, s in bands.items()}
+    return arrays, summary
+
+
 def run(points: dict[str, Path], classes: int, out: Path, provenance: dict[str, Any]) -> Path:
-    """Overlaps between consecutive checkpoints and between each checkpoint and the last (``points`` in order)."""
+    """Overlaps between consecutive checkpoints and between each checkpoint and the last (``points`` in order).
+
+    One eigenbasis is held at a time (P² elements) and the other read in column blocks, so the memory stays
+    within the budget of the `paper` profile (issue 16) however many checkpoints there are.
+    """
     labels = list(points)
-    bases, spectra = {}, {}
-    for label, path in points.items():
-        with StoredHessian(path) as stored:
-            bases[label], spectra[label] = stored.eigenvectors(), stored.eigenvalues
-    P = bases[labels[0]].shape[0]
+    with StoredHessian(points[labels[0]]) as first:
+        P = len(first.eigenvalues)
     ks = np.arange(1, min(3 * classes, P // 2) + 1)
     pairs = [(a, b) for a, b in zip(labels, labels[1:])] + [(a, labels[-1]) for a in labels[:-2]]
     arrays: dict[str, Any] = {"k": ks}
     per_pair = {}
-    for a, b in pairs:
-        name = f"{a}->{b}"
-        rows = row_max_overlap(bases[a], bases[b])
-        arrays[f"row_max/{name}"] = rows
-        arrays[f"subspace/{name}"] = np.array([subspace_overlap(bases[a], bases[b], int(k)) for k in ks])
-        per_pair[name] = {band: float(rows[s].mean()) for band, s in _bands(P, classes).items()}
-        per_pair[name]["top_subspace"] = subspace_overlap(bases[a], bases[b], classes)
-        per_pair[name]["bands"] = {
-            band: davis_kahan(spectra[a], bases[a], spectra[b], bases[b], s) for band, s in _bands(P, classes).items()
-        }
+    for a in labels[:-1]:
+        with StoredHessian(points[a]) as stored_a:
+            basis_a = stored_a.eigenvectors()
+            for b in [b for first, b in pairs if first == a]:
+                name = f"{a}->{b}"
+                with StoredHessian(points[b]) as stored_b:
+                    pair_arrays, per_pair[name] = _pair(stored_a, basis_a, stored_b, classes, ks)
+                arrays[f"row_max/{name}"], arrays[f"subspace/{name}"] = pair_arrays["row_max"], pair_arrays["subspace"]
+            del basis_a
     last_pair = f"{labels[-2]}->{labels[-1]}"
-    arrays["heatmap"] = np.abs(bases[labels[-2]][:, -HEATMAP_SIZE:].T @ bases[labels[-1]][:, -HEATMAP_SIZE:])
-    random_rows = row_max_overlap(random_basis(P, seed=1), random_basis(P, seed=2))
+    with StoredHessian(points[labels[-2]]) as stored_a, StoredHessian(points[labels[-1]]) as stored_b:
+        top = np.arange(max(P - HEATMAP_SIZE, 0), P)
+        arrays["heatmap"] = np.abs(stored_a.eigenvectors(top).T @ stored_b.eigenvectors(top))
     final = per_pair[last_pair]
     summary = {
         "pairs": per_pair,
         "last_pair": last_pair,
         "heatmap_pair": last_pair,
         "classes": classes,
-        "random_row_max": float(random_rows.mean()),
+        "random_row_max": random_row_max(P, seed=1),
         "random_subspace": classes / P,
         # Decided on band subspaces, which rotations inside a dense band do not move; the row maxima are drawn.
         "top_more_stable_than_bulk": final["bands"]["top"]["subspace_overlap"]

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from landscape import eigenbasis
 from landscape.config import LandscapeConfig
 from landscape.hessian import StoredHessian
 from landscape.linesearch import TOLERANCE, LineFunction, check_quadratic, noise_floor, step_scale, symmetric_grid
@@ -28,8 +29,9 @@ def random_directions(eigenvectors: np.ndarray, classes: int, count: int, seed: 
     bands = {"top": slice(P - classes, P), "bulk": slice(P // 4, P - classes), "bottom": slice(0, max(P // 10, 1))}
     kinds = {"isotropic": rng.standard_normal((count, P))}
     for band, columns in bands.items():
-        basis = eigenvectors[:, columns]
-        kinds[band] = rng.standard_normal((count, basis.shape[1])) @ basis.T
+        coefficients = np.zeros((P, count))
+        coefficients[columns] = rng.standard_normal((count, columns.stop - columns.start)).T
+        kinds[band] = eigenbasis.expand(eigenvectors, coefficients).T
     return {k: v / np.linalg.norm(v, axis=1, keepdims=True) for k, v in kinds.items()}
 
 
@@ -51,7 +53,7 @@ def run(
     arrays: dict[str, Any] = {}
     per_kind = {}
     for kind, directions in kinds.items():
-        curvatures = (directions @ eigenvectors) ** 2 @ eigenvalues
+        curvatures = eigenbasis.project(eigenvectors, directions.T).T ** 2 @ eigenvalues
         results = {"ts": [], "losses": [], "max_deviation": [], "valid_fraction": [], "fitted_curvature": []}
         for direction, curvature in tqdm(
             list(zip(directions, curvatures)), desc=f"random_dirs:{kind}", unit="line", dynamic_ncols=True, leave=False
