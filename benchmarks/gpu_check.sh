@@ -7,7 +7,10 @@
 #    products and by the segmented assembly (one block per segment; never measured on a GPU yet);
 # 3. float32 eigh at n = 512 ... 16384 with its accuracy, extrapolated to the paper's P = 98,524 (time n^3, memory n^2);
 # 4. the dry run of the `paper` profile on this device;
-# 5. tests/test_hessian.py (the CPU references and the kill-and-resume tests) on this machine's CPUs.
+# 5. one whole segmented Hessian of the `gpu` profile's model (P = 24,967, N = 10,000) and its eigh, timed against its
+#    counted work (benchmarks/hessian_profile.py): the share of the float32 peak behind the `gpu` profile's 1-h bound;
+#    then the dry run of the `gpu` profile;
+# 6. tests/test_hessian.py (the CPU references and the kill-and-resume tests) on this machine's CPUs.
 # Each step has its own time limit, so one slow step cannot eat a short lease; summary.txt lists each step's
 # exit status (124: it ran past its limit) and seconds.
 set -uo pipefail
@@ -31,4 +34,6 @@ step hessian_block 90 "$python" benchmarks/hessian_paper_scale.py --examples 200
 step hessian_block_segmented 120 "$python" benchmarks/hessian_paper_scale.py --examples 2000 --segmented
 step eigh 90 "$python" benchmarks/eigh_gpu.py
 step plan 120 "$python" -m landscape plan paper
+step hessian_gpu_profile 240 "$python" benchmarks/hessian_profile.py gpu
+step plan_gpu 90 "$python" -m landscape plan gpu
 step cpu_tests 110 "$python" -m pytest -q -p no:cacheprovider tests/test_hessian.py

@@ -15,7 +15,7 @@ from landscape import config
 from landscape.config import ConfigError
 
 
-@pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
+@pytest.mark.parametrize("name", ["smoke", "cpu", "gpu", "paper"])
 def test_shipped_profiles_load(name):
     cfg = config.load_profile(name)
     assert cfg.name == name

@@ -9,11 +9,11 @@ from landscape import config
 from landscape.config import ModelConfig
 from landscape.models import ResNet, build_model, count_parameters
 
-SHAPES = {"smoke": (1, 8, 8), "cpu": (1, 7, 7), "paper": (3, 32, 32)}
-BOUNDS = {"smoke": (300, 1500), "cpu": (1000, 5000), "paper": (90_000, 110_000)}
+SHAPES = {"smoke": (1, 8, 8), "cpu": (1, 7, 7), "gpu": (1, 28, 28), "paper": (3, 32, 32)}
+BOUNDS = {"smoke": (300, 1500), "cpu": (1000, 5000), "gpu": (20_000, 30_000), "paper": (90_000, 110_000)}
 
 
-@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu", "paper"])
 def test_profile_parameter_counts(profile):
     cfg = config.load_profile(profile)
     model = build_model(cfg.model, SHAPES[profile], 10)

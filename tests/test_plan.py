@@ -17,7 +17,14 @@ from landscape import config
 from landscape.hessian import Objective, hessian_block, write_hessian
 from landscape.models import ResNet
 from landscape.params import flatten
-from landscape.plan import _flops, estimate, footprint, hessian_file_bytes
+from landscape.plan import (
+    BUDGET_SHARE_OF_PEAK,
+    GPU_FLOAT32_PEAK,
+    _flops,
+    estimate,
+    footprint,
+    hessian_file_bytes,
+)
 from landscape.resources import (
     FOOTPRINT_CACHE,
     RESOURCE_OVERRIDE,
@@ -60,6 +67,22 @@ def test_estimate_of_the_smoke_profile():
     assert 0 < plan.flops_per_column < plan.full_flops_per_column
     text = "\n".join(plan.lines("smoke"))
     assert "FLOP per Hessian" in text and f"{P:,} parameters" in text and "of full products" in text
+
+
+def test_the_gpu_profile_is_the_scale_the_issue_asks_for_and_its_study_bound_is_the_sum_of_its_stages():
+    # Issue 16: real Fashion-MNIST at 28 x 28, P >= 20,000, N >= 10,000, the whole study within an hour of one
+    # GPU by the counted work at 40 % of the float32 peak.
+    cfg = config.load_profile("gpu")
+    assert (cfg.data.name, cfg.data.image_size) == ("fashion_mnist", 28) and cfg.data.n_train >= 10_000
+    plan = estimate(cfg, sample_examples=16, sample_tangents=8, steps=2)  # counts more per column: a longer bound
+    assert plan.parameters >= 20_000 and plan.training_examples == cfg.data.n_train
+    stages = plan.study_flops
+    assert stages["Hessians"] == plan.hessians * plan.parameters * plan.flops_per_column
+    assert stages["training"] > 0 and 0 < stages["mini-batch Hessians"] < stages["Hessians"]
+    seconds = sum(stages.values()) / (BUDGET_SHARE_OF_PEAK * GPU_FLOAT32_PEAK)
+    print(f"gpu profile: {plan.parameters:,} parameters, counted bound {seconds / 60:.1f} min")
+    assert seconds <= 3600
+    assert "study   counted work" in "\n".join(plan.lines("gpu"))
 
 
 def test_counted_work_is_linear_in_examples_and_columns():

@@ -39,6 +39,12 @@ SAMPLE_STEPS = 20  # timed SGD steps, after warm-up
 # NVIDIA H100/H200 SXM datasheets: 67 TFLOP/s in IEEE float32 without tensor cores. The Hessian
 # runs in IEEE float32 (no TF32: train.full_float32_precision), so this bounds its time from below.
 GPU_FLOAT32_PEAK = 67e12
+# The share of that peak a whole build is budgeted at: dense convolutions and matrix products sustain well above
+# it, the small and memory-bound kernels of a 25k-parameter network below (to be measured: benchmarks/gpu_check.sh).
+BUDGET_SHARE_OF_PEAK = 0.4
+# Symmetric eigendecomposition with eigenvectors, ~9 n^3 FLOP (Golub & Van Loan, Matrix Computations, 4th ed.,
+# §8.3: symmetric QR with accumulated transformations); divide and conquer does less, so this overstates the work.
+EIGH_FLOPS_PER_N3 = 9.0
 
 
 def hessian_file_bytes(P: int, storage: str) -> int:
@@ -61,6 +67,10 @@ class Plan(Footprint):
     flops_per_column: float
     device: str
     full_flops_per_column: float = 0.0  # the same work by full products (no segments), for the ratio
+    training_flops: float = 0.0  # every run's SGD steps, counted
+    training_examples: int = 0  # N, the examples each full Hessian column is summed over
+    batch_hessian_count: int = 0  # H2: mini-batch Hessians (sizes x batches x checkpoints), each decomposed
+    batch_hessian_examples: int = 0  # H2: the examples summed over every mini-batch Hessian
     block: tuple[int, int] = (0, 0)  # the profile's HVP block: columns and examples per vectorised pass
     block_memory_bytes: float | None = None  # CUDA only: device memory of one such block, scaled from the sample
     device_memory_bytes: int | None = None  # CUDA only: the device's total memory
@@ -74,6 +84,17 @@ class Plan(Footprint):
     def flops_per_hessian(self) -> float:
         """Counted floating-point operations of one dense Hessian."""
         return self.parameters * self.flops_per_column
+
+    @property
+    def study_flops(self) -> dict[str, float]:
+        """Counted work per stage: training, full Hessians, mini-batch Hessians (H2), and every eigendecomposition."""
+        per_example_column = self.flops_per_column / self.training_examples if self.training_examples else 0.0
+        return {
+            "training": self.training_flops,
+            "Hessians": self.hessians * self.flops_per_hessian,
+            "mini-batch Hessians": self.parameters * per_example_column * self.batch_hessian_examples,
+            "eigh": (self.hessians + self.batch_hessian_count) * EIGH_FLOPS_PER_N3 * float(self.parameters) ** 3,
+        }
 
     def lines(self, profile: str) -> list[str]:
         """The plan as the lines ``python -m landscape plan`` prints."""
@@ -91,8 +112,19 @@ class Plan(Footprint):
             f"{rate / 1e9:,.0f} GFLOP/s sustained here; "
             f"at a {GPU_FLOAT32_PEAK / 1e12:.0f} TFLOP/s float32 GPU peak (H100/H200) one Hessian takes "
             f">= {_duration(self.flops_per_hessian / GPU_FLOAT32_PEAK)}",
+            *self._study_line(),
             *self._block_line(),
             "  (analyses and documents not included; times extrapolated from a timed sample on this machine)",
+        ]
+
+    def _study_line(self) -> list[str]:
+        stages = self.study_flops
+        total = sum(stages.values())
+        parts = ", ".join(f"{name} {flops:.2e}" for name, flops in stages.items())
+        seconds = total / (BUDGET_SHARE_OF_PEAK * GPU_FLOAT32_PEAK)
+        return [
+            f"  study   counted work {total:.2e} FLOP ({parts}); at {BUDGET_SHARE_OF_PEAK:.0%} of the "
+            f"{GPU_FLOAT32_PEAK / 1e12:.0f} TFLOP/s float32 peak: {_duration(seconds)}"
         ]
 
     def _segmented_share(self) -> str:
@@ -184,8 +216,17 @@ def footprint(cfg: Config) -> Footprint:
     )
 
 
-def estimate(cfg: Config) -> Plan:
-    """Sizes from the configuration; work and times from a sample of training and of one HVP block."""
+def estimate(
+    cfg: Config,
+    sample_examples: int = SAMPLE_EXAMPLES,
+    sample_tangents: int = SAMPLE_TANGENTS,
+    steps: int = SAMPLE_STEPS,
+) -> Plan:
+    """Sizes from the configuration; work and times from a sample of training and of one HVP block.
+
+    A smaller sample is quicker and counts more work per column (one primal pass per block is shared by fewer
+    columns), so its bound errs on the long side.
+    """
     device = configure_determinism(cfg)
     shape = _input_shape(cfg)
     classes = len(CLASSES[cfg.data.name])
@@ -204,9 +245,11 @@ def estimate(cfg: Config) -> Plan:
         torch.nn.functional.cross_entropy(model(x), y).backward()
         optimiser.step()
 
-    step_seconds = _time(step, SAMPLE_STEPS, device)
+    step_seconds = _time(step, steps, device)
+    step_flops = _flops(step)
+    batch_checkpoints = len(cfg.batch_spectrum_steps()) * cfg.hessian.batches_per_size
     columns, chunk = cfg.hessian.block_size, min(cfg.hessian.chunk_size, N)
-    examples = min(SAMPLE_EXAMPLES, chunk)
+    examples = min(sample_examples, chunk)
     sample = Objective(
         model.to(dtype),
         torch.randn(examples, *shape, device=device, dtype=dtype),
@@ -214,7 +257,7 @@ def estimate(cfg: Config) -> Plan:
         cfg.train.weight_decay,
         examples,
     )
-    tangents = min(SAMPLE_TANGENTS, columns, P)
+    tangents = min(sample_tangents, columns, P)
     sample_theta = theta.to(dtype)
     block = lambda: hessian_block(sample, sample_theta, 0, tangents)  # noqa: E731
     scale = N / examples
@@ -235,6 +278,10 @@ def estimate(cfg: Config) -> Plan:
     return Plan(
         **asdict(sizes),
         training_seconds=len(cfg.runs) * cfg.train.iterations * step_seconds,
+        training_flops=len(cfg.runs) * cfg.train.iterations * step_flops,
+        training_examples=N,
+        batch_hessian_count=batch_checkpoints * len(cfg.hessian.batch_sizes),
+        batch_hessian_examples=batch_checkpoints * sum(cfg.hessian.batch_sizes),
         seconds_per_column=seconds_per_column * scale,
         flops_per_column=flops_per_column * scale,
         full_flops_per_column=full_flops_per_column * scale,
