@@ -22,21 +22,21 @@ CPU_EIGH_BUDGET = {"hessian": 3.25, "spectrum_batch": 3.25}
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
+def held(tmp_path_factory):
     folders = [tmp_path_factory.mktemp(f"memory{P}") for P in SIZES]
     for folder, P in zip(folders, SIZES):
         memory.write_inputs(folder, P)
-    return folders
+    return memory.matrices_held(("control_three_matrices", *memory.TASKS), *folders)
 
 
 @pytest.mark.parametrize("task", memory.TASKS)
-def test_a_task_holds_at_most_two_eigenbasis_matrices(inputs, task):
-    held = memory.matrices_held(task, *inputs)["matrices"]
-    print(f"{task}: {held:.2f} matrices of P^2 x 4 bytes")
+def test_a_task_holds_at_most_two_eigenbasis_matrices(held, task):
+    matrices = held[task]["matrices"]
+    print(f"{task}: {matrices:.2f} matrices of P^2 x 4 bytes")
     budget = CPU_EIGH_BUDGET.get(task, BUDGET)
-    assert held <= budget, f"{task} holds {held:.2f} matrices of P^2 x 4 bytes at its peak (budget {budget})"
+    assert matrices <= budget, f"{task} holds {matrices:.2f} matrices of P^2 x 4 bytes at its peak (budget {budget})"
 
 
-def test_the_measurement_sees_a_task_that_holds_three_matrices(inputs):
+def test_the_measurement_sees_a_task_that_holds_three_matrices(held):
     # The control: the measurement must be able to fail. Three float32 P x P arrays, touched so they are resident.
-    assert memory.matrices_held("control_three_matrices", *inputs)["matrices"] == pytest.approx(3.0, abs=0.1)
+    assert held["control_three_matrices"]["matrices"] == pytest.approx(3.0, abs=0.1)

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,20 @@ LANDSCAPE = LandscapeConfig(
     directions=4, points=5, batch_sizes=(8,), batches=2, random_directions=2, fine_points=11, fine_decades=2,
     fine_directions=1, points_per_pass=1,
 )  # fmt: skip
-# Peak growth of each task's resident set, in P² x 4 bytes, by benchmarks/memory.py at P = 8,000 in float32 storage
-# (2026-12-06, this repository's 2-core machine); `plan` scales the largest to the profile's P.
-MEASURED: dict[str, float] = {}
+# P x P matrices each analysis holds at its peak, by `python benchmarks/memory.py` (P = 4,000 and 8,000, float32
+# storage, 2026-12-06, this repository's 2-core machine; control 3.00). `plan` scales the largest to a profile's P.
+# The Hessian and batch-Hessian tasks (3.16 and 3.08 there: the matrix and syevd's 2P² workspace on a CPU) are
+# plan's "finishing a Hessian" line instead: on a GPU the host holds the matrix and its eigenvectors.
+MEASURED: dict[str, float] = {
+    "overlap": 1.28,
+    "bayes_lr": 1.00,
+    "example_grads": 1.07,
+    "fine_structure": 1.13,
+    "lr_compare": 1.13,
+    "noise": 1.10,
+    "random_dirs": 1.13,
+    "threshold": 1.13,
+}
 
 
 def synthetic_point(P: int, seed: int = 0) -> Point:
@@ -234,22 +246,29 @@ def measure(task: str, folder: Path, threads: int = 1) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def matrices_held(task: str, small: Path, large: Path) -> dict[str, float]:
-    r"""The P x P matrices ``task`` holds at its peak: the slope of its peak growth g in :math:`P^2 s` between sizes.
+def matrices_held(tasks: tuple[str, ...], small: Path, large: Path, workers: int = 2) -> dict[str, dict[str, float]]:
+    r"""The P x P matrices each task holds at its peak: the slope of its peak growth g in :math:`P^2 s` between sizes.
 
     :math:`(g_2 - g_1) / ((P_2^2 - P_1^2) s)`: what does not grow with P (torch's and scipy's first use, ~180 MB)
     cancels; what grows linearly (c bytes per parameter: vectors, per-block temporaries) adds
     :math:`c / (s (P_1 + P_2))`, which overstates the count, never understates it. Below P ≈ 4,000 the allocator's
     thresholds make g jump by tens of MB between neighbouring sizes (measured at P = 1,000 ... 6,000): the sizes
-    must be large enough for a matrix to dwarf them.
+    must be large enough for a matrix to dwarf them. ``workers`` processes measure at once (each its own peak).
     """
-    sizes, growths = [], []
+    sizes = {}
     for folder in (small, large):
         with h5py.File(folder / f"{LABELS[-1]}.h5", "r") as fh:
-            P, storage = fh["eigenvalues"].shape[0], fh.attrs["storage"]
-        sizes.append(P * P * STORAGE_BYTES[storage])
-        growths.append(measure(task, folder)["bytes"])
-    return {"matrices": (growths[1] - growths[0]) / (sizes[1] - sizes[0]), "peak_bytes": float(growths[1])}
+            sizes[folder] = fh["eigenvalues"].shape[0] ** 2 * STORAGE_BYTES[fh.attrs["storage"]]
+    jobs = [(task, folder) for task in tasks for folder in (small, large)]
+    with ThreadPoolExecutor(workers) as pool:
+        growth = dict(zip(jobs, pool.map(lambda job: measure(*job)["bytes"], jobs)))
+    return {
+        task: {
+            "matrices": (growth[task, large] - growth[task, small]) / (sizes[large] - sizes[small]),
+            "peak_bytes": float(growth[task, large]),
+        }
+        for task in tasks
+    }
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from landscape.config import Config
 from landscape.data import CLASSES
 from landscape.hessian import Objective, hessian_block
+from landscape.memory import MEASURED as MEASURED_MATRICES
 from landscape.models import build_model
 from landscape.params import flatten
 from landscape.resources import STORAGE_BYTES, Footprint, format_bytes
@@ -106,6 +107,7 @@ class Plan(Footprint):
             f"Hessians {format_bytes(self.hessian_bytes)}, one partial file {format_bytes(self.partial_bytes)})",
             f"  memory  {format_bytes(self.memory_bytes)}  host, and device plus eigh workspace, "
             "while a Hessian is finished",
+            *self._analysis_memory_line(),
             f"  time    training {_duration(self.training_seconds)}, Hessians {_duration(self.hessian_seconds)} "
             f"({self.seconds_per_column * 1e3:,.1f} ms per column over all training examples)",
             f"  work    {self.flops_per_hessian:.2e} FLOP per Hessian (counted; {self._segmented_share()}), "
@@ -115,6 +117,17 @@ class Plan(Footprint):
             *self._study_line(),
             *self._block_line(),
             "  (analyses and documents not included; times extrapolated from a timed sample on this machine)",
+        ]
+
+    def _analysis_memory_line(self) -> list[str]:
+        if not MEASURED_MATRICES:
+            return []
+        task = max(MEASURED_MATRICES, key=MEASURED_MATRICES.get)
+        matrices = MEASURED_MATRICES[task]
+        peak = matrices * self.parameters**2 * STORAGE_BYTES[self.storage]
+        return [
+            f"  memory  {format_bytes(peak)}  host for the largest eigenbasis task ({task}: {matrices:.2f} P x P "
+            "matrices, measured by benchmarks/memory.py)"
         ]
 
     def _study_line(self) -> list[str]:
