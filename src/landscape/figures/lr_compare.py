@@ -42,9 +42,16 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     measured = summary.get("measured", [])
     others, key = (measured, "measured_bands") if measured else (summary["described"], "bands")
     width = 0.8 / max(len(others), 1)
+    colours = style.run_colours(provenance["profile"])
     with read_h5(results) as fh:
         for k, name in enumerate(others):
-            band_ax.bar(np.arange(len(labels)) + k * width, fh[f"{key}/{name}"][:], width, label=name.replace("_", " "))
+            band_ax.bar(
+                np.arange(len(labels)) + k * width,
+                fh[f"{key}/{name}"][:],
+                width,
+                color=colours[name],
+                label=name.replace("_", " "),
+            )
     band_ax.axhline(0, color="black", lw=0.6)
     band_ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=45, fontsize="small")
     band_ax.set(xlabel="eigenvalue ranks (1 = largest)", ylabel=f"loss gap vs {summary['reference'].replace('_', ' ')}")

@@ -47,11 +47,19 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     density_ax.set(yscale="log", xlabel=r"$\log_{10}|\lambda|$", ylabel="count")
     density_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
     ratios = [summary["points"][label]["stability_ratio"] for label in main]
-    stability_ax.plot(steps, ratios, "o-", label="main run")
+    colours, main_run = style.run_colours(provenance["profile"]), main[0].split("@")[0]
+    stability_ax.plot(steps, ratios, "o-", color=colours[main_run], label="main run")
     for label, point in summary["points"].items():
+        run = label.split("@")[0]
         if label not in main:
+            replica = run != main_run and colours[run] == colours[main_run]  # a replica of the main run: hollow
             stability_ax.plot(
-                int(label.split("@")[1]), point["stability_ratio"], "s", label=label.split("@")[0].replace("_", " ")
+                int(label.split("@")[1]),
+                point["stability_ratio"],
+                "s",
+                color=colours[run],
+                markerfacecolor="none" if replica else colours[run],
+                label=run.replace("_", " "),
             )
     stability_ax.axhline(1.0, color="black", lw=0.8, ls=":")
     stability_ax.set(xlabel="iteration", ylabel=r"$\lambda_{\max}\,\eta / 2(1+\beta)$", yscale="log")

@@ -138,6 +138,20 @@ def symlog_ticks_apart(ax: Any, axis: str = "x") -> None:
     ax.tick_params(axis=axis, labelrotation=45)
 
 
+def run_colours(profile: str) -> dict[str, Any]:
+    """The colour of every run of ``profile``, the same in every figure.
+
+    The palette in the order of the profile's runs; a replica takes its run's colour (figures draw it faint or hollow).
+    """
+    from landscape import config
+
+    cfg = config.load_profile(profile)
+    replica_of = {r.name: base.name for base in cfg.comparable_runs() for r in cfg.replicas_of(base.name)[1:]}
+    bases = [r.name for r in cfg.runs if r.name not in replica_of]
+    colours = {name: PALETTE[index % len(PALETTE)] for index, name in enumerate(bases)}
+    return colours | {name: colours[base] for name, base in replica_of.items()}
+
+
 def checkpoint_colour(step: int, last: int) -> Any:
     r"""The colour of the checkpoint at iteration ``step`` of a run that ends at ``last``, the same in every figure.
 

@@ -20,7 +20,7 @@ def make(inputs: dict[str, Any], target: Path, provenance: dict[str, Any]) -> Pa
     fig, axes = style.figure(ncols=3)
     loss_ax, acc_ax, lr_ax = axes[0]
     replica_of = inputs["replica_of"]
-    colours: dict[str, Any] = {}
+    colours = style.run_colours(provenance["profile"])
     bases = [name for name in inputs["runs"] if name not in replica_of]
     for name in [*bases, *(n for n in inputs["runs"] if n in replica_of)]:
         base = replica_of.get(name, name)
@@ -28,16 +28,14 @@ def make(inputs: dict[str, Any], target: Path, provenance: dict[str, Any]) -> Pa
         faint = {"lw": 0.6, "alpha": 0.45} if name in replica_of else {}
         with read_h5(inputs["runs"][name], ("eval/step", "eval/train_loss", "eval/test_acc", "lr")) as fh:
             steps = fh["eval/step"][:]
-            kwargs = {"color": colours[base]} if base in colours else {}
-            (line,) = loss_ax.plot(
+            loss_ax.plot(
                 steps,
                 fh["eval/train_loss"][:],
                 dashed,
-                **kwargs,
+                color=colours[base],
                 **faint,
                 label=None if name in replica_of else name.replace("_", " "),
             )
-            colours.setdefault(base, line.get_color())
             acc_ax.plot(steps, 100 * fh["eval/test_acc"][:], dashed, color=colours[base], **faint)
             if name not in replica_of:  # a replica's schedule is its run's
                 lr_ax.plot(fh["lr"][:], dashed, color=colours[base])
