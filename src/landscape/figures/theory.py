@@ -58,7 +58,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     variance_ax.set(xlabel="predicted stationary variance", ylabel="measured variance")
     style.legend_above(variance_ax, ncol=2, markerscale=3)
     settle_ax.set(xlabel="predicted settle iteration + 1", ylabel="measured settle iteration + 1")
-    temperature_ax.set(xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel=r"temperature $T_i$ = Var / posterior Var")
+    temperature_ax.set(xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel=r"predicted $T_i$ = Var / posterior Var")
     temperature_ax.legend(frameon=False, fontsize="small", markerscale=3)
     star_ax.set(xlabel=r"learning rate $\eta$ (dotted: the run's phases)", ylabel=r"posterior-matching $\kappa^*$")
     style.legend_above(star_ax, ncol=1)

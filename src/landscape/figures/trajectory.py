@@ -22,7 +22,8 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     with read_h5(results) as fh:
         coordinates, traced_values = fh["traced/coordinates"][:], fh["traced/eigenvalue"][:]
         for k in np.argsort(traced_values)[::-1][:5]:
-            path_ax.semilogy(np.abs(coordinates[:, k]) + 1e-12, lw=0.6, label=f"$\\lambda$={traced_values[k]:.2g}")
+            # The last iterate is the origin θ*: its distance is zero by definition and would drag the axis to 1e-12.
+            path_ax.semilogy(np.abs(coordinates[:-1, k]), lw=0.6, label=f"$\\lambda$={traced_values[k]:.2g}")
         last_step = int(final.split("@")[1])
         for label in summary["labels"]:
             eigenvalues, settle = fh[f"{label}/eigenvalue"][:], fh[f"{label}/settle"][:]
