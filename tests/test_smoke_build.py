@@ -402,6 +402,15 @@ def test_figure_code_change_reruns_that_figure_and_the_documents(built):
     assert set(executed) == {"figure:training", "paper", "poster"}
 
 
+def test_an_edit_deep_in_one_analysis_reruns_exactly_that_analysis_and_what_reads_it(built):
+    # hmc.py is imported by the endgame analysis alone (its derived code closure, landscape.code_deps): an edit
+    # there must rerun that analysis, its figure and the documents, and nothing else.
+    module = built / "src/landscape/hmc.py"
+    module.write_text(module.read_text() + "\n# an edit\n")
+    executed, *_ = _doit(built, "profile=smoke")
+    assert set(executed) == {"analysis:endgame", "figure:endgame", "values", "paper", "poster"}
+
+
 def test_an_interrupted_record_does_not_redo_finished_work(built):
     """If doit dies before recording finished tasks, their targets (with matching input hashes) are kept."""
     forgotten = ["train:main", "hessian:main@600", "spectrum_batch:600", "analysis:linesearch", "analysis:theory"]

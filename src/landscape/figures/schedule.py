@@ -9,6 +9,7 @@ from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
 SCRIPT = "src/landscape/figures/schedule.py"
+METHOD_NAMES = {"sgd": "SGD", "heavy_ball": "heavy ball", "nesterov": "Nesterov"}
 
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
@@ -28,10 +29,10 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         curve_ax.semilogy(steps[above], measured[above], "--", label="measured objective − its minimum")
         rate_ax.semilogy(fh["study/lr"][:], label="study")
         for method in summary["methods"]:
-            rate_ax.semilogy(fh[f"{method}/schedule"][:], label=f"optimised, {method.replace('_', ' ')}")
+            rate_ax.semilogy(fh[f"{method}/schedule"][:], label=f"optimised, {METHOD_NAMES[method]}")
         iterations = fh["rules/iterations"][:]
         for name in ("sgd", "heavy_ball", "nesterov", "general"):
-            label = f"general, {summary['lags']} lags" if name == "general" else name.replace("_", " ")
+            label = f"general, {summary['lags']} lags" if name == "general" else METHOD_NAMES[name]
             rules_ax.loglog(iterations, fh[f"rules/{name}/measured_curve"][:], label=label)
     rules_ax.set(xlabel="iteration", ylabel="expected excess loss (constant rule)")
     rules_ax.legend(frameon=False, fontsize="small")
