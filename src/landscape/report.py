@@ -163,6 +163,9 @@ def fmt_int(value: Any) -> Latex:
     return Latex(f"{int(_finite(value)):,}".replace(",", "{,}"))
 
 
+# How the prose names each activation a profile may choose (config.ModelConfig.activation).
+ACTIVATION_NAMES = {"relu": "ReLU", "gelu": "GELU", "softplus": "softplus"}
+
 NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
 
 
@@ -207,6 +210,7 @@ def environment(folder: Path) -> jinja2.Environment:
         int=fmt_int,
         seconds=fmt_seconds,
         count_word=fmt_count_word,
+        activation_name=lambda name: ACTIVATION_NAMES[name],
         rate=fmt_rate,
         latex=Latex,
         code_link=code_link,
