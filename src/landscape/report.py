@@ -266,6 +266,21 @@ def _figure_entry(profile: str, name: str, document: str, repository: str | None
     }
 
 
+DATASET_NAMES = {"cifar10": "CIFAR-10", "fashion_mnist": "Fashion-MNIST", "digits": "digits"}
+
+
+def _paper_profile() -> dict[str, Any]:
+    from landscape.config import load_profile
+
+    paper = load_profile("paper")
+    return {
+        "dataset": DATASET_NAMES[paper.data.name],
+        "image_size": paper.data.image_size,
+        "n_train": paper.data.n_train,
+        "iterations": paper.train.iterations,
+    }
+
+
 def collect(cfg: Config) -> dict[str, Any]:
     """Every value the templates may quote, read from result files of the profile."""
     commit, dirty = git_state()
@@ -293,6 +308,8 @@ def collect(cfg: Config) -> dict[str, Any]:
         "hessian": as_dict(cfg.hessian),
         "landscape": as_dict(cfg.landscape),
         "experiments": as_dict(cfg.experiments),
+        # The scale the study is about, as the `paper` profile defines it, for sentences about what it would settle.
+        "paper_profile": _paper_profile(),
         "build": {
             "commit": commit[:10],
             "dirty": dirty,
