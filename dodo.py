@@ -71,7 +71,7 @@ SRC = Path("src/landscape")
 # The science of training; config.py and store.py are left out on purpose: their effect on a run
 # is captured by the configuration hash, and an edit to the parser or the I/O should not retrain.
 CORE = [SRC / f for f in ("data.py", "models.py", "params.py", "train.py")]
-HESSIAN_CODE = [*CORE, SRC / "hessian.py", SRC / "segments.py", SRC / "checkpoint.py"]
+HESSIAN_CODE = [*CORE, SRC / "hessian.py", SRC / "segments.py", SRC / "tiles.py", SRC / "checkpoint.py"]
 MAIN = CFG.main_run.name
 RUNS = {r.name: paths.run_file(PROFILE, r.name) for r in CFG.runs}
 # The hashes that name a run's and a Hessian's inputs include the digest of the code that makes them,

@@ -15,7 +15,7 @@ O(P·N). This module measures each task against it, as a multiple of :math:`P^2 
   holds. What does not grow with P² (torch's and scipy's first use, about 180 MB) cancels, where at one size it
   would be counted as several matrices at P = 3,000.
 
-``benchmarks/memory.py`` runs it at P = 4,000 and 8,000; ``tests/test_memory.py`` at 4,000 and 6,000 holds every
+``benchmarks/memory.py`` runs it at P = 4,000 and 8,000; ``tests/test_memory.py`` at 3,500 and 5,000 holds every
 task to the budget. :data:`MEASURED` keeps the benchmark's figures, from which ``plan`` prints
 the largest task's peak at a profile's P.
 """
@@ -251,7 +251,7 @@ def matrices_held(tasks: tuple[str, ...], small: Path, large: Path, workers: int
 
     :math:`(g_2 - g_1) / ((P_2^2 - P_1^2) s)`: what does not grow with P (torch's and scipy's first use, ~180 MB)
     cancels; what grows linearly (c bytes per parameter: vectors, per-block temporaries) adds
-    :math:`c / (s (P_1 + P_2))`, which overstates the count, never understates it. Below P ≈ 4,000 the allocator's
+    :math:`c / (s (P_1 + P_2))`, which overstates the count, never understates it. Below P ≈ 3,000 the allocator's
     thresholds make g jump by tens of MB between neighbouring sizes (measured at P = 1,000 ... 6,000): the sizes
     must be large enough for a matrix to dwarf them. ``workers`` processes measure at once (each its own peak).
     """
