@@ -17,9 +17,10 @@ from landscape import memory
 
 SIZES = (3500, 5000)
 BUDGET = 2.25
-# A task that decomposes a matrix on the CPU also holds LAPACK's divide-and-conquer workspace, 2P² elements
-# (hessian.cpu_eigh); on a GPU (the `paper` profile) that workspace is on the device and the host holds two.
-CPU_EIGH_BUDGET = {"hessian": 3.25, "spectrum_batch": 3.25}
+# The analyses. The two tasks that decompose a matrix (hessian, spectrum_batch: 3.16 and 3.08 matrices on a CPU, the
+# third being LAPACK's workspace, which a GPU keeps on the device) cost most of a minute here and are measured by
+# benchmarks/memory.py, to keep the suite short.
+IN_SUITE = tuple(task for task in memory.TASKS if task not in ("hessian", "spectrum_batch"))
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +28,14 @@ def held(tmp_path_factory):
     folders = [tmp_path_factory.mktemp(f"memory{P}") for P in SIZES]
     for folder, P in zip(folders, SIZES):
         memory.write_inputs(folder, P)
-    return memory.matrices_held(("control_three_matrices", *memory.TASKS), *folders)
+    return memory.matrices_held(("control_three_matrices", *IN_SUITE), *folders)
 
 
-@pytest.mark.parametrize("task", memory.TASKS)
+@pytest.mark.parametrize("task", IN_SUITE)
 def test_a_task_holds_at_most_two_eigenbasis_matrices(held, task):
     matrices = held[task]["matrices"]
     print(f"{task}: {matrices:.2f} matrices of P^2 x 4 bytes")
-    budget = CPU_EIGH_BUDGET.get(task, BUDGET)
-    assert matrices <= budget, f"{task} holds {matrices:.2f} matrices of P^2 x 4 bytes at its peak (budget {budget})"
+    assert matrices <= BUDGET, f"{task} holds {matrices:.2f} matrices of P^2 x 4 bytes at its peak (budget {BUDGET})"
 
 
 def test_the_measurement_sees_a_task_that_holds_three_matrices(held):
