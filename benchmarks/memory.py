@@ -8,7 +8,7 @@ slope of its peak resident set in P² x 4 bytes is the number of matrices it hol
 Printed beside the reference run, a control that holds exactly three matrices, and the budget of issue 16 (two;
 three for a task that decomposes a matrix on the CPU, whose LAPACK workspace a GPU keeps on the device), with the
 peak at the larger size and that peak scaled to the `paper` profile's P. Not part of the test suite
-(tests/test_memory.py holds every task to the budget at P = 3,500 and 5,000).
+(tests/test_memory.py holds every analysis to the budget at P = 3,500 and 5,000).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ O(P·N). This module measures each task against it, as a multiple of :math:`P^2 
   would be counted as several matrices at P = 3,000.
 
 ``benchmarks/memory.py`` runs it at P = 4,000 and 8,000; ``tests/test_memory.py`` at 3,500 and 5,000 holds every
-task to the budget. :data:`MEASURED` keeps the benchmark's figures, from which ``plan`` prints
+analysis to the budget. :data:`MEASURED` keeps the benchmark's figures, from which ``plan`` prints
 the largest task's peak at a profile's P.
 """
 
