@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import h5py
@@ -123,3 +124,23 @@ def test_an_interrupted_task_reruns_only_the_missing_blocks(point_spec, client, 
         P = fh["hessian"].shape[0]
     assert sorted(rerun + arrived) == block_starts(P, BLOCK)  # the rerun computed exactly the missing blocks
     _same(tmp_path / "local.h5", target)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie waiting for its parent has finished
+        return stat.read().split()[2] != "Z"
+
+
+def test_closing_the_client_stops_its_local_workers():
+    """A Hessian task closes its client; the local cluster's worker processes must go with it, not idle on."""
+    with engine.connect("", workers=2) as dask_client:
+        pids = list(dask_client.run(os.getpid).values())
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in pids), "the local cluster's workers outlived the client"

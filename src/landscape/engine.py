@@ -56,13 +56,14 @@ def column_block(spec: PointSpec, first: int, count: int) -> tuple[int, np.ndarr
 
 def connect(scheduler: str, workers: int) -> Any:
     """A Dask client: to ``scheduler`` if given, else to a new local cluster of ``workers`` processes."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler:
         return Client(scheduler)
     # One task per worker process at a time; torch inside it uses the profile's ``threads`` (load_point sets them).
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(cluster)
+    # The client starts the cluster itself so that closing it stops the workers: a client handed a LocalCluster
+    # leaves its worker processes running until the Python process exits (one idle cluster per Hessian task).
+    return Client(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
 
 
 def block_runner(
