@@ -22,7 +22,9 @@ sys.path.insert(0, str(Path(__file__).parent / "src"))
 from landscape import config, integrity, lock, paths, resources, store, tasks
 from landscape.code_deps import action_code, closure
 from landscape.config import code_digest, section_hash
-from landscape.report import POSTER_FIGURES
+from landscape.registry import analyses, figure_inputs, figures, poster_figures
+from landscape.study import HESSIAN_CODE as STUDY_HESSIAN_CODE
+from landscape.study import TRAINING_CODE, Study, files_of
 
 PROFILE = get_var("profile", "cpu")
 try:
@@ -68,29 +70,28 @@ DOIT_CONFIG = {
 }
 
 SRC = Path("src/landscape")
-# The science of training; config.py and store.py are left out on purpose: their effect on a run
-# is captured by the configuration hash, and an edit to the parser or the I/O should not retrain.
-CORE = [SRC / f for f in ("data.py", "models.py", "params.py", "train.py")]
-HESSIAN_CODE = [*CORE, SRC / "hessian.py", SRC / "segments.py", SRC / "tiles.py", SRC / "checkpoint.py"]
-MAIN = CFG.main_run.name
-RUNS = {r.name: paths.run_file(PROFILE, r.name) for r in CFG.runs}
+
+
+def _code(files):
+    """Code files as paths relative to the repository, like every other file dependency here."""
+    return [Path(f).resolve().relative_to(Path(__file__).resolve().parent) for f in files]
+
+
+STUDY = Study(CFG)
+MAIN = STUDY.main
+CORE = _code(TRAINING_CODE)
+HESSIAN_CODE = _code(STUDY_HESSIAN_CODE)
+RUNS = STUDY.run_files
 # The hashes that name a run's and a Hessian's inputs include the digest of the code that makes them,
 # so a task whose target already carries its hash can skip the work: a doit interrupted before it
 # recorded a finished task (its state is written when doit exits) does not redo hours of compute.
-RUN_HASH = {r.name: section_hash(*config.run_inputs(CFG, r.name), code_digest(CORE)) for r in CFG.runs}
-POINT_HASH = {
-    (r, s): section_hash(RUN_HASH[r], config.hessian_inputs(CFG), s, code_digest(HESSIAN_CODE))
-    for r, s in CFG.hessian_points()
-}
-HESSIANS = {(r, s): paths.hessian_file(PROFILE, r, s) for r, s in CFG.hessian_points()}
-MAIN_HESSIANS = [HESSIANS[(MAIN, s)] for s in CFG.train.checkpoints]
-MAIN_POINT_HASHES = [POINT_HASH[(MAIN, s)] for s in CFG.train.checkpoints]
-BATCH_STEP = CFG.batch_spectrum_steps()[-1]
-END = (MAIN, CFG.train.iterations)
-LANDSCAPE_HASH = section_hash(POINT_HASH[END], CFG.landscape)
-# Runs that differ from the main run only in their activation: A1 and the curvature against scale measure them too.
-CONTRASTS = CFG.activation_contrasts()
-CONTRAST_FILES = [f for r in CONTRASTS for f in (RUNS[r.name], HESSIANS[(r.name, CFG.train.iterations)])]
+RUN_HASH = STUDY.run_hash
+POINT_HASH = STUDY.point_hash
+HESSIANS = STUDY.hessian_files
+# Every analysis, as its module declares it (landscape/registry.py): inputs, configuration, figure.
+ANALYSES = analyses()
+FIGURES = figures()
+POSTER_FIGURES = poster_figures()
 
 
 def _guarded(task):
@@ -111,173 +112,41 @@ def _guarded(task):
     }
 
 
-def _code(files):
-    """Code files as paths relative to the repository, like every other file dependency here."""
-    return [f.relative_to(Path(__file__).resolve().parent) for f in files]
-
-
-def _hash(*parts):
-    return section_hash(*parts)
-
-
 def _result(name):
     return paths.result_file(PROFILE, name)
 
 
-EXPERIMENT_HASH = section_hash(POINT_HASH[END], CFG.train, CFG.experiments)
+@functools.cache
+def _inputs(name):
+    """The files analysis ``name`` reads, by its keyword: each its declared input resolved for this profile."""
+    return {keyword: STUDY.resolve(spec) for keyword, spec in ANALYSES[name].inputs.items()}
 
-# Each analysis: (doc, inputs, config hash, action). Results go to build/<profile>/results/; its code files
-# are derived from the imports of its action (landscape.code_deps), never typed here.
-ANALYSES = {
-    "training": (
-        "final metrics, sizes and wall times of every run (T1–T3)",
-        list(RUNS.values()),
-        _hash(*RUN_HASH.values()),
-        tasks.analysis_training,
-    ),
-    "spectrum": (
-        "A3: spectra through training — outliers, negative eigenvalues, stability ratio",
-        [*HESSIANS.values(), *RUNS.values()],
-        _hash(*POINT_HASH.values(), CFG.train.momentum),
-        tasks.analysis_spectrum,
-    ),
-    "batch_spectrum": (
-        "H2: mini-batch Hessian spectra against the full one, by batch size",
-        [paths.batch_spectrum_file(PROFILE, BATCH_STEP)],
-        _hash(POINT_HASH[(MAIN, BATCH_STEP)], CFG.hessian),
-        tasks.analysis_batch_spectrum,
-    ),
-    "overlap": (
-        "A4: eigenvector overlaps between the main run's checkpoints",
-        MAIN_HESSIANS,
-        _hash(*MAIN_POINT_HASHES),
-        tasks.analysis_overlap,
-    ),
-    "linesearch": (
-        "A1: full-data line searches along eigendirections against the quadratic model",
-        [RUNS[MAIN], *MAIN_HESSIANS, *CONTRAST_FILES],
-        _hash(*MAIN_POINT_HASHES, *(POINT_HASH[(r.name, CFG.train.iterations)] for r in CONTRASTS), CFG.landscape),
-        tasks.analysis_linesearch,
-    ),
-    "curvature": (
-        "A1 at every scale: float64 second differences along eigendirections against the step, and SGD's scale",
-        [RUNS[MAIN], HESSIANS[END], *CONTRAST_FILES, paths.result_file(PROFILE, "linesearch", ".h5")],
-        _hash(LANDSCAPE_HASH, *(POINT_HASH[(r.name, CFG.train.iterations)] for r in CONTRASTS)),
-        tasks.analysis_curvature,
-    ),
-    "batch_noise": (
-        "A2: mini-batch line searches: scatter of minima and curvatures against the eigenvalue",
-        [RUNS[MAIN], HESSIANS[END], paths.result_file(PROFILE, "linesearch", ".h5")],
-        LANDSCAPE_HASH,
-        tasks.analysis_batch_noise,
-    ),
-    "random_dirs": (
-        "A7: random-direction line searches against the independent-quadratic prediction",
-        [RUNS[MAIN], HESSIANS[END]],
-        LANDSCAPE_HASH,
-        tasks.analysis_random_dirs,
-    ),
-    "profile_fits": (
-        "A8: quadratic, quartic or log-cosh: the form of each eigendirection profile",
-        [paths.result_file(PROFILE, "linesearch", ".h5")],
-        LANDSCAPE_HASH,
-        tasks.analysis_profile_fits,
-    ),
-    "fine_structure": (
-        "A9: very dense line searches near the end point, float64 against float32",
-        [RUNS[MAIN], HESSIANS[END]],
-        LANDSCAPE_HASH,
-        tasks.analysis_fine_structure,
-    ),
-    "trajectory": (
-        "A5: the main run in the eigenbasis: start distance, settling, stationary variance, FDR",
-        [RUNS[MAIN], *MAIN_HESSIANS[1:]],
-        _hash(*MAIN_POINT_HASHES),
-        tasks.analysis_trajectory,
-    ),
-    "lr_compare": (
-        "A6: end points of every run against the high-LR annealed run, by eigenband",
-        [
-            paths.result_file(PROFILE, "training"),
-            *(RUNS[r.name] for r in CFG.comparable_runs()),
-            *(HESSIANS[(r.name, CFG.train.iterations)] for r in CFG.comparable_runs()),
-        ],
-        _hash(*POINT_HASH.values()),
-        tasks.analysis_lr_compare,
-    ),
-    "example_grads": (
-        "A10: per-example gradients in the final eigenbasis: cosines, concentration, noise vs curvature",
-        [RUNS[MAIN], HESSIANS[END]],
-        POINT_HASH[END],
-        tasks.analysis_example_grads,
-    ),
-    "theory": (
-        "B1: stationary variances, settle times and temperatures of the noisy quadratic against the data",
-        [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads", "spectrum", "curvature"))],
-        _hash(*MAIN_POINT_HASHES, CFG.train),
-        tasks.analysis_theory,
-    ),
-    "schedule": (
-        "B3: expected loss of the study's schedule, optimised schedules and optimised linear update rules",
-        [RUNS[MAIN], *(_result(n) for n in ("trajectory", "example_grads", "mysteries"))],
-        _hash(*MAIN_POINT_HASHES, CFG.train),
-        tasks.analysis_schedule,
-    ),
-    "noise": (
-        "A11: noise injected by eigenband (low, high, all; fit one half, perturb the other); "
-        "levels tuned on validation",
-        [RUNS[MAIN], HESSIANS[END]],
-        EXPERIMENT_HASH,
-        tasks.analysis_noise,
-    ),
-    "threshold": (
-        "A12: directions above an eigenvalue threshold moved to their quadratic minima",
-        [RUNS[MAIN], HESSIANS[END], _result("curvature")],
-        _hash(EXPERIMENT_HASH, LANDSCAPE_HASH),
-        tasks.analysis_threshold,
-    ),
-    "bayes_lr": (
-        "B2: training continued with Bayesian per-direction learning rates against plain SGD",
-        [RUNS[MAIN], HESSIANS[END], _result("example_grads"), _result("curvature")],
-        _hash(EXPERIMENT_HASH, LANDSCAPE_HASH),
-        tasks.analysis_bayes_lr,
-    ),
-    "endgame": (
-        "B4: a final epoch at batch size 1, and HMC from the end point",
-        [RUNS[MAIN], HESSIANS[END]],
-        EXPERIMENT_HASH,
-        tasks.analysis_endgame,
-    ),
-    "mysteries": (
-        "B5: the training-loss floor against the learning rate; warm-up against the stability limit",
-        [RUNS[MAIN], _result("training"), _result("example_grads")],
-        _hash(EXPERIMENT_HASH, *RUN_HASH.values()),
-        tasks.analysis_mysteries,
-    ),
-}
-FIGURES = {
-    "training": "training loss, test accuracy and learning rate of every run",
-    "spectrum": "eigenvalues by rank, density, and λ_max η/2(1+β) through training",
-    "batch_spectrum": "top eigenvalues of mini-batch Hessians by batch size, against the full Hessian",
-    "overlap": "eigenvector overlaps between checkpoints: row maxima, top-k subspaces, top block",
-    "linesearch": "eigendirection profiles against ½λt², deviation and fitted curvature against λ",
-    "curvature": "effective curvature over λ against the step size and against the quadratic rise, by band",
-    "batch_noise": "spread of mini-batch minima and mini-batch curvature against λ",
-    "random_dirs": "random-direction profiles against the independent-quadratic prediction",
-    "profile_fits": "chosen functional form per band, quartic term and log-cosh scale against λ",
-    "fine_structure": "residual roughness of dense line searches against the range, float64 and float32",
-    "trajectory": "trajectories in the eigenbasis, settle iteration and stationary variance against λ",
-    "lr_compare": "final losses against the initial learning rate, and the loss gap by eigenband",
-    "example_grads": "per-example gradient cosines by band, concentration across examples, noise against curvature",
-    "theory": "predicted against measured stationary variance and settle iteration; temperature against λ",
-    "schedule": "expected loss of the study's schedule against the measured one; optimised schedules and update rules",
-    "noise": "validation and test loss against the noise level per band and variant; tuned noise level per band",
-    "threshold": "test performance and objective change against the eigenvalue threshold",
-    "bayes_lr": "test loss and temperature of Bayesian learning rates by scale, against plain SGD",
-    "endgame": "test loss and accuracy after the batch-size-1 epoch and of the HMC model average",
-    "mysteries": "final training loss against final learning rate; "
-    "λ_max η against the stability limit with and without warm-up",
-}
+
+def _input_files(name):
+    return [f for value in _inputs(name).values() for f in files_of(value)]
+
+
+@functools.cache
+def _work_hash(name):
+    """The hash a result file carries: its configuration sections, its code, and the hashes of what it reads.
+
+    Every input's own hash names everything upstream of it, so a result whose file already carries this hash was
+    made from exactly these inputs and this code, and the action skips the work (``tasks.analysis``).
+    """
+    analysis = ANALYSES[name]
+    results = {_result(n): n for n in ANALYSES}
+    upstream = [_work_hash(results[f]) if f in results else STUDY.artifact_hash(f) for f in _input_files(name)]
+    sections = [getattr(CFG, section) for section in analysis.config]
+    return section_hash(*sections, code_digest(_analysis_code(name)), *upstream)
+
+
+def _figure_input_files(name):
+    return files_of(figure_inputs(name, STUDY))
+
+
+def _analysis_code(name):
+    """The import closure of the analysis's module (landscape.code_deps), relative to the repository."""
+    return _code(closure([f"landscape.analyses.{name}"]))
 
 
 def task_train():
@@ -312,29 +181,17 @@ def task_hessian():
         )
 
 
-@functools.cache
-def _work_hash(name):
-    """The hash a result file carries: its configuration, its code, and the work hashes of the results it reads.
-
-    Every input's own hash is inside it, so a result whose file already carries this hash was made from exactly
-    these inputs and this code, and an action can skip the work (``tasks.skip_if_done``).
-    """
-    _, inputs, config_hash, action = ANALYSES[name]
-    upstream = [n for n in ANALYSES if _result(n) in inputs]
-    return _hash(config_hash, code_digest(action_code(action.__name__)), *(_work_hash(n) for n in upstream))
-
-
 def task_spectrum_batch():
     """H2: spectra of mini-batch Hessians at a main-run checkpoint, per batch size."""
     for step in CFG.batch_spectrum_steps():
-        config_hash = _hash(POINT_HASH[(MAIN, step)], CFG.hessian, code_digest(action_code("spectrum_batch")))
+        config_hash = STUDY.batch_spectrum_hash(step)
         yield _guarded(
             {
                 "name": str(step),
                 "doc": f"mini-batch Hessian spectra at iterate {step}, batch sizes {list(CFG.hessian.batch_sizes)}",
                 "actions": [(tasks.spectrum_batch, [PROFILE, step, config_hash])],
                 "file_dep": [RUNS[MAIN], HESSIANS[(MAIN, step)], *_code(action_code("spectrum_batch"))],
-                "targets": [paths.batch_spectrum_file(PROFILE, step)],
+                "targets": [STUDY.batch_spectrum_files[step]],
                 "uptodate": [config_changed(config_hash)],
                 "clean": True,
             }
@@ -342,15 +199,15 @@ def task_spectrum_batch():
 
 
 def task_analysis():
-    """Analyses of DESIGN §5: each writes build/<profile>/results/<name>.h5."""
-    for name, (doc, inputs, _, action) in ANALYSES.items():
+    """Analyses (docs/DESIGN.md §5), each declared in its module landscape/analyses/<name>.py: results/<name>.h5."""
+    for name, analysis in ANALYSES.items():
         work_hash = _work_hash(name)
         yield _guarded(
             {
                 "name": name,
-                "doc": doc,
-                "actions": [(tasks.skip_if_done, [action.__name__, PROFILE, work_hash, _result(name)])],
-                "file_dep": [*inputs, SRC / "store.py", *_code(action_code(action.__name__))],
+                "doc": f"{analysis.question}: {analysis.doc}",
+                "actions": [(tasks.analysis, [name, PROFILE, work_hash])],
+                "file_dep": [*_input_files(name), SRC / "store.py", *_analysis_code(name)],
                 "targets": [_result(name)],
                 "uptodate": [config_changed(work_hash)],
                 "clean": True,
@@ -360,15 +217,14 @@ def task_analysis():
 
 def task_figure():
     """Figures: each reads result files only and writes figures/<profile>/<name>.pdf (+ provenance .json)."""
-    for name, doc in FIGURES.items():
+    for name in FIGURES:
         target = paths.figure_file(PROFILE, name)
-        inputs = list(RUNS.values()) if name == "training" else [_result(name)]
         yield _guarded(
             {
                 "name": name,
-                "doc": doc,
+                "doc": ANALYSES[name].figure,
                 "actions": [(tasks.figure, [PROFILE, name, _work_hash(name)])],
-                "file_dep": [*inputs, *_code(closure([f"landscape.figures.{name}"]))],
+                "file_dep": [*_figure_input_files(name), *_code(closure([f"landscape.figures.{name}"]))],
                 "targets": [target, target.with_suffix(".json")],
                 "clean": True,
             }
@@ -382,9 +238,9 @@ def task_poster_figure():
         yield _guarded(
             {
                 "name": name,
-                "doc": f"{FIGURES[name]} (poster)",
+                "doc": f"{ANALYSES[name].figure} (poster)",
                 "actions": [(tasks.figure, [PROFILE, name, _work_hash(name), "poster"])],
-                "file_dep": [_result(name), *_code(closure([f"landscape.figures.{name}"]))],
+                "file_dep": [*_figure_input_files(name), *_code(closure([f"landscape.figures.{name}"]))],
                 "targets": [target, target.with_suffix(".json")],
                 "clean": True,
             }

@@ -72,11 +72,11 @@ def test_a_missing_module_or_action_is_a_clear_error(package):
 
 def test_the_analyses_that_drifted_now_depend_on_the_band_definition():
     # The hand-typed lists omitted spectra.py for these two (issue 17): an edit to the bands left them stale.
-    for action in ("analysis_example_grads", "analysis_trajectory"):
-        assert SRC / "spectra.py" in action_code(action)
-    noise = action_code("analysis_noise")
+    for name in ("example_grads", "trajectory"):
+        assert SRC / "spectra.py" in closure([f"landscape.analyses.{name}"])
+    noise = closure(["landscape.analyses.noise"])
     assert SRC / "analyses" / "noise.py" in noise
-    assert not any(p.parent.name == "analyses" and p.name != "noise.py" for p in noise)
+    assert not any(p.parent.name == "analyses" and p.name != "noise.py" for p in noise)  # never another analysis
 
 
 def _dodo():

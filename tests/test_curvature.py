@@ -100,7 +100,7 @@ def _planted_study(tmp_path, kinked: int | None):
     with h5py.File(tmp_path / "run.h5", "w") as fh:
         fh["params"], fh["lr"] = theta.numpy()[None, :] + signs * basis.sum(axis=1)[None, :], lrs
     line = KinkedQuadratic(theta, eigenvalues, basis, kinked)
-    curvature.run(
+    curvature.analyse(
         line,
         theta,
         tmp_path / "hessian.h5",
@@ -139,7 +139,7 @@ def test_a_contrast_run_is_measured_along_its_own_directions(tmp_path):
         eigenvalues, basis = fh["eigenvalues"][:], fh["eigenvectors"][:]
     theta = torch.as_tensor(basis[:, 0], dtype=torch.float64)
     smooth = KinkedQuadratic(theta, eigenvalues, basis, kinked=None)
-    curvature.run(
+    curvature.analyse(
         KinkedQuadratic(theta, eigenvalues, basis, kinked=5),
         theta,
         tmp_path / "hessian.h5",

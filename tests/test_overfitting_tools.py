@@ -246,7 +246,7 @@ def test_threshold_moves_and_predictions_on_a_toy_network(tmp_path):
 
     point = _toy_point()
     path, eigenvalues = _toy_hessian_file(point, tmp_path / "hessian.h5")
-    threshold.run(point, path, 5, tmp_path / "threshold.h5", {"task": "t"}, effective_curvature=2 * eigenvalues)
+    threshold.analyse(point, path, 5, tmp_path / "threshold.h5", {"task": "t"}, effective_curvature=2 * eigenvalues)
     summary = read_summary(tmp_path / "threshold.h5")
     assert summary["base"] == point.metrics(point.theta) and summary["thresholds"] == 6
     with read_h5(tmp_path / "threshold.h5", ("step_norm", "effective/step_norm")) as fh:
@@ -302,7 +302,7 @@ def test_profile_fits_report_every_form_tied_for_most_common(tmp_path):
             "t_max": np.ones(4),
         }.items():
             fh[f"main@9/{key}"] = value
-    profile_fits.run(tmp_path / "ls.h5", tmp_path / "pf.h5", {"task": "t"})
+    profile_fits.analyse(tmp_path / "ls.h5", tmp_path / "pf.h5", {"task": "t"})
     summary = read_summary(tmp_path / "pf.h5")
     assert sorted(summary["most_common_forms"]) == ["quadratic", "quartic"]
 
@@ -321,7 +321,7 @@ def test_bayes_lr_arms_on_a_toy_network(tmp_path):
     with h5py.File(tmp_path / "grads.h5", "w") as fh:
         fh["eigenvalue"], fh["noise"] = eigenvalues, np.abs(eigenvalues) + 1e-3
     settings = ExperimentsConfig(seeds=2, continue_iterations=12, lr_scales=(1.0, 4.0))
-    bayes_lr.run(
+    bayes_lr.analyse(
         point,
         path,
         tmp_path / "grads.h5",
@@ -356,7 +356,7 @@ def test_endgame_on_a_toy_network(tmp_path):
     point = _toy_point()
     path, eigenvalues = _toy_hessian_file(point, tmp_path / "hessian.h5")
     settings = ExperimentsConfig(seeds=2, hmc_samples=4, hmc_burn_in=1, hmc_steps=5, hmc_step_fraction=1e-6)
-    endgame.run(dataclasses.replace(point, lr=0.0), path, 8, 0.9, settings, tmp_path / "e.h5", {"task": "t"})
+    endgame.analyse(dataclasses.replace(point, lr=0.0), path, 8, 0.9, settings, tmp_path / "e.h5", {"task": "t"})
     summary = read_summary(tmp_path / "e.h5")
     assert summary["lambda_max"] == eigenvalues[-1]
     assert summary["batch1"]["test_loss"]["mean"] == summary["base"]["test_loss"]
@@ -368,5 +368,5 @@ def test_endgame_on_a_toy_network(tmp_path):
     assert summary["hmc_average"]["test_loss"]["mean"] == pytest.approx(summary["base"]["test_loss"], rel=1e-6)
     assert summary["hmc_distance"]["mean"] < 1e-3
     # Steps 20x the leapfrog stability bound 2/sqrt(N λ_max): the energy error explodes and proposals are rejected.
-    endgame.run(point, path, 8, 0.9, dataclasses.replace(settings, hmc_step_fraction=20.0), tmp_path / "f.h5", {})
+    endgame.analyse(point, path, 8, 0.9, dataclasses.replace(settings, hmc_step_fraction=20.0), tmp_path / "f.h5", {})
     assert read_summary(tmp_path / "f.h5")["hmc_acceptance"]["mean"] < 0.3

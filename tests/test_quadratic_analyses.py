@@ -95,7 +95,7 @@ def test_check_quadratic_on_exact_and_cubic_profiles():
 @pytest.mark.parametrize("quartic", [0.0, 5.0])
 def test_linesearch_reports_quadratic_only_for_a_quadratic(tmp_path, quartic):
     function, theta, path = _setup(tmp_path, quartic=quartic)
-    linesearch.run({"end": (function, theta, path)}, SETTINGS, tmp_path / "ls.h5", {"task": "test"})
+    linesearch.analyse({"end": (function, theta, path)}, SETTINGS, tmp_path / "ls.h5", {"task": "test"})
     final = read_summary(tmp_path / "ls.h5")["final"]
     if quartic == 0.0:
         for band in final.values():
@@ -109,7 +109,7 @@ def test_linesearch_reports_quadratic_only_for_a_quadratic(tmp_path, quartic):
 @pytest.mark.parametrize("quartic", [0.0, 5.0])
 def test_random_directions_independence(tmp_path, quartic):
     function, theta, path = _setup(tmp_path, quartic=quartic)
-    random_dirs.run(function, theta, path, 10, SETTINGS, tmp_path / "rd.h5", {"task": "test"})
+    random_dirs.analyse(function, theta, path, 10, SETTINGS, tmp_path / "rd.h5", {"task": "test"})
     summary = read_summary(tmp_path / "rd.h5")
     holds = [kind["holds_everywhere"] for kind in summary["kinds"].values()]
     assert all(holds) if quartic == 0.0 else not all(holds)
@@ -121,7 +121,7 @@ def test_random_directions_independence(tmp_path, quartic):
 def test_batch_noise_recovers_the_planted_stochasticity(tmp_path):
     """Batch gradients along v_i scattered by sd sqrt(λ_i): minima scatter by λ^-1/2, variance slope -1."""
     function, theta, path = _setup(tmp_path)
-    linesearch.run({"end": (function, theta, path)}, SETTINGS, tmp_path / "ls.h5", {"task": "test"})
+    linesearch.analyse({"end": (function, theta, path)}, SETTINGS, tmp_path / "ls.h5", {"task": "test"})
     values, basis = _spectrum()
     noise_scale = np.sqrt(np.abs(values)) * 1e-2
 
@@ -130,7 +130,7 @@ def test_batch_noise_recovers_the_planted_stochasticity(tmp_path):
         noisy = function.gradient + basis @ (noise_scale * rng.standard_normal(P) * np.sqrt(32 / len(indices)))
         return Synthetic(function.centre, function.hessian, noisy)
 
-    batch_noise.run(
+    batch_noise.analyse(
         batch_line, 1000, theta, path, tmp_path / "ls.h5", "end", SETTINGS, tmp_path / "bn.h5", {"task": "t"}
     )
     summary = read_summary(tmp_path / "bn.h5")
@@ -161,7 +161,7 @@ def test_profile_fits_choose_the_generating_form(form, values):
 def test_fine_structure_sees_kinks_but_not_a_smooth_quadratic(tmp_path, kink):
     function, theta, path = _setup(tmp_path, kink=kink)
     lines = {"float64": (function, theta), "float32": (function, theta.float())}
-    fine_structure.run(lines, path, SETTINGS, tmp_path / "fs.h5", {"task": "test"})
+    fine_structure.analyse(lines, path, SETTINGS, tmp_path / "fs.h5", {"task": "test"})
     summary = read_summary(tmp_path / "fs.h5")
     assert summary["structure_above_roundoff"] == (kink > 0)
     if kink == 0:

@@ -9,6 +9,7 @@ import jinja2
 import pytest
 
 from landscape import report
+from landscape.registry import poster_figures
 from landscape.report import TEMPLATES, Latex, ReportValueError, environment
 
 
@@ -128,11 +129,11 @@ def test_templates_parse(document):
 
 
 def test_poster_includes_exactly_the_figures_drawn_for_it():
-    """Each figure the poster includes is drawn for A0 by a ``poster_figure`` task (report.POSTER_FIGURES); a name
+    """Each figure the poster includes is drawn for A0 by a ``poster_figure`` task (declared ``poster=True``); a name
     missing from that list would be included at paper size, one drawn but unused would waste the build's time."""
     text = TEMPLATES["poster"].read_text()
     included = re.findall(r"\\posterfigure\{([a-z_]+)\.pdf\}", text)
-    assert sorted(included) == sorted(report.POSTER_FIGURES)
+    assert sorted(included) == sorted(poster_figures())
     assert "\\includegraphics" not in text.replace("\\includegraphics[width=\\linewidth]{#1}", "")
 
 

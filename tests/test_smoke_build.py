@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from conftest import kill_on_event
 
-from landscape.report import FIGURES, POSTER_FIGURES
+from landscape.registry import figures, poster_figures
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -80,7 +80,7 @@ def built(project) -> Path:
     executed, wall, cpu = _doit(project, "profile=smoke")
     print(f"smoke build from scratch: {wall:.1f} s wall, {cpu:.1f} s CPU, {len(executed)} tasks")
     expected = {"paper", "poster", "train:main", "hessian:main@600", "spectrum_batch:600"}
-    expected |= {f"figure:{name}" for name in FIGURES} | {f"poster_figure:{name}" for name in POSTER_FIGURES}
+    expected |= {f"figure:{name}" for name in figures()} | {f"poster_figure:{name}" for name in poster_figures()}
     assert expected <= set(executed)
     return project
 
@@ -560,8 +560,8 @@ def test_poster_figures_print_their_text_at_18_pt_or_more(built, tmp_path):
     box_per_point = min(_word_heights(tmp_path / "calibration.pdf")) / 10
     log = (built / "build/smoke/poster/poster.log").read_text(errors="replace")
     widths = dict(re.findall(r"POSTER-FIGURE: (\w+)\.pdf ([\d.]+)pt", log))
-    assert set(widths) == set(POSTER_FIGURES)
-    for name in POSTER_FIGURES:
+    assert set(widths) == set(poster_figures())
+    for name in poster_figures():
         pdf = built / "figures/smoke/poster" / f"{name}.pdf"
         scale = float(widths[name]) * (72 / 72.27) / _page_width(pdf)  # TeX points to PDF points
         printed = [(word, height / box_per_point * scale) for word, height in _words(pdf)]
@@ -604,7 +604,7 @@ def test_templates_read_well_whatever_the_results(built, tmp_path):
     from landscape import report
 
     values = json.loads((built / "build/smoke/values.json").read_text())
-    figures = {
+    drawn = {
         name: {
             "path": f"{name}.pdf",
             "task": f"figure:{name}",
@@ -615,7 +615,7 @@ def test_templates_read_well_whatever_the_results(built, tmp_path):
             "config_hash": "0",
             "created_at": "0",
         }
-        for name in FIGURES
+        for name in figures()
     }
     bad = {
         "a plural left to the reader": r"\w\(s\)",
@@ -628,10 +628,54 @@ def test_templates_read_well_whatever_the_results(built, tmp_path):
     }
     for label, variant in _variants(values).items():
         for document in ("paper", "poster"):
-            context = {**variant, "figures": figures, "figure_dir": "./"}
+            context = {**variant, "figures": drawn, "figure_dir": "./"}
             tex = report.render(report.TEMPLATES[document], context, tmp_path / f"{document}.tex").read_text()
             for what, pattern in bad.items():
                 match = re.search(pattern, tex)
                 assert match is None, (
                     f"{document}, {label}: {what}: ...{tex[max(match.start() - 80, 0) : match.end() + 80]}..."
                 )
+
+
+def _readme_example() -> dict[str, str]:
+    """The worked example of the README's "Adding an analysis": each fenced block, by the path its first line names."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Adding an analysis") : text.index("## Using the tools on your own model")]
+    files = {}
+    for block in re.findall(r"```(?:python|latex)\n(.*?)```", section, re.S):
+        first, _, body = block.partition("\n")
+        path = re.match(r"[#%] (\S+?),? ", first + " ").group(1)
+        files[path] = body if path.endswith(".j2") else block
+    return files
+
+
+def test_the_readme_worked_example_builds_as_written(built):
+    """Four files, copied from the README as they stand, add an analysis with a figure, a test and a paragraph.
+
+    Defined last in this module: it adds an analysis to the shared project, which the tests above do not expect.
+    """
+    files = _readme_example()
+    analysis, figure = "src/landscape/analyses/top_share.py", "src/landscape/figures/top_share.py"
+    assert sorted(files) == sorted([analysis, figure, "tests/test_top_share.py", "paper/paper.tex.j2"])
+    for path, text in files.items():
+        target = built / path
+        target.parent.mkdir(exist_ok=True)
+        if path.endswith(".j2"):
+            template = target.read_text()
+            assert template.count("\\section{Discussion}") == 1
+            text = template.replace("\\section{Discussion}", text + "\n\\section{Discussion}")
+        target.write_text(text)
+    test = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_top_share.py"],
+        cwd=built,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(built / "src")},
+    )
+    assert test.returncode == 0, test.stdout[-3000:]
+    executed, *_ = _doit(built, "profile=smoke")
+    assert set(executed) == {"analysis:top_share", "figure:top_share", "values", "paper", "poster"}
+    paper = _text(built / "build/smoke/paper.pdf")
+    sentence = r"top \d+ eigenvectors carry\s+[\d.]+\s*%\s+of\s+the\s+squared\s+gradient\s+norm"
+    assert re.search(sentence, paper), paper[-3000:]
+    assert "top_share.py" in paper  # the figure's script, in the caption and the provenance table

@@ -63,7 +63,7 @@ def test_spectrum_and_overlap_analyses_on_a_known_spectrum(tmp_path):
     values = np.sort(np.concatenate([rng.normal(0, 0.01, P - 7), [1e-3] * 4, [5.0, 10.0, 20.0]]))
     basis = random_basis(P, seed=3)
     points = {f"main@{s}": _hessian_file(tmp_path / f"h{s}.h5", values * (1 + s / 10), basis) for s in (0, 5, 10)}
-    spectrum.run(
+    spectrum.analyse(
         points,
         {p: 0.1 for p in points},
         0.9,
@@ -82,7 +82,7 @@ def test_spectrum_and_overlap_analyses_on_a_known_spectrum(tmp_path):
     assert summary["points"]["main@10"]["lambda_max"] == pytest.approx(40.0)
     assert summary["points"]["main@10"]["stability_ratio"] == pytest.approx(40 * 0.1 / 3.8)
     assert summary["lambda_max_growth"] == pytest.approx(2.0)
-    overlap.run(points, 3, tmp_path / "overlap.h5", {"task": "t"})
+    overlap.analyse(points, 3, tmp_path / "overlap.h5", {"task": "t"})
     result = read_summary(tmp_path / "overlap.h5")
     assert result["pairs"]["main@5->main@10"]["top"] == pytest.approx(1.0)
     assert result["pairs"]["main@5->main@10"]["top_subspace"] == pytest.approx(1.0)
@@ -143,7 +143,7 @@ def test_batch_spectrum_summary_checks_the_trace(tmp_path):
         fh["full_eigenvalues"] = full
         fh["eigenvalues"] = np.sort(full + rng.normal(0, 0.05, (2, 30, 4)), axis=-1)
         fh["top_overlap"] = np.full((2, 30), 0.9)
-    batch_spectrum.run(tmp_path / "batch.h5", 2, tmp_path / "summary.h5", {"task": "t"}, top=3)
+    batch_spectrum.analyse(tmp_path / "batch.h5", 2, tmp_path / "summary.h5", {"task": "t"}, top=3)
     summary = read_summary(tmp_path / "summary.h5")
     assert summary["trace_unbiased"]
     assert summary["per_size"]["2"]["lambda_max_ratio"] == pytest.approx(1.0, abs=0.05)

@@ -19,9 +19,17 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # config hash already names (an edit to the TOML parser must not rerun hours of compute). store.py: file I/O
 # whose schema checks fail loudly on a mismatch. integrity.py: decides whether a target is reused, never what
 # it holds. tasks.py: the glue every action lives in; each action's own imports, and the helpers of tasks.py
-# it calls, are followed instead (`action_code`).
+# it calls, are followed instead (`action_code`). registry.py: the class every analysis declares itself with;
+# what a declaration says (inputs, configuration) is in the task's file list and hash already.
 EXCLUDED = frozenset(
-    {"landscape.config", "landscape.paths", "landscape.store", "landscape.integrity", "landscape.tasks"}
+    {
+        "landscape.config",
+        "landscape.paths",
+        "landscape.store",
+        "landscape.integrity",
+        "landscape.tasks",
+        "landscape.registry",
+    }
 )
 
 

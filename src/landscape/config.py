@@ -239,6 +239,10 @@ class Config:
         """The main run and every run with its schedule and model but another seed, main run first."""
         return self.replicas_of(self.main_run.name)
 
+    def replica_of(self) -> dict[str, str]:
+        """Each replica's name -> the comparable run (the main run's seed) whose schedule and model it repeats."""
+        return {r.name: base.name for base in self.comparable_runs() for r in self.replicas_of(base.name)[1:]}
+
     def comparable_runs(self) -> list[RunConfig]:
         """The runs that share the main run's seed and model: one start, one batch order, different schedules."""
         return [r for r in self.runs if r.seed == self.main_run.seed and self._same_model(r)]

@@ -7,7 +7,11 @@ a curvature (B2's Bayesian rates, A12's Newton steps) can use this one instead o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from landscape.store import read_summary
 
 
 def effective_curvature(eigenvalues: np.ndarray, classes: int, ratios: dict[str, float | None]) -> np.ndarray:
@@ -27,3 +31,10 @@ def effective_curvature(eigenvalues: np.ndarray, classes: int, ratios: dict[str,
         if ratios.get(band) is not None and ratios[band] > 0:
             kappa[members] *= ratios[band]
     return kappa
+
+
+def measured_effective_curvature(eigenvalues: np.ndarray, classes: int, curvature_results: Path) -> np.ndarray:
+    """:func:`effective_curvature` with the band ratios at SGD's scale read from the curvature analysis's results."""
+    bands = read_summary(curvature_results)["bands"]
+    ratios = {band: bands.get(band, {}).get("median_ratio_at_sgd") for band in ("top", "bulk")}
+    return effective_curvature(eigenvalues, classes, ratios)

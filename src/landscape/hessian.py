@@ -292,6 +292,21 @@ class StoredHessian:
         """The eigenvectors as an HDF5 dataset, for streaming column blocks without reading the matrix."""
         return self._file["eigenvectors"]
 
+    @staticmethod
+    def write_known(
+        path: str | Path, eigenvalues: np.ndarray, eigenvectors: np.ndarray, gradient: np.ndarray, loss: float = 0.0
+    ) -> Path:
+        r"""A Hessian file of a known decomposition :math:`H = V \operatorname{diag}(\lambda) V^\top` (no matrix).
+
+        For tests of an analysis on a problem whose answer is known: every reader of the schema accepts it.
+        """
+        order = np.argsort(eigenvalues)
+        with atomic_h5(path) as fh:
+            fh["eigenvalues"], fh["eigenvectors"] = np.asarray(eigenvalues)[order], np.asarray(eigenvectors)[:, order]
+            fh["gradient"] = np.asarray(gradient)
+            fh.attrs.update(loss=loss, asymmetry=0.0, assembly_seconds=0.0, dtype=str(fh["eigenvectors"].dtype))
+        return Path(path)
+
     def eigenvectors(self, columns: np.ndarray | None = None) -> np.ndarray:
         """All eigenvectors (P, P), or the given columns in the order given (HDF5 reads them sorted, once each)."""
         if columns is None:

@@ -163,17 +163,19 @@ def _tasks(folder: Path, point: Point) -> dict[str, Callable[[], Any]]:
     return {
         # The measurement's control (tests/test_memory.py): three float32 P x P arrays, written so they are resident.
         "control_three_matrices": lambda: [np.ones((P, P), dtype=np.float32) for _ in range(3)],
-        "overlap": lambda: overlap.run({label: folder / f"{label}.h5" for label in LABELS}, CLASSES, out / "o.h5", {}),
-        "bayes_lr": lambda: bayes_lr.run(
+        "overlap": lambda: overlap.analyse(
+            {label: folder / f"{label}.h5" for label in LABELS}, CLASSES, out / "o.h5", {}
+        ),
+        "bayes_lr": lambda: bayes_lr.analyse(
             point, hessian, folder / "example_grads.h5", 8, 0.9, 0.1, SETTINGS, out / "b.h5", {}, top_k=CLASSES
         ),
-        "example_grads": lambda: example_grads.run(
+        "example_grads": lambda: example_grads.analyse(
             point.model, point.theta, x, y, point.weight_decay, hessian, CLASSES, 50, out / "e.h5", {}
         ),
-        "fine_structure": lambda: fine_structure.run(
+        "fine_structure": lambda: fine_structure.analyse(
             {"float64": (line, point.theta), "float32": (line, point.theta)}, hessian, LANDSCAPE, out / "f.h5", {}
         ),
-        "lr_compare": lambda: lr_compare.run(
+        "lr_compare": lambda: lr_compare.analyse(
             folder / "training.h5",
             {name: folder / f"run_{name}.h5" for name in RUNS},
             {name: folder / f"{name}@end.h5" for name in RUNS},
@@ -182,9 +184,9 @@ def _tasks(folder: Path, point: Point) -> dict[str, Callable[[], Any]]:
             {},
             lambda theta: objective.loss(torch.as_tensor(theta, dtype=point.theta.dtype)),
         ),
-        "noise": lambda: noise.run(point, hessian, SETTINGS, out / "n.h5", {}),
-        "random_dirs": lambda: random_dirs.run(line, point.theta, hessian, CLASSES, LANDSCAPE, out / "r.h5", {}),
-        "threshold": lambda: threshold.run(point, hessian, SETTINGS.thresholds, out / "t.h5", {}),
+        "noise": lambda: noise.analyse(point, hessian, SETTINGS, out / "n.h5", {}),
+        "random_dirs": lambda: random_dirs.analyse(line, point.theta, hessian, CLASSES, LANDSCAPE, out / "r.h5", {}),
+        "threshold": lambda: threshold.analyse(point, hessian, SETTINGS.thresholds, out / "t.h5", {}),
         "hessian": lambda: write_hessian(
             point.objective(EXAMPLES), point.theta, out / "h.h5", meta, 32, progress=False, storage="float32"
         ),

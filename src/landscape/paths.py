@@ -43,9 +43,20 @@ def document_dir(profile: str, document: str) -> Path:
 
 def hessian_file(profile: str, run: str, step: int) -> Path:
     """The full-dataset Hessian (with eigendecomposition) at iterate ``step`` of ``run``."""
-    return build_dir(profile) / "hessians" / f"{run}@{step}.h5"
+    return build_dir(profile) / "hessians" / f"{point_label(run, step)}.h5"
 
 
 def batch_spectrum_file(profile: str, step: int) -> Path:
     """Mini-batch Hessian spectra at iterate ``step`` of the main run (H2)."""
     return build_dir(profile) / "hessians" / f"batch@{step}.h5"
+
+
+def point_label(run: str, step: int) -> str:
+    """How a Hessian point is named in file names, results and the paper: ``run@step``."""
+    return f"{run}@{step}"
+
+
+def point_of_label(label: str) -> tuple[str, int]:
+    """The (run, step) a :func:`point_label` names."""
+    run, step = label.rsplit("@", 1)
+    return run, int(step)

@@ -21,56 +21,10 @@ import jinja2
 
 from landscape import findings, paths, seeds
 from landscape.config import Config, as_dict
+from landscape.registry import analyses, figures
 from landscape.store import REPO_ROOT, atomic_path, git, git_state, read_json, read_summary, write_json
 
 TEMPLATES = {"paper": REPO_ROOT / "paper" / "paper.tex.j2", "poster": REPO_ROOT / "poster" / "poster.tex.j2"}
-# Analyses whose summaries the documents quote (results/<name><suffix>), and the figures they show.
-RESULTS = {
-    "training": ".h5",
-    "spectrum": ".h5",
-    "batch_spectrum": ".h5",
-    "overlap": ".h5",
-    "linesearch": ".h5",
-    "curvature": ".h5",
-    "batch_noise": ".h5",
-    "random_dirs": ".h5",
-    "profile_fits": ".h5",
-    "fine_structure": ".h5",
-    "trajectory": ".h5",
-    "lr_compare": ".h5",
-    "example_grads": ".h5",
-    "theory": ".h5",
-    "schedule": ".h5",
-    "noise": ".h5",
-    "threshold": ".h5",
-    "bayes_lr": ".h5",
-    "endgame": ".h5",
-    "mysteries": ".h5",
-}
-# The figures poster.tex.j2 includes, each drawn again for the poster (figures/style.py's POSTER medium).
-POSTER_FIGURES = ("spectrum", "linesearch", "trajectory", "theory", "noise", "schedule")
-FIGURES = (
-    "training",
-    "spectrum",
-    "batch_spectrum",
-    "overlap",
-    "linesearch",
-    "curvature",
-    "batch_noise",
-    "random_dirs",
-    "profile_fits",
-    "fine_structure",
-    "trajectory",
-    "lr_compare",
-    "example_grads",
-    "theory",
-    "schedule",
-    "noise",
-    "threshold",
-    "bayes_lr",
-    "endgame",
-    "mysteries",
-)
 
 
 class Latex(str):
@@ -284,11 +238,7 @@ def _paper_profile() -> dict[str, Any]:
 def collect(cfg: Config) -> dict[str, Any]:
     """Every value the templates may quote, read from result files of the profile."""
     commit, dirty = git_state()
-    summaries = {
-        name: read_summary(paths.result_file(cfg.name, name, suffix))
-        for name, suffix in RESULTS.items()
-        if suffix == ".h5"
-    }
+    summaries = {name: read_summary(paths.result_file(cfg.name, name)) for name in analyses()}
     decided = findings.evaluate(summaries)
     return {
         **summaries,
@@ -411,7 +361,7 @@ def build_document(cfg: Config, document: str, target: Path) -> Path:
     context = read_json(paths.values_file(cfg.name))
     folder = paths.document_dir(cfg.name, document)
     repository = repository_url()
-    context["figures"] = {name: _figure_entry(cfg.name, name, document, repository) for name in FIGURES}
+    context["figures"] = {name: _figure_entry(cfg.name, name, document, repository) for name in figures()}
     medium = "poster" if document == "poster" else "paper"  # the poster's own drawings of its figures
     context["figure_dir"] = os.path.relpath(paths.figure_file(cfg.name, "x", medium).parent, folder) + "/"
     tex = render(TEMPLATES[document], context, folder / f"{document}.tex")

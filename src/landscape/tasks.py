@@ -82,16 +82,6 @@ def train(profile: str, run: str, config_hash: str) -> None:
 
 
 @_plain_errors
-def analysis_training(profile: str, config_hash: str) -> None:
-    """Summarise every run into results/training.h5."""
-    from landscape.analyses import training
-
-    cfg = config.load_profile(profile)
-    runs = {r.name: paths.run_file(profile, r.name) for r in cfg.runs}
-    training.run(cfg, runs, paths.result_file(profile, "training"), config_hash)
-
-
-@_plain_errors
 def hessian(profile: str, run: str, step: int, config_hash: str) -> None:
     """Assemble the full-dataset Hessian at iterate ``step`` of ``run``, with its eigendecomposition."""
     from landscape.checkpoint import load_point
@@ -128,17 +118,6 @@ def hessian(profile: str, run: str, step: int, config_hash: str) -> None:
             client.close()
 
 
-def skip_if_done(action: str, profile: str, work_hash: str, target: Path) -> None:
-    """Run the analysis ``action`` unless ``target`` already carries ``work_hash`` (dodo._work_hash).
-
-    doit records finished tasks only when it exits; this keeps a killed ``doit`` from redoing analyses that
-    finished before the kill.
-    """
-    if _done(target, work_hash, action):
-        return
-    globals()[action](profile, work_hash)
-
-
 @_plain_errors
 def spectrum_batch(profile: str, step: int, config_hash: str) -> None:
     """Spectra of mini-batch Hessians at iterate ``step`` of the main run (H2)."""
@@ -166,376 +145,27 @@ def spectrum_batch(profile: str, step: int, config_hash: str) -> None:
     )
 
 
-def _classes(cfg: config.Config) -> int:
-    from landscape.data import CLASSES
-
-    return len(CLASSES[cfg.data.name])
-
-
-def _lr_at(profile: str, run: str, step: int) -> float:
-    from landscape.store import read_h5
-
-    with read_h5(paths.run_file(profile, run), ("lr",)) as fh:
-        return float(fh["lr"][min(step, fh["lr"].shape[0] - 1)])
-
-
 @_plain_errors
-def analysis_spectrum(profile: str, config_hash: str) -> None:
-    """A3: spectra of every Hessian point."""
-    from landscape.analyses import spectrum
+def analysis(name: str, profile: str, work_hash: str) -> None:
+    """Run analysis ``name`` on its declared inputs, unless its result already carries ``work_hash``.
+
+    doit records finished tasks only when it exits; the check keeps a killed ``doit`` from redoing analyses that
+    finished before the kill.
+    """
+    import importlib
+
+    from landscape.registry import analyses
     from landscape.store import provenance
+    from landscape.study import Study
 
+    target = paths.result_file(profile, name)
+    if _done(target, work_hash, f"analysis:{name}"):
+        return
     cfg = config.load_profile(profile)
-    points = {f"{r}@{s}": paths.hessian_file(profile, r, s) for r, s in cfg.hessian_points()}
-    lrs = {f"{r}@{s}": _lr_at(profile, r, s) for r, s in cfg.hessian_points()}
-    main = [f"{cfg.main_run.name}@{s}" for s in cfg.train.checkpoints]
-    ends = [f"{r.name}@{cfg.train.iterations}" for r in cfg.main_replicas()]
-    spectrum.run(
-        points,
-        lrs,
-        cfg.train.momentum,
-        _classes(cfg),
-        main,
-        paths.result_file(profile, "spectrum", ".h5"),
-        provenance(profile, config_hash, "analysis:spectrum"),
-        cfg.train.weight_decay,
-        ends,
-    )
-
-
-@_plain_errors
-def analysis_batch_spectrum(profile: str, config_hash: str) -> None:
-    """H2: summary of the mini-batch spectra at the last batch-spectrum checkpoint."""
-    from landscape.analyses import batch_spectrum
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    step = cfg.batch_spectrum_steps()[-1]
-    batch_spectrum.run(
-        paths.batch_spectrum_file(profile, step),
-        _classes(cfg),
-        paths.result_file(profile, "batch_spectrum", ".h5"),
-        {**provenance(profile, config_hash, "analysis:batch_spectrum"), "step": step},
-    )
-
-
-@_plain_errors
-def analysis_overlap(profile: str, config_hash: str) -> None:
-    """A4: eigenvector overlaps between the main run's checkpoints."""
-    from landscape.analyses import overlap
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    points = {
-        f"{cfg.main_run.name}@{s}": paths.hessian_file(profile, cfg.main_run.name, s) for s in cfg.train.checkpoints
-    }
-    overlap.run(
-        points,
-        _classes(cfg),
-        paths.result_file(profile, "overlap", ".h5"),
-        provenance(profile, config_hash, "analysis:overlap"),
-    )
-
-
-def _effective_curvature(profile: str, cfg: config.Config, hessian_file: Path):
-    """Per direction of the final Hessian, λ_i times its band's median curvature ratio at SGD's scale (A1)."""
-    from landscape.effective import effective_curvature
-    from landscape.hessian import StoredHessian
-    from landscape.store import read_summary
-
-    bands = read_summary(paths.result_file(profile, "curvature", ".h5"))["bands"]
-    with StoredHessian(hessian_file) as stored:
-        eigenvalues = stored.eigenvalues
-    return effective_curvature(
-        eigenvalues, _classes(cfg), {b: bands.get(b, {}).get("median_ratio_at_sgd") for b in ("top", "bulk")}
-    )
-
-
-def _final_point(cfg: config.Config):
-    from landscape.checkpoint import load_point
-
-    main, end = cfg.main_run.name, cfg.train.iterations
-    return load_point(cfg, paths.run_file(cfg.name, main), end), paths.hessian_file(cfg.name, main, end)
-
-
-@_plain_errors
-def analysis_linesearch(profile: str, config_hash: str) -> None:
-    """A1: line searches along eigendirections at every main-run checkpoint."""
-    from landscape.analyses import linesearch
-    from landscape.checkpoint import load_point
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    main, end = cfg.main_run.name, cfg.train.iterations
-
-    def searched(run: str, step: int):
-        point = load_point(cfg, paths.run_file(profile, run), step)
-        return (
-            point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass),
-            point.theta,
-            paths.hessian_file(profile, run, step),
-        )
-
-    points = {f"{main}@{step}": searched(main, step) for step in cfg.train.checkpoints}
-    contrasts = {f"{r.name}@{end}": searched(r.name, end) for r in cfg.activation_contrasts()}
-    linesearch.run(
-        points,
-        cfg.landscape,
-        paths.result_file(profile, "linesearch", ".h5"),
-        provenance(profile, config_hash, "analysis:linesearch"),
-        contrasts,
-    )
-
-
-@_plain_errors
-def analysis_curvature(profile: str, config_hash: str) -> None:
-    """A1 at every scale: float64 second differences along A1's final directions, against the SGD scale."""
-    import torch
-
-    from landscape.analyses import curvature
-    from landscape.checkpoint import load_point
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    end = cfg.train.iterations
-
-    def float64_point(run: str):
-        point = load_point(cfg, paths.run_file(profile, run), end)
-        return (
-            point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass, dtype=torch.float64),
-            point.theta.double(),
-            paths.hessian_file(profile, run, end),
-            paths.run_file(profile, run),
-        )
-
-    main = cfg.main_run.name
-    line, theta, hessian_file, run_file = float64_point(main)
-    contrasts = {f"{r.name}@{end}": float64_point(r.name) for r in cfg.activation_contrasts()}
-    curvature.run(
-        line,
-        theta,
-        hessian_file,
-        paths.result_file(profile, "linesearch", ".h5"),
-        f"{main}@{end}",
-        run_file,
-        paths.result_file(profile, "curvature", ".h5"),
-        provenance(profile, config_hash, "analysis:curvature"),
-        contrasts,
-    )
-
-
-@_plain_errors
-def analysis_batch_noise(profile: str, config_hash: str) -> None:
-    """A2: mini-batch line searches along A1's final directions."""
-    import torch
-
-    from landscape.analyses import batch_noise
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    point, hessian_file = _final_point(cfg)
-    label = f"{cfg.main_run.name}@{cfg.train.iterations}"
-
-    def batch_line(indices):
-        return point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass, torch.as_tensor(indices))
-
-    batch_noise.run(
-        batch_line,
-        len(point.data.train),
-        point.theta,
-        hessian_file,
-        paths.result_file(profile, "linesearch", ".h5"),
-        label,
-        cfg.landscape,
-        paths.result_file(profile, "batch_noise", ".h5"),
-        provenance(profile, config_hash, "analysis:batch_noise"),
-    )
-
-
-@_plain_errors
-def analysis_random_dirs(profile: str, config_hash: str) -> None:
-    """A7: random-direction line searches against the independent-quadratic prediction."""
-    from landscape.analyses import random_dirs
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    point, hessian_file = _final_point(cfg)
-    random_dirs.run(
-        point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass),
-        point.theta,
-        hessian_file,
-        _classes(cfg),
-        cfg.landscape,
-        paths.result_file(profile, "random_dirs", ".h5"),
-        provenance(profile, config_hash, "analysis:random_dirs"),
-    )
-
-
-@_plain_errors
-def analysis_profile_fits(profile: str, config_hash: str) -> None:
-    """A8: functional forms of the final eigendirection profiles."""
-    from landscape.analyses import profile_fits
-    from landscape.store import provenance
-
-    profile_fits.run(
-        paths.result_file(profile, "linesearch", ".h5"),
-        paths.result_file(profile, "profile_fits", ".h5"),
-        provenance(profile, config_hash, "analysis:profile_fits"),
-    )
-
-
-@_plain_errors
-def analysis_fine_structure(profile: str, config_hash: str) -> None:
-    """A9: dense line searches near the end point in float64 and float32."""
-    from landscape.analyses import fine_structure
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    point, hessian_file = _final_point(cfg)
-    import torch
-
-    lines = {
-        name: (point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass, dtype=dtype), point.theta.to(dtype))
-        for name, dtype in (("float64", torch.float64), ("float32", torch.float32))
-    }
-    fine_structure.run(
-        lines,
-        hessian_file,
-        cfg.landscape,
-        paths.result_file(profile, "fine_structure", ".h5"),
-        provenance(profile, config_hash, "analysis:fine_structure"),
-    )
-
-
-@_plain_errors
-def analysis_trajectory(profile: str, config_hash: str) -> None:
-    """A5: the main run's trajectory in the eigenbases of its Hessians."""
-    from landscape.analyses import trajectory
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    point, _ = _final_point(cfg)
-    main = cfg.main_run.name
-    bases = {f"{main}@{s}": paths.hessian_file(profile, main, s) for s in cfg.train.checkpoints[1:]}
-    trajectory.run(
-        point,
-        paths.run_file(profile, main),
-        bases,
-        _classes(cfg),
-        cfg.train.momentum,
-        paths.result_file(profile, "trajectory", ".h5"),
-        provenance(profile, config_hash, "analysis:trajectory"),
-    )
-
-
-@_plain_errors
-def analysis_lr_compare(profile: str, config_hash: str) -> None:
-    """A6: every run's end point against the annealed run from the highest learning rate."""
-    import numpy as np
-    import torch
-
-    from landscape.analyses import lr_compare
-    from landscape.checkpoint import load_point
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    runs = cfg.comparable_runs()  # one initialisation and batch order: the replicas with other seeds are left out
-    reference = max((r for r in runs[1:] if r.schedule == "anneal"), key=lambda r: r.lr, default=cfg.main_run).name
-    end = cfg.train.iterations
-    point = load_point(cfg, paths.run_file(profile, reference), end)
-    objective = point.objective(chunk_size=min(point.data.train.y.numel(), 500))
-
-    def training_objective(theta: np.ndarray) -> float:
-        return objective.loss(torch.as_tensor(theta, dtype=point.theta.dtype, device=point.theta.device))
-
-    lr_compare.run(
-        paths.result_file(profile, "training"),
-        {r.name: paths.run_file(profile, r.name) for r in runs},
-        {r.name: paths.hessian_file(profile, r.name, end) for r in runs},
-        reference,
-        paths.result_file(profile, "lr_compare", ".h5"),
-        provenance(profile, config_hash, "analysis:lr_compare"),
-        training_objective,
-    )
-
-
-@_plain_errors
-def analysis_example_grads(profile: str, config_hash: str) -> None:
-    """A10: per-example gradients at the end point in the final eigenbasis."""
-    from landscape.analyses import example_grads
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    point, hessian_file = _final_point(cfg)
-    example_grads.run(
-        point.model,
-        point.theta,
-        point.data.train.x,
-        point.data.train.y,
-        point.weight_decay,
-        hessian_file,
-        _classes(cfg),
-        cfg.hessian.chunk_size,
-        paths.result_file(profile, "example_grads", ".h5"),
-        provenance(profile, config_hash, "analysis:example_grads"),
-    )
-
-
-@_plain_errors
-def analysis_theory(profile: str, config_hash: str) -> None:
-    """B1: the noisy-quadratic theory against the measured variances, settle times and stability."""
-    from landscape.analyses import theory
-    from landscape.store import provenance, read_h5
-
-    cfg = config.load_profile(profile)
-    with read_h5(paths.run_file(profile, cfg.main_run.name), ("lr",)) as fh:
-        lrs = fh["lr"][:]
-    result = lambda name: paths.result_file(profile, name, ".h5")  # noqa: E731
-    theory.run(
-        result("trajectory"),
-        result("example_grads"),
-        result("spectrum"),
-        lrs,
-        cfg.train.batch_size,
-        cfg.data.n_train,
-        cfg.train.momentum,
-        result("theory"),
-        provenance(profile, config_hash, "analysis:theory"),
-        result("curvature"),
-    )
-
-
-@_plain_errors
-def analysis_schedule(profile: str, config_hash: str) -> None:
-    """B3: expected loss of the study's schedule and optimised schedules."""
-    from landscape.analyses import schedule
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    result = lambda name: paths.result_file(profile, name, ".h5")  # noqa: E731
-    from landscape.checkpoint import load_point
-
-    run_file = paths.run_file(profile, cfg.main_run.name)
-    schedule.run(
-        result("trajectory"),
-        result("example_grads"),
-        run_file,
-        cfg.train.batch_size,
-        cfg.train.momentum,
-        result("schedule"),
-        provenance(profile, config_hash, "analysis:schedule"),
-        load_point(cfg, run_file, 0),
-        result("mysteries"),
-    )
-
-
-def figure_inputs(profile: str, name: str) -> object:
-    """What a figure reads: the run files for ``training`` (and which run each replica repeats), else the results."""
-    if name == "training":
-        cfg = config.load_profile(profile)
-        replica_of = {r.name: base.name for base in cfg.comparable_runs() for r in cfg.replicas_of(base.name)[1:]}
-        return {"runs": {r.name: paths.run_file(profile, r.name) for r in cfg.runs}, "replica_of": replica_of}
-    return paths.result_file(profile, name, ".h5")
+    study = Study(cfg)
+    inputs = {keyword: study.resolve(input_name) for keyword, input_name in analyses()[name].inputs.items()}
+    module = importlib.import_module(f"landscape.analyses.{name}")
+    module.run(cfg, target, provenance(profile, work_hash, f"analysis:{name}"), **inputs)
 
 
 @_plain_errors
@@ -544,13 +174,15 @@ def figure(profile: str, name: str, config_hash: str, medium: str = "paper") -> 
     import importlib
 
     from landscape.figures import style
+    from landscape.registry import figure_inputs
     from landscape.store import provenance
+    from landscape.study import Study
 
     module = importlib.import_module(f"landscape.figures.{name}")
     task = f"figure:{name}" if medium == "paper" else f"{medium}_figure:{name}"
     with style.medium(style.MEDIA[medium]):
         module.make(
-            figure_inputs(profile, name),
+            figure_inputs(name, Study(config.load_profile(profile))),
             paths.figure_file(profile, name, medium),
             provenance(profile, config_hash, task),
         )
@@ -586,106 +218,6 @@ def arxiv(profile: str) -> None:
         int(source_date_epoch()),
     )
     print(f"arxiv: {target} ({len(members)} files: {', '.join(members)})")
-
-
-@_plain_errors
-def analysis_noise(profile: str, config_hash: str) -> None:
-    """A11: noise injected by eigenband at the end point, and per-band noise levels tuned on validation."""
-    from landscape.analyses import noise
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    point, hessian_file = _final_point(cfg)
-    noise.run(
-        point,
-        hessian_file,
-        cfg.experiments,
-        paths.result_file(profile, "noise", ".h5"),
-        provenance(profile, config_hash, "analysis:noise"),
-    )
-
-
-@_plain_errors
-def analysis_threshold(profile: str, config_hash: str) -> None:
-    """A12: directions above a threshold moved to their quadratic minima."""
-    from landscape.analyses import threshold
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    point, hessian_file = _final_point(cfg)
-    threshold.run(
-        point,
-        hessian_file,
-        cfg.experiments.thresholds,
-        paths.result_file(profile, "threshold", ".h5"),
-        provenance(profile, config_hash, "analysis:threshold"),
-        effective_curvature=_effective_curvature(profile, cfg, hessian_file),
-    )
-
-
-@_plain_errors
-def analysis_bayes_lr(profile: str, config_hash: str) -> None:
-    """B2: training continued with Bayesian per-direction rates against plain SGD."""
-    from landscape.analyses import bayes_lr
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    point, hessian_file = _final_point(cfg)
-    # Bayesian in the top C directions only (C classes: the outliers of the class-structure picture).
-    bayes_lr.run(
-        point,
-        hessian_file,
-        paths.result_file(profile, "example_grads", ".h5"),
-        cfg.train.batch_size,
-        cfg.train.momentum,
-        cfg.main_run.lr,
-        cfg.experiments,
-        paths.result_file(profile, "bayes_lr", ".h5"),
-        provenance(profile, config_hash, "analysis:bayes_lr"),
-        top_k=_classes(cfg),
-        effective_curvature=_effective_curvature(profile, cfg, hessian_file),
-    )
-
-
-@_plain_errors
-def analysis_endgame(profile: str, config_hash: str) -> None:
-    """B4: a final epoch at batch size 1, and HMC from the end point."""
-    from landscape.analyses import endgame
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    point, hessian_file = _final_point(cfg)
-    endgame.run(
-        point,
-        hessian_file,
-        cfg.train.batch_size,
-        cfg.train.momentum,
-        cfg.experiments,
-        paths.result_file(profile, "endgame", ".h5"),
-        provenance(profile, config_hash, "analysis:endgame"),
-    )
-
-
-@_plain_errors
-def analysis_mysteries(profile: str, config_hash: str) -> None:
-    """B5: the loss floor against the learning rate, and runs with and without warm-up."""
-    from landscape.analyses import mysteries
-    from landscape.checkpoint import load_point
-    from landscape.store import provenance
-
-    cfg = config.load_profile(profile)
-    point = load_point(cfg, paths.run_file(profile, cfg.main_run.name), 0)
-    mysteries.run(
-        point,
-        paths.result_file(profile, "training"),
-        paths.result_file(profile, "example_grads", ".h5"),
-        cfg.main_run.lr,
-        cfg.train.batch_size,
-        cfg.train.momentum,
-        cfg.experiments,
-        paths.result_file(profile, "mysteries", ".h5"),
-        provenance(profile, config_hash, "analysis:mysteries"),
-    )
 
 
 @_plain_errors

@@ -1,1 +1,1 @@
-"""One module per research question (DESIGN §5); each exposes ``run(...)`` writing a results file."""
+"""One module per research question (docs/DESIGN.md §5); each declares ``ANALYSIS`` and exposes ``run(...)``."""

@@ -17,10 +17,21 @@ import torch
 from scipy import stats
 from tqdm import tqdm
 
-from landscape.config import LandscapeConfig
+from landscape.checkpoint import load_point
+from landscape.config import Config, LandscapeConfig
 from landscape.hessian import StoredHessian
 from landscape.linesearch import LineFunction, fit_polynomial
+from landscape.paths import point_label
+from landscape.registry import Analysis
 from landscape.store import read_h5, write_results
+
+ANALYSIS = Analysis(
+    question="A2",
+    doc="mini-batch line searches: scatter of minima and curvatures against the eigenvalue",
+    inputs={"run": "run:main", "hessian": "hessian:end", "linesearch": "result:linesearch"},
+    config=("landscape", "hessian"),
+    figure="spread of mini-batch minima and mini-batch curvature against λ",
+)
 
 
 def minimum_and_curvature(ts: np.ndarray, losses: np.ndarray) -> tuple[float, float]:
@@ -47,7 +58,7 @@ def log_slope(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
 
 
-def run(
+def analyse(
     batch_line: Callable[[np.ndarray], LineFunction],
     n_examples: int,
     theta: torch.Tensor,
@@ -121,3 +132,15 @@ def run(
         "sizes": np.asarray(sizes),
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(cfg: Config, out: Path, provenance: dict[str, Any], *, run: Path, hessian: Path, linesearch: Path) -> Path:
+    """The declared entry: the main run's end point and A1's final directions."""
+    point = load_point(cfg, run, cfg.train.iterations)
+
+    def batch_line(indices: np.ndarray) -> LineFunction:
+        return point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass, torch.as_tensor(indices))
+
+    label = point_label(cfg.main_run.name, cfg.train.iterations)
+    n_examples = len(point.data.train)
+    return analyse(batch_line, n_examples, point.theta, hessian, linesearch, label, cfg.landscape, out, provenance)

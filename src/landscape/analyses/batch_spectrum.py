@@ -17,9 +17,20 @@ import torch
 from tqdm import tqdm
 
 from landscape.checkpoint import Point
+from landscape.config import Config
+from landscape.data import CLASSES
 from landscape.hessian import StoredHessian, dense_hessian, eigendecomposition
+from landscape.registry import Analysis
 from landscape.spectra import subspace_overlap
 from landscape.store import read_h5, set_provenance, write_results
+
+ANALYSIS = Analysis(
+    question="H2",
+    doc="mini-batch Hessian spectra against the full one, by batch size",
+    inputs={"spectra": "batch_spectrum:last"},
+    config=("data",),
+    figure="top eigenvalues of mini-batch Hessians by batch size, against the full Hessian",
+)
 
 
 def batch_indices(n: int, sizes: tuple[int, ...], count: int, seed: int) -> list[np.ndarray]:
@@ -89,7 +100,7 @@ def compute(
     return target
 
 
-def run(spectra: Path, classes: int, out: Path, provenance: dict[str, Any], top: int = 20) -> Path:
+def analyse(spectra: Path, classes: int, out: Path, provenance: dict[str, Any], top: int = 20) -> Path:
     """Mean and spread over batches, per size: top eigenvalues, λ_max, trace, negatives, top-subspace overlap."""
     with read_h5(spectra, ("eigenvalues", "sizes", "full_eigenvalues", "top_overlap")) as fh:
         eigenvalues, sizes, full = fh["eigenvalues"][:], fh["sizes"][:], fh["full_eigenvalues"][:]
@@ -128,3 +139,9 @@ def run(spectra: Path, classes: int, out: Path, provenance: dict[str, Any], top:
         "top_std": eigenvalues[:, :, ::-1][:, :, :top].std(axis=1, ddof=1),
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(cfg: Config, out: Path, provenance: dict[str, Any], *, spectra: Path) -> Path:
+    """The declared entry: the mini-batch spectra at the last batch-spectrum checkpoint."""
+    step = cfg.batch_spectrum_steps()[-1]
+    return analyse(spectra, len(CLASSES[cfg.data.name]), out, {**provenance, "step": step})

@@ -26,12 +26,27 @@ import numpy as np
 import torch
 
 from landscape import continuation, theory
-from landscape.checkpoint import Point
-from landscape.config import ExperimentsConfig
-from landscape.data import batch_order
+from landscape.checkpoint import Point, load_point
+from landscape.config import Config, ExperimentsConfig
+from landscape.data import CLASSES, batch_order
+from landscape.effective import measured_effective_curvature
 from landscape.hessian import StoredHessian
+from landscape.registry import Analysis
 from landscape.seeds import compare, spread
 from landscape.store import read_h5, write_results
+
+ANALYSIS = Analysis(
+    question="B2",
+    doc="training continued with Bayesian per-direction learning rates against plain SGD",
+    inputs={
+        "run": "run:main",
+        "hessian": "hessian:end",
+        "example_grads": "result:example_grads",
+        "curvature": "result:curvature",
+    },
+    config=("experiments", "train", "data"),
+    figure="test loss and temperature of Bayesian learning rates by scale, against plain SGD",
+)
 
 METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
 
@@ -82,7 +97,7 @@ def arms(
     return plan
 
 
-def run(
+def analyse(
     point: Point,
     hessian_file: Path,
     grads_results: Path,
@@ -204,3 +219,34 @@ def run(
         "seeds": settings.seeds,
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(
+    cfg: Config,
+    out: Path,
+    provenance: dict[str, Any],
+    *,
+    run: Path,
+    hessian: Path,
+    example_grads: Path,
+    curvature: Path,
+) -> Path:
+    """The declared entry: Bayesian rates in the top C directions (C classes: the class-structure outliers)."""
+    point = load_point(cfg, run, cfg.train.iterations)
+    classes = len(CLASSES[cfg.data.name])
+    with StoredHessian(hessian) as stored:
+        kappa = measured_effective_curvature(stored.eigenvalues, classes, curvature)
+    train = cfg.train
+    return analyse(
+        point,
+        hessian,
+        example_grads,
+        train.batch_size,
+        train.momentum,
+        cfg.main_run.lr,
+        cfg.experiments,
+        out,
+        provenance,
+        top_k=classes,
+        effective_curvature=kappa,
+    )

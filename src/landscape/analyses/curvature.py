@@ -25,10 +25,28 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from landscape.checkpoint import load_point
+from landscape.config import Config
 from landscape.hessian import StoredHessian
 from landscape.linesearch import TOLERANCE, LineFunction, fit_polynomial, noise_floor, select_directions
+from landscape.paths import point_label, point_of_label
+from landscape.registry import Analysis
 from landscape.store import read_h5, write_results
 from landscape.trajectory import long_phases
+
+ANALYSIS = Analysis(
+    question="A1",
+    doc="curvature at every scale: float64 second differences along eigendirections against the step, and SGD's scale",
+    inputs={
+        "run": "run:main",
+        "hessian": "hessian:end",
+        "linesearch": "result:linesearch",
+        "contrast_runs": "runs:contrasts",
+        "contrast_hessians": "hessians:contrasts",
+    },
+    config=("landscape", "hessian"),
+    figure="effective curvature over λ against the step size and against the quadratic rise, by band",
+)
 
 # Step sizes in units of |θ|: 2^-20 ≈ 1e-6 to 1 in factors of two (21 scales). Below 1e-6 the float64
 # round-off of a loss (~1e-14 relative) exceeds the second difference of the flattest directions measured.
@@ -230,7 +248,7 @@ def measure(
     return arrays, summary
 
 
-def run(
+def analyse(
     line: LineFunction,
     theta: torch.Tensor,
     hessian_file: Path,
@@ -264,3 +282,30 @@ def run(
         )
         arrays.update({f"contrast/{name}/{key}": value for key, value in contrast_arrays.items()})
     return write_results(out, arrays, summary, provenance)
+
+
+def run(
+    cfg: Config,
+    out: Path,
+    provenance: dict[str, Any],
+    *,
+    run: Path,
+    hessian: Path,
+    linesearch: Path,
+    contrast_runs: dict[str, Path],
+    contrast_hessians: dict[str, Path],
+) -> Path:
+    """The declared entry: the main run's end point and the contrasts', in float64."""
+    end = cfg.train.iterations
+
+    def float64_line(run_file: Path) -> tuple[LineFunction, torch.Tensor]:
+        point = load_point(cfg, run_file, end)
+        line = point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass, dtype=torch.float64)
+        return line, point.theta.double()
+
+    contrasts = {}
+    for label, hessian_file in contrast_hessians.items():
+        run_file = contrast_runs[point_of_label(label)[0]]
+        contrasts[label] = (*float64_line(run_file), hessian_file, run_file)
+    label = point_label(cfg.main_run.name, end)
+    return analyse(*float64_line(run), hessian, linesearch, label, run, out, provenance, contrasts)

@@ -19,12 +19,21 @@ import numpy as np
 import torch
 
 from landscape import continuation, hmc
-from landscape.checkpoint import Point, ensemble, prediction_metrics
-from landscape.config import ExperimentsConfig
+from landscape.checkpoint import Point, ensemble, load_point, prediction_metrics
+from landscape.config import Config, ExperimentsConfig
 from landscape.data import batch_order
 from landscape.hessian import StoredHessian
+from landscape.registry import Analysis
 from landscape.seeds import compare, spread
 from landscape.store import write_results
+
+ANALYSIS = Analysis(
+    question="B4",
+    doc="a final epoch at batch size 1, and HMC from the end point",
+    inputs={"run": "run:main", "hessian": "hessian:end"},
+    config=("experiments", "train"),
+    figure="test loss and accuracy after the batch-size-1 epoch and of the HMC model average",
+)
 
 METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
 LOWERED = 0.1  # the lowered batch-1 epoch runs at a tenth of η_T/B: ten times colder than the run's end
@@ -95,7 +104,7 @@ def hmc_chains(point: Point, lambda_max: float, settings: ExperimentsConfig) -> 
     return chains, float(step_size)
 
 
-def run(
+def analyse(
     point: Point,
     hessian_file: Path,
     batch_size: int,
@@ -165,3 +174,10 @@ def run(
         "seeds": settings.seeds,
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(cfg: Config, out: Path, provenance: dict[str, Any], *, run: Path, hessian: Path) -> Path:
+    """The declared entry: the main run's end point and its Hessian."""
+    point = load_point(cfg, run, cfg.train.iterations)
+    train = cfg.train
+    return analyse(point, hessian, train.batch_size, train.momentum, cfg.experiments, out, provenance)

@@ -21,10 +21,22 @@ from torch.func import functional_call, grad, vmap
 from tqdm import tqdm
 
 from landscape import theory
+from landscape.checkpoint import load_point
+from landscape.config import Config
+from landscape.data import CLASSES
 from landscape.hessian import StoredHessian
 from landscape.params import unflatten
+from landscape.registry import Analysis
 from landscape.spectra import eigenbands, stored_resolution
 from landscape.store import write_results
+
+ANALYSIS = Analysis(
+    question="A10",
+    doc="per-example gradients in the final eigenbasis: cosines, concentration, noise vs curvature",
+    inputs={"run": "run:main", "hessian": "hessian:end"},
+    config=("hessian", "data"),
+    figure="per-example gradient cosines by band, concentration across examples, noise against curvature",
+)
 
 COS_BINS = np.linspace(0.0, 1.0, 51)
 TOP_SHARE = 0.01  # the top 1% of examples
@@ -62,7 +74,7 @@ def band_of(eigenvalues: np.ndarray, classes: int, weight_decay: float) -> np.nd
     return labels
 
 
-def run(
+def analyse(
     model: torch.nn.Module,
     theta: torch.Tensor,
     x: torch.Tensor,
@@ -147,3 +159,11 @@ def run(
         "band_names": np.array(BAND_NAMES, dtype="S"),
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(cfg: Config, out: Path, provenance: dict[str, Any], *, run: Path, hessian: Path) -> Path:
+    """The declared entry: the main run's end point and its Hessian."""
+    point = load_point(cfg, run, cfg.train.iterations)
+    x, y = point.data.train.x, point.data.train.y
+    classes, chunk = len(CLASSES[cfg.data.name]), cfg.hessian.chunk_size
+    return analyse(point.model, point.theta, x, y, point.weight_decay, hessian, classes, chunk, out, provenance)

@@ -18,10 +18,20 @@ import torch
 from tqdm import tqdm
 
 from landscape import eigenbasis
-from landscape.config import LandscapeConfig
+from landscape.checkpoint import load_point
+from landscape.config import Config, LandscapeConfig
 from landscape.hessian import StoredHessian
 from landscape.linesearch import LineFunction, fit_polynomial, noise_floor, step_scale, symmetric_grid
+from landscape.registry import Analysis
 from landscape.store import write_results
+
+ANALYSIS = Analysis(
+    question="A9",
+    doc="very dense line searches near the end point, float64 against float32",
+    inputs={"run": "run:main", "hessian": "hessian:end"},
+    config=("landscape", "hessian"),
+    figure="residual roughness of dense line searches against the range, float64 and float32",
+)
 
 ABOVE_ROUNDOFF = 10.0  # residual RMS more than 10x the round-off floor counts as structure
 
@@ -48,7 +58,7 @@ def residual_rms(ts: np.ndarray, losses: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.polynomial.polynomial.polyval(ts, coefficients) - losses) ** 2)))
 
 
-def run(
+def analyse(
     lines: dict[str, tuple[LineFunction, torch.Tensor]],
     hessian_file: Path,
     settings: LandscapeConfig,
@@ -97,3 +107,13 @@ def run(
         "threshold": ABOVE_ROUNDOFF,
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(cfg: Config, out: Path, provenance: dict[str, Any], *, run: Path, hessian: Path) -> Path:
+    """The declared entry: the main run's end point, searched in float64 and in float32."""
+    point = load_point(cfg, run, cfg.train.iterations)
+    lines = {
+        name: (point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass, dtype=dtype), point.theta.to(dtype))
+        for name, dtype in (("float64", torch.float64), ("float32", torch.float32))
+    }
+    return analyse(lines, hessian, cfg.landscape, out, provenance)

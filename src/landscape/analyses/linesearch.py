@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from landscape.config import LandscapeConfig
+from landscape.checkpoint import load_point
+from landscape.config import Config, LandscapeConfig
 from landscape.hessian import StoredHessian
 from landscape.linesearch import (
     TOLERANCE,
@@ -25,7 +26,23 @@ from landscape.linesearch import (
     step_scale,
     symmetric_grid,
 )
+from landscape.paths import point_of_label
+from landscape.registry import Analysis
 from landscape.store import write_results
+
+ANALYSIS = Analysis(
+    question="A1",
+    doc="full-data line searches along eigendirections against the quadratic model",
+    inputs={
+        "run": "run:main",
+        "hessians": "hessians:main",
+        "contrast_runs": "runs:contrasts",
+        "contrast_hessians": "hessians:contrasts",
+    },
+    config=("landscape", "hessian"),
+    figure="eigendirection profiles against ½λt², deviation and fitted curvature against λ",
+    poster=True,
+)
 
 # What each line search records per direction (besides its band's name).
 NUMERIC_FIELDS = (
@@ -104,7 +121,7 @@ def band_summary(rows: dict[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
-def run(
+def analyse(
     points: dict[str, tuple[LineFunction, torch.Tensor, Path]],
     settings: LandscapeConfig,
     out: Path,
@@ -136,3 +153,27 @@ def run(
         "top_more_quadratic_than_bulk": final["top"]["median_deviation"] < final["bulk"]["median_deviation"],
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(
+    cfg: Config,
+    out: Path,
+    provenance: dict[str, Any],
+    *,
+    run: Path,
+    hessians: dict[str, Path],
+    contrast_runs: dict[str, Path],
+    contrast_hessians: dict[str, Path],
+) -> Path:
+    """The declared entry: the main run's checkpoints and the activation contrasts' end points."""
+
+    def searched(run_file: Path, label: str, hessian_file: Path) -> tuple[LineFunction, torch.Tensor, Path]:
+        point = load_point(cfg, run_file, point_of_label(label)[1])
+        return point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass), point.theta, hessian_file
+
+    points = {label: searched(run, label, file) for label, file in hessians.items()}
+    contrasts = {
+        label: searched(contrast_runs[point_of_label(label)[0]], label, file)
+        for label, file in contrast_hessians.items()
+    }
+    return analyse(points, cfg.landscape, out, provenance, contrasts)

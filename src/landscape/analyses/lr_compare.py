@@ -25,8 +25,18 @@ from typing import Any
 import numpy as np
 
 from landscape import eigenbasis
+from landscape.config import Config
 from landscape.hessian import StoredHessian
+from landscape.registry import Analysis
 from landscape.store import read_h5, read_summary, write_results
+
+ANALYSIS = Analysis(
+    question="A6",
+    doc="end points of every run against the high-LR annealed run, by eigenband",
+    inputs={"training": "result:training", "runs": "runs:comparable", "hessians": "hessians:comparable_ends"},
+    config=("hessian",),
+    figure="final losses against the initial learning rate, and the loss gap by eigenband",
+)
 
 BANDS = 6
 # The expansion "describes" a gap when it has the gap's sign and lies within a factor of two of it; a band
@@ -73,7 +83,7 @@ def measured_band_gaps(
     return np.array(gaps)
 
 
-def run(
+def analyse(
     training_results: Path,
     run_files: dict[str, Path],
     hessian_files: dict[str, Path],
@@ -168,3 +178,29 @@ def run(
         "not_described": [r for r in others if not per_run[r]["expansion_describes_gap"]],
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(
+    cfg: Config,
+    out: Path,
+    provenance: dict[str, Any],
+    *,
+    training: Path,
+    runs: dict[str, Path],
+    hessians: dict[str, Path],
+) -> Path:
+    """The declared entry: the comparable runs' end points against the annealed run from the highest rate."""
+    import torch
+
+    from landscape.checkpoint import load_point
+
+    comparable = cfg.comparable_runs()  # one initialisation and batch order: replicas with other seeds left out
+    anneals = [r for r in comparable[1:] if r.schedule == "anneal"]
+    reference = max(anneals, key=lambda r: r.lr, default=cfg.main_run).name
+    point = load_point(cfg, runs[reference], cfg.train.iterations)
+    objective = point.objective(chunk_size=min(point.data.train.y.numel(), 500))
+
+    def training_objective(theta: np.ndarray) -> float:
+        return objective.loss(torch.as_tensor(theta, dtype=point.theta.dtype, device=point.theta.device))
+
+    return analyse(training, runs, hessians, reference, out, provenance, training_objective)

@@ -20,12 +20,22 @@ import numpy as np
 import torch
 
 from landscape import continuation, theory
-from landscape.checkpoint import Point
-from landscape.config import ExperimentsConfig
+from landscape.checkpoint import Point, load_point
+from landscape.config import Config, ExperimentsConfig
 from landscape.data import batch_order
 from landscape.hessian import Objective, lanczos
+from landscape.registry import Analysis
 from landscape.seeds import spread
 from landscape.store import read_h5, read_summary, write_results
+
+ANALYSIS = Analysis(
+    question="B5",
+    doc="the training-loss floor against the learning rate; warm-up against the stability limit",
+    inputs={"run": "run:main", "training": "result:training", "example_grads": "result:example_grads"},
+    config=("experiments", "train"),
+    figure="final training loss against final learning rate; λ_max η against the stability limit, with and without "
+    "warm-up",
+)
 
 LANCZOS_TOLERANCE = 1e-3  # λ_max to ~3 digits: enough to place it against the stability limit
 # A Krylov space of 8 instead of scipy's 20: on the `cpu` main run at iterations 27 and 54 (warm-started from
@@ -137,7 +147,7 @@ def _sharpness_probe(
     return probe, record
 
 
-def run(
+def analyse(
     point: Point,
     training_results: Path,
     grads_results: Path,
@@ -186,3 +196,20 @@ def run(
         "seeds": settings.seeds,
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(cfg: Config, out: Path, provenance: dict[str, Any], *, run: Path, training: Path, example_grads: Path) -> Path:
+    """The declared entry: the main run from initialisation, every run's final loss, and the gradient noise."""
+    point = load_point(cfg, run, 0)
+    train = cfg.train
+    return analyse(
+        point,
+        training,
+        example_grads,
+        cfg.main_run.lr,
+        train.batch_size,
+        train.momentum,
+        cfg.experiments,
+        out,
+        provenance,
+    )

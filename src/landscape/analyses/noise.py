@@ -28,12 +28,22 @@ import torch
 from tqdm import tqdm
 
 from landscape import eigenbasis
-from landscape.checkpoint import Point, ensemble, prediction_metrics
-from landscape.config import ExperimentsConfig
+from landscape.checkpoint import Point, ensemble, load_point, prediction_metrics
+from landscape.config import Config, ExperimentsConfig
 from landscape.hessian import StoredHessian
 from landscape.params import data_loss_at
+from landscape.registry import Analysis
 from landscape.seeds import compare, spread
 from landscape.store import write_results
+
+ANALYSIS = Analysis(
+    question="A11",
+    doc="noise injected by eigenband (low, high, all; fit one half, perturb the other); levels tuned on validation",
+    inputs={"run": "run:main", "hessian": "hessian:end"},
+    config=("experiments",),
+    figure="validation and test loss against the noise level per band and variant; tuned noise level per band",
+    poster=True,
+)
 
 METRICS = ("train_loss", "val_loss", "test_loss", "val_acc", "test_acc")
 # (band moved to its minimum first, band that gets the noise)
@@ -165,7 +175,9 @@ def evaluate_tuned(
     return expected | {f"ensemble_{k}": v for k, v in averaged.items()}
 
 
-def run(point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path, provenance: dict[str, Any]) -> Path:
+def analyse(
+    point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path, provenance: dict[str, Any]
+) -> Path:
     """The noise sweep over bands and variants, and the per-band noise levels tuned on validation."""
     with StoredHessian(hessian_file) as stored:
         eigenvalues, eigenvectors, gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
@@ -249,3 +261,8 @@ def run(point: Point, hessian_file: Path, settings: ExperimentsConfig, out: Path
         "seeds": settings.seeds,
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(cfg: Config, out: Path, provenance: dict[str, Any], *, run: Path, hessian: Path) -> Path:
+    """The declared entry: the main run's end point and its Hessian."""
+    return analyse(load_point(cfg, run, cfg.train.iterations), hessian, cfg.experiments, out, provenance)

@@ -14,9 +14,20 @@ from typing import Any
 import h5py
 import numpy as np
 
+from landscape.config import Config
+from landscape.data import CLASSES
 from landscape.hessian import StoredHessian
+from landscape.registry import Analysis
 from landscape.spectra import column_blocks, random_row_max, row_max_overlap, subspace_overlap
 from landscape.store import write_results
+
+ANALYSIS = Analysis(
+    question="A4",
+    doc="eigenvector overlaps between the main run's checkpoints",
+    inputs={"hessians": "hessians:main"},
+    config=("data",),
+    figure="eigenvector overlaps between checkpoints: row maxima, top-k subspaces, top block",
+)
 
 HEATMAP_SIZE = 30  # the top-30 block of |V_aᵀ V_b| is drawn; the full matrix is P x P
 
@@ -85,7 +96,7 @@ def _pair(
     return arrays, summary
 
 
-def run(points: dict[str, Path], classes: int, out: Path, provenance: dict[str, Any]) -> Path:
+def analyse(points: dict[str, Path], classes: int, out: Path, provenance: dict[str, Any]) -> Path:
     """Overlaps between consecutive checkpoints and between each checkpoint and the last (``points`` in order).
 
     One eigenbasis is held at a time (P² elements) and the other read in column blocks, so the memory stays
@@ -126,3 +137,8 @@ def run(points: dict[str, Path], classes: int, out: Path, provenance: dict[str, 
         "row_max_top_minus_bulk": final["top"] - final["bulk"],
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(cfg: Config, out: Path, provenance: dict[str, Any], *, hessians: dict[str, Path]) -> Path:
+    """The declared entry: the main run's Hessians in checkpoint order."""
+    return analyse(hessians, len(CLASSES[cfg.data.name]), out, provenance)

@@ -18,7 +18,16 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares
 
+from landscape.config import Config
+from landscape.registry import Analysis
 from landscape.store import read_h5, read_summary, write_results
+
+ANALYSIS = Analysis(
+    question="A8",
+    doc="quadratic, quartic or log-cosh: the form of each eigendirection profile",
+    inputs={"linesearch": "result:linesearch"},
+    figure="chosen functional form per band, quartic term and log-cosh scale against λ",
+)
 
 FORMS = ("quadratic", "quartic", "logcosh")
 
@@ -72,7 +81,7 @@ def choose(fits: dict[str, dict[str, float]]) -> str:
     return min(FORMS, key=lambda form: fits[form]["bic"])
 
 
-def run(linesearch_results: Path, out: Path, provenance: dict[str, Any]) -> Path:
+def analyse(linesearch_results: Path, out: Path, provenance: dict[str, Any]) -> Path:
     """Fit every profile of the last A1 point."""
     label = read_summary(linesearch_results)["labels"][-1]
     with read_h5(linesearch_results, (f"{label}/ts", f"{label}/losses", f"{label}/eigenvalue")) as fh:
@@ -113,3 +122,8 @@ def run(linesearch_results: Path, out: Path, provenance: dict[str, Any]) -> Path
         "logcosh_scale": np.asarray(scale),
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(cfg: Config, out: Path, provenance: dict[str, Any], *, linesearch: Path) -> Path:
+    """The declared entry: A1's line searches."""
+    return analyse(linesearch, out, provenance)

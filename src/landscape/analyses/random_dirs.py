@@ -16,10 +16,21 @@ import torch
 from tqdm import tqdm
 
 from landscape import eigenbasis
-from landscape.config import LandscapeConfig
+from landscape.checkpoint import load_point
+from landscape.config import Config, LandscapeConfig
+from landscape.data import CLASSES
 from landscape.hessian import StoredHessian
 from landscape.linesearch import TOLERANCE, LineFunction, check_quadratic, noise_floor, step_scale, symmetric_grid
+from landscape.registry import Analysis
 from landscape.store import write_results
+
+ANALYSIS = Analysis(
+    question="A7",
+    doc="random-direction line searches against the independent-quadratic prediction",
+    inputs={"run": "run:main", "hessian": "hessian:end"},
+    config=("landscape", "hessian"),
+    figure="random-direction profiles against the independent-quadratic prediction",
+)
 
 
 def random_directions(eigenvectors: np.ndarray, classes: int, count: int, seed: int) -> dict[str, np.ndarray]:
@@ -35,7 +46,7 @@ def random_directions(eigenvectors: np.ndarray, classes: int, count: int, seed: 
     return {k: v / np.linalg.norm(v, axis=1, keepdims=True) for k, v in kinds.items()}
 
 
-def run(
+def analyse(
     line: LineFunction,
     theta: torch.Tensor,
     hessian_file: Path,
@@ -90,3 +101,10 @@ def run(
         "worst_kind": max(per_kind, key=lambda k: per_kind[k]["median_deviation"]),
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(cfg: Config, out: Path, provenance: dict[str, Any], *, run: Path, hessian: Path) -> Path:
+    """The declared entry: the main run's end point."""
+    point = load_point(cfg, run, cfg.train.iterations)
+    line = point.line(cfg.hessian.chunk_size, cfg.landscape.points_per_pass)
+    return analyse(line, point.theta, hessian, len(CLASSES[cfg.data.name]), cfg.landscape, out, provenance)

@@ -29,8 +29,24 @@ import numpy as np
 import torch
 
 from landscape import continuation, linear_rules, theory
-from landscape.checkpoint import Point
+from landscape.checkpoint import Point, load_point
+from landscape.config import Config
+from landscape.registry import Analysis
 from landscape.store import read_h5, read_summary, write_results
+
+ANALYSIS = Analysis(
+    question="B3",
+    doc="expected loss of the study's schedule, optimised schedules and optimised linear update rules",
+    inputs={
+        "run": "run:main",
+        "trajectory": "result:trajectory",
+        "example_grads": "result:example_grads",
+        "mysteries": "result:mysteries",
+    },
+    config=("train",),
+    figure="expected loss of the study's schedule against the measured one; optimised schedules and update rules",
+    poster=True,
+)
 
 PIECES = 4
 LAGS = 3  # one more than heavy ball and Nesterov, which the general rule contains
@@ -251,7 +267,7 @@ def peak_curvature(trajectory_results: Path, mysteries_results: Path) -> dict[st
     return {"checkpoints": checkpoints, "early_probes": early, "peak": max(checkpoints, early)}
 
 
-def run(
+def analyse(
     trajectory_results: Path,
     grads_results: Path,
     run_file: Path,
@@ -341,3 +357,19 @@ def run(
         summary["trained_schedule_beats_study"] = _lower(arms, "optimised_schedule", "study")
         summary["trained_general_beats_momentum"] = _lower(arms, "general_rule", "best_momentum_rule")
     return write_results(out, arrays, summary, provenance)
+
+
+def run(
+    cfg: Config,
+    out: Path,
+    provenance: dict[str, Any],
+    *,
+    run: Path,
+    trajectory: Path,
+    example_grads: Path,
+    mysteries: Path,
+) -> Path:
+    """The declared entry: the main run from initialisation, its trajectory, noise and loss floor."""
+    train = cfg.train
+    start = load_point(cfg, run, 0)
+    return analyse(trajectory, example_grads, run, train.batch_size, train.momentum, out, provenance, start, mysteries)

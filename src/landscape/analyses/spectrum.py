@@ -7,10 +7,23 @@ from typing import Any
 
 import numpy as np
 
+from landscape.config import Config
+from landscape.data import CLASSES
 from landscape.hessian import StoredHessian
+from landscape.paths import point_label, point_of_label
+from landscape.registry import Analysis
 from landscape.seeds import interval
 from landscape.spectra import MIN_GAP, outlier_count, stability_ratio
-from landscape.store import write_results
+from landscape.store import read_h5, write_results
+
+ANALYSIS = Analysis(
+    question="A3",
+    doc="spectra through training: outliers, negative eigenvalues, stability ratio",
+    inputs={"hessians": "hessians:all", "runs": "runs:all"},
+    config=("train", "data"),
+    figure="eigenvalues by rank, density, and λ_max η/2(1+β) through training",
+    poster=True,
+)
 
 # An eigenvalue "equals" wd within 1% of wd: a unit that is dead on every example contributes exactly wd, and the
 # assembly's error (float32 products: ~1e-6 of λ_max, 5e-6 on `cpu`) is below 1% of wd = 5e-4.
@@ -45,7 +58,7 @@ def describe(eigenvalues: np.ndarray, lr: float, momentum: float, classes: int, 
     }
 
 
-def run(
+def analyse(
     points: dict[str, Path],
     lrs: dict[str, float],
     momentum: float,
@@ -108,3 +121,18 @@ def run(
         "hessians": len(per_point),
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(
+    cfg: Config, out: Path, provenance: dict[str, Any], *, hessians: dict[str, Path], runs: dict[str, Path]
+) -> Path:
+    """The declared entry: every Hessian, and every run's file for the learning rate in force at each point."""
+    lrs = {}
+    for label in hessians:
+        run_name, step = point_of_label(label)
+        with read_h5(runs[run_name], ("lr",)) as fh:
+            lrs[label] = float(fh["lr"][min(step, fh["lr"].shape[0] - 1)])
+    main = [point_label(cfg.main_run.name, s) for s in cfg.train.checkpoints]
+    ends = [point_label(r.name, cfg.train.iterations) for r in cfg.main_replicas()]
+    classes = len(CLASSES[cfg.data.name])
+    return analyse(hessians, lrs, cfg.train.momentum, classes, main, out, provenance, cfg.train.weight_decay, ends)

@@ -22,7 +22,24 @@ from scipy import stats
 
 from landscape import theory
 from landscape import trajectory as trajectory_mod
+from landscape.config import Config
+from landscape.registry import Analysis
 from landscape.store import read_h5, read_summary, write_results
+
+ANALYSIS = Analysis(
+    question="B1",
+    doc="stationary variances, settle times and temperatures of the noisy quadratic against the data",
+    inputs={
+        "run": "run:main",
+        "trajectory": "result:trajectory",
+        "example_grads": "result:example_grads",
+        "spectrum": "result:spectrum",
+        "curvature": "result:curvature",
+    },
+    config=("train", "data"),
+    figure="predicted against measured stationary variance and settle iteration; temperature against λ",
+    poster=True,
+)
 
 SETTLE_WIDTH = 3.0  # as in the trajectory analysis: settled within mean ± 3 sd
 RATE_POINTS = 41  # learning rates at which the posterior-matching curvature κ*(η) is drawn
@@ -140,7 +157,7 @@ def scale_aware_variance(
     }
 
 
-def run(
+def analyse(
     trajectory_results: Path,
     grads_results: Path,
     spectrum_results: Path,
@@ -261,3 +278,32 @@ def run(
         ),
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(
+    cfg: Config,
+    out: Path,
+    provenance: dict[str, Any],
+    *,
+    run: Path,
+    trajectory: Path,
+    example_grads: Path,
+    spectrum: Path,
+    curvature: Path,
+) -> Path:
+    """The declared entry: the main run's schedule and the measurements the theory is confronted with."""
+    with read_h5(run, ("lr",)) as fh:
+        lrs = fh["lr"][:]
+    train = cfg.train
+    return analyse(
+        trajectory,
+        example_grads,
+        spectrum,
+        lrs,
+        train.batch_size,
+        cfg.data.n_train,
+        train.momentum,
+        out,
+        provenance,
+        curvature,
+    )

@@ -16,9 +16,21 @@ import numpy as np
 import torch
 
 from landscape import eigenbasis
-from landscape.checkpoint import Point
+from landscape.checkpoint import Point, load_point
+from landscape.config import Config
+from landscape.data import CLASSES
+from landscape.effective import measured_effective_curvature
 from landscape.hessian import StoredHessian
+from landscape.registry import Analysis
 from landscape.store import write_results
+
+ANALYSIS = Analysis(
+    question="A12",
+    doc="directions above an eigenvalue threshold moved to their quadratic minima",
+    inputs={"run": "run:main", "hessian": "hessian:end", "curvature": "result:curvature"},
+    config=("experiments", "data"),
+    figure="test performance and objective change against the eigenvalue threshold",
+)
 
 METRICS = ("train_loss", "val_loss", "test_loss", "train_acc", "val_acc", "test_acc")
 
@@ -49,7 +61,7 @@ def _effective_steps(
     return {f"effective/{key}": np.array(values) for key, values in out.items()}
 
 
-def run(
+def analyse(
     point: Point,
     hessian_file: Path,
     thresholds: int,
@@ -134,3 +146,11 @@ def run(
         "effective": effective,
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(cfg: Config, out: Path, provenance: dict[str, Any], *, run: Path, hessian: Path, curvature: Path) -> Path:
+    """The declared entry: the end point, its Hessian, and the curvature SGD feels at its scale (A1)."""
+    point = load_point(cfg, run, cfg.train.iterations)
+    with StoredHessian(hessian) as stored:
+        kappa = measured_effective_curvature(stored.eigenvalues, len(CLASSES[cfg.data.name]), curvature)
+    return analyse(point, hessian, cfg.experiments.thresholds, out, provenance, effective_curvature=kappa)

@@ -22,9 +22,22 @@ from scipy import stats
 from tqdm import tqdm
 
 from landscape import trajectory
+from landscape.checkpoint import load_point
+from landscape.config import Config
+from landscape.data import CLASSES
 from landscape.hessian import StoredHessian
+from landscape.registry import Analysis
 from landscape.spectra import eigenbands, stored_resolution
 from landscape.store import read_h5, write_results
+
+ANALYSIS = Analysis(
+    question="A5",
+    doc="the main run in the eigenbasis: start distance, settling, stationary variance, FDR",
+    inputs={"run": "run:main", "hessians": "hessians:main_trained"},
+    config=("train", "data"),
+    figure="trajectories in the eigenbasis, settle iteration and stationary variance against λ",
+    poster=True,
+)
 
 SETTLE_WIDTH = 3.0  # stationary band: mean ± 3 sd of the last phase's second half
 FDR_STEPS = 500  # last steps of the run replayed for the fluctuation-dissipation ratio
@@ -79,7 +92,7 @@ def replay_fdr(
     return trajectory.fluctuation_dissipation(coordinates[:-1], gradients, buffers, float(lrs[steps[-1]]), momentum)
 
 
-def run(
+def analyse(
     point: Any,
     run_file: Path,
     hessian_files: dict[str, Path],
@@ -174,3 +187,10 @@ def run(
         "weight_decay": point.weight_decay,  # directions with 0 ≤ λ ≤ 2·wd are weight decay's (figures draw them apart)
     }
     return write_results(out, arrays, summary, provenance)
+
+
+def run(cfg: Config, out: Path, provenance: dict[str, Any], *, run: Path, hessians: dict[str, Path]) -> Path:
+    """The declared entry: the main run and its Hessians after initialisation."""
+    point = load_point(cfg, run, cfg.train.iterations)
+    classes = len(CLASSES[cfg.data.name])
+    return analyse(point, run, hessians, classes, cfg.train.momentum, out, provenance)

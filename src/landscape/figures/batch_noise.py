@@ -10,8 +10,6 @@ import numpy as np
 from landscape.figures import style
 from landscape.store import read_h5
 
-SCRIPT = "src/landscape/figures/batch_noise.py"
-
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Two panels: spread of the minimum location against λ, and mini-batch curvature against λ, per batch size."""
@@ -46,4 +44,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     curvature_ax.set(xscale="log", yscale="symlog", xlabel=r"$\lambda_i$", ylabel="mini-batch curvature (median, IQR)")
     curvature_ax.set_yscale("symlog", linthresh=1e-3)
     curvature_ax.legend(frameon=False, fontsize="small")
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

@@ -10,8 +10,6 @@ import numpy as np
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/batch_spectrum.py"
-
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Two panels: top eigenvalues by rank (mean ± sd over batches per size, and the full set); top-subspace overlap."""
@@ -29,4 +27,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     overlaps = [summary["per_size"][str(int(s))]["top_overlap_mean"] for s in sizes]
     overlap_ax.bar([str(int(s)) for s in sizes], overlaps, color=style.PALETTE[: len(sizes)])
     overlap_ax.set(xlabel="batch size", ylabel=f"top-{summary['classes']} subspace overlap with full", ylim=(0, 1))
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

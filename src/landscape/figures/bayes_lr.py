@@ -10,8 +10,6 @@ import numpy as np
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/bayes_lr.py"
-
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Three panels: the rates against λ; test loss by arm (mean ± sd over seeds); median temperature by arm."""
@@ -47,4 +45,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     loss_ax.axhline(summary["base"]["test_loss"], color="black", ls=":", lw=0.8)
     temp_ax.axhline(1.0, color="black", ls=":", lw=0.8)
     temp_ax.set_yscale("log")
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

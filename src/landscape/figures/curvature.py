@@ -10,7 +10,6 @@ import numpy as np
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/curvature.py"
 # The near-zero band is left out: c(h)/λ has no meaning where λ ≈ 0 (the paper quotes its absolute curvature).
 BAND_COLOURS = {"top": style.PALETTE[0], "bulk": style.PALETTE[1], "negative": style.PALETTE[3]}
 
@@ -83,4 +82,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     )
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, frameon=False, loc="outside upper center", ncol=len(BAND_COLOURS))
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

@@ -10,8 +10,6 @@ import numpy as np
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/endgame.py"
-
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Three panels: test loss and accuracy per arm (mean ± sd over seeds); the HMC chains' potential energy."""
@@ -37,4 +35,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             chain_ax.plot(fh[f"hmc_potential/{seed}"][:], lw=0.8, label=f"chain {seed}")
     chain_ax.set(xlabel="HMC transition", ylabel=r"potential $N\,L(\theta)$")
     chain_ax.legend(frameon=False, fontsize="small")
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

@@ -10,8 +10,6 @@ import numpy as np
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/example_grads.py"
-
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Three panels: |cos(g_n, v_i)| distribution per band; top-1% share against λ; gradient noise c_i against λ."""
@@ -52,4 +50,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     noise_ax.set(
         xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel=r"$\sigma_i^2 = v_i^\top C v_i$ (dotted: $\sigma_i^2=\lambda_i$)"
     )
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

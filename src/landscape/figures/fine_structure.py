@@ -8,8 +8,6 @@ from typing import Any
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/fine_structure.py"
-
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Two panels: RMS residual of a degree-4 fit, and RMS second difference, against the range, per direction."""
@@ -43,4 +41,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     residual_ax.set(xlabel="half-range of the line search", ylabel="RMS residual of a quartic fit (black: round-off)")
     residual_ax.legend(frameon=False, fontsize="small")
     second_ax.set(xlabel="half-range of the line search", ylabel="RMS second difference")
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

@@ -11,7 +11,6 @@ from landscape.figures import style
 from landscape.linesearch import quadratic_prediction
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/linesearch.py"
 BAND_COLOURS = {
     "top": style.PALETTE[0],
     "bulk": style.PALETTE[1],
@@ -69,4 +68,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     curvature_ax.set_xscale("symlog", linthresh=1e-3)
     curvature_ax.set_yscale("symlog", linthresh=1e-3)
     style.symlog_ticks_apart(curvature_ax)
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

@@ -10,8 +10,6 @@ import numpy as np
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/lr_compare.py"
-
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Two panels: final training loss and test loss against initial LR; per-band loss gap against the reference."""
@@ -67,4 +65,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             transform=band_ax.transAxes,
             ha="center",
         )
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

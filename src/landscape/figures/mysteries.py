@@ -10,8 +10,6 @@ import numpy as np
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/mysteries.py"
-
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Two panels: final training loss against final LR with the line fit; λ_max η/2(1+β) with and without warm-up."""
@@ -40,4 +38,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     warm_ax.axhline(1.0, color="black", ls=":", lw=0.8)
     warm_ax.set(xlabel="iteration", ylabel=r"$\lambda_{\max}\eta_t / 2(1+\beta)$ (1: stability limit)")
     style.legend_above(warm_ax)
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

@@ -8,7 +8,6 @@ from typing import Any
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/noise.py"
 LABELS = {
     "low": "flat half",
     "high": "sharp half",
@@ -72,4 +71,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     tuned_ax.loglog(band_eigenvalue, posterior_sd, "--", label=r"posterior sd $1/\sqrt{N\lambda}$")
     tuned_ax.set(xlabel=r"band's eigenvalue", ylabel=r"noise level $\sigma_k$", xscale="log", yscale="log")
     style.legend_above(tuned_ax, ncol=1)
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

@@ -10,8 +10,6 @@ import numpy as np
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/overlap.py"
-
 
 def _short(pair: str) -> str:
     a, b = pair.split("->")
@@ -44,4 +42,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         ylabel=f"rank at it. {summary['heatmap_pair'].split('->')[0].split('@')[1]}",
     )
     fig.colorbar(image, ax=heat_ax, shrink=0.8)
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

@@ -10,8 +10,6 @@ import numpy as np
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/profile_fits.py"
-
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Three panels: chosen form per band, relative quartic term against λ, log-cosh scale against λ."""
@@ -37,4 +35,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     scale_ax.set(xscale="symlog", yscale="log", xlabel=r"$\lambda_i$", ylabel=r"log-cosh scale $s/t_{\max}$")
     scale_ax.set_xscale("symlog", linthresh=1e-3)
     style.symlog_ticks_apart(scale_ax)
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

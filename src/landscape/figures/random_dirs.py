@@ -11,8 +11,6 @@ from landscape.figures import style
 from landscape.linesearch import quadratic_prediction
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/random_dirs.py"
-
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Two panels: one profile per kind with its prediction; the deviation of every direction, per kind."""
@@ -41,4 +39,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     deviation_ax.axhline(summary["tolerance"], color="black", ls=":", lw=0.8)
     deviation_ax.set_xticks(range(len(kinds)), kinds)
     deviation_ax.set(ylabel=r"max $|L-q|$ / predicted rise")
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

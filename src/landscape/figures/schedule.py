@@ -8,7 +8,6 @@ from typing import Any
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/schedule.py"
 METHOD_NAMES = {"sgd": "SGD", "heavy_ball": "heavy ball", "nesterov": "Nesterov"}
 
 
@@ -40,4 +39,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     curve_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.25))
     rate_ax.set(xlabel="iteration", ylabel="learning rate")
     style.legend_above(rate_ax, ncol=1)
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

@@ -10,8 +10,6 @@ import numpy as np
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/spectrum.py"
-
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Three panels: |λ| against rank (both signs), density of log|λ| by sign, λ_max η / 2(1+β) per checkpoint."""
@@ -65,4 +63,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     stability_ax.set(xlabel="iteration", ylabel=r"$\lambda_{\max}\,\eta / 2(1+\beta)$", yscale="log")
     # Below the axes: one entry per run would cover the end-point markers.
     stability_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3)
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

@@ -23,7 +23,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.text import Text
 
-from landscape.store import atomic_path, write_json
+from landscape.store import REPO_ROOT, atomic_path, write_json
 
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -146,7 +146,7 @@ def run_colours(profile: str) -> dict[str, Any]:
     from landscape import config
 
     cfg = config.load_profile(profile)
-    replica_of = {r.name: base.name for base in cfg.comparable_runs() for r in cfg.replicas_of(base.name)[1:]}
+    replica_of = cfg.replica_of()
     bases = [r.name for r in cfg.runs if r.name not in replica_of]
     colours = {name: PALETTE[index % len(PALETTE)] for index, name in enumerate(bases)}
     return colours | {name: colours[base] for name, base in replica_of.items()}
@@ -202,8 +202,17 @@ def _plain_short_log_axes(fig: Any, decades: float = 1.5) -> None:
             axis.set_minor_formatter(ticker.NullFormatter())
 
 
-def save(fig: Any, target: Path, provenance: dict[str, Any], script: str) -> Path:
-    """Write ``fig`` to ``target`` (PDF, fixed metadata) and its provenance to ``target.json``."""
+def script_of(module_file: str) -> str:
+    """The repository path of the module at ``module_file`` (a figure module passes its ``__file__``)."""
+    return Path(module_file).resolve().relative_to(REPO_ROOT).as_posix()
+
+
+def save(fig: Any, target: Path, provenance: dict[str, Any], module_file: str) -> Path:
+    """Write ``fig`` to ``target`` (PDF, fixed metadata) and its provenance to ``target.json``.
+
+    ``module_file`` is the drawing module's ``__file__``: each figure records the script that made it.
+    """
+    script = script_of(module_file)
     _plain_short_log_axes(fig)
     if current().stroke_scale != 1.0:
         _thicken(fig, current().stroke_scale)

@@ -8,8 +8,6 @@ from typing import Any
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/theory.py"
-
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Four panels: stationary variance, settle, temperature against λ, and the posterior-matching curvature.
@@ -62,4 +60,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     temperature_ax.legend(frameon=False, fontsize="small", markerscale=3)
     star_ax.set(xlabel=r"learning rate $\eta$ (dotted: the run's phases)", ylabel=r"posterior-matching $\kappa^*$")
     style.legend_above(star_ax, ncol=1)
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

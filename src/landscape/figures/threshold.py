@@ -10,8 +10,6 @@ import numpy as np
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/threshold.py"
-
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Two panels: loss per split against the threshold; measured against predicted objective change."""
@@ -37,4 +35,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     )
     change_ax.set(xlabel=r"threshold $\tau$", ylabel="change of the training objective")
     change_ax.legend(frameon=False, fontsize="small")
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

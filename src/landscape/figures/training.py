@@ -5,21 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from landscape import config
 from landscape.figures import style
 from landscape.store import read_h5
-
-SCRIPT = "src/landscape/figures/training.py"
 
 
 def make(inputs: dict[str, Any], target: Path, provenance: dict[str, Any]) -> Path:
     """Three panels: training loss (log scale), test accuracy, learning rate, one line per run.
 
-    ``inputs`` holds ``runs`` (name to run file) and ``replica_of`` (a replica's name to its seed-0 run): a
-    replica is drawn thin and faint in its run's colour, so the spread over seeds shows without a legend entry.
+    ``inputs`` holds ``runs`` (name to run file). A replica (``Config.replica_of``) is drawn thin and faint in
+    its run's colour, so the spread over seeds shows without a legend entry.
     """
     fig, axes = style.figure(ncols=3)
     loss_ax, acc_ax, lr_ax = axes[0]
-    replica_of = inputs["replica_of"]
+    replica_of = config.load_profile(provenance["profile"]).replica_of()
     colours = style.run_colours(provenance["profile"])
     bases = [name for name in inputs["runs"] if name not in replica_of]
     for name in [*bases, *(n for n in inputs["runs"] if n in replica_of)]:
@@ -43,4 +42,4 @@ def make(inputs: dict[str, Any], target: Path, provenance: dict[str, Any]) -> Pa
     acc_ax.set(xlabel="iteration", ylabel="test accuracy (%)")
     lr_ax.set(yscale="log", xlabel="iteration", ylabel="learning rate")
     fig.legend(frameon=False, loc="outside upper center", ncol=min(len(bases), 5))
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)

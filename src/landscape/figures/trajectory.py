@@ -10,8 +10,6 @@ import numpy as np
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
-SCRIPT = "src/landscape/figures/trajectory.py"
-
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Three panels: traced |x_i(t)|, settle iteration against λ per basis, last-phase variance against λ."""
@@ -50,4 +48,4 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     settle_ax.legend(frameon=False, fontsize="small", markerscale=3)
     variance_ax.set(xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel="variance in each phase's second half")
     style.legend_above(variance_ax, ncol=3, markerscale=3)
-    return style.save(fig, target, provenance, SCRIPT)
+    return style.save(fig, target, provenance, __file__)
