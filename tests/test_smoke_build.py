@@ -649,7 +649,7 @@ def _readme_example() -> dict[str, str]:
     return files
 
 
-def test_the_readme_worked_example_builds_as_written(built):
+def test_the_readme_worked_example_builds_as_written(built, tmp_path):
     """Four files, copied from the README as they stand, add an analysis with a figure, a test and a paragraph.
 
     Defined last in this module: it adds an analysis to the shared project, which the tests above do not expect.
@@ -666,7 +666,9 @@ def test_the_readme_worked_example_builds_as_written(built):
             text = template.replace("\\section{Discussion}", text + "\n\\section{Discussion}")
         target.write_text(text)
     test = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_top_share.py"],
+        # Its own temporary folder: a nested pytest would otherwise prune this run's (it keeps the last three).
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "inner")]
+        + ["tests/test_top_share.py"],
         cwd=built,
         capture_output=True,
         text=True,

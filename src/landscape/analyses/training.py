@@ -11,7 +11,7 @@ import numpy as np
 from landscape.config import Config, as_dict
 from landscape.registry import Analysis
 from landscape.seeds import compare, interval
-from landscape.store import provenance, read_h5, write_results
+from landscape.store import read_h5, write_results
 from landscape.train import EVAL_METRICS
 
 ANALYSIS = Analysis(
@@ -122,9 +122,7 @@ def ranking_over_seeds(schedules: dict[str, dict[str, Any]], metric: str, highes
     }
 
 
-def analyse(
-    cfg: Config, run_files: dict[str, Path], out: Path, config_hash: str, task: str = "analysis:training"
-) -> Path:
+def analyse(cfg: Config, run_files: dict[str, Path], out: Path, provenance: dict[str, Any]) -> Path:
     """Write ``results/training.h5``: per-run summaries and the numbers the paper quotes, in its ``summary``."""
     runs = {name: summarise_run(path) for name, path in run_files.items()}
     main = runs[cfg.main_run.name]
@@ -190,7 +188,7 @@ def analyse(
         run_order=list(run_files),
         runs=runs,
     )
-    return write_results(out, {}, summary, provenance(cfg.name, config_hash, task))
+    return write_results(out, {}, summary, provenance)
 
 
 def run(cfg: Config, out: Path, provenance: dict[str, Any], *, runs: dict[str, Path]) -> Path:
