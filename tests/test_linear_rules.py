@@ -210,3 +210,24 @@ def test_power_law_fits_ignore_eigenvalues_below_the_assemblys_resolution():
     assert cut_a["start_power"] == pytest.approx(-0.6, abs=1e-9) and cut_b["start_power"] == pytest.approx(-0.6)
     assert cut_a["resolved_eigenvalues"] == 300
     assert abs(raw_a["spectrum_exponent"] - 1.3) > 0.5 and abs(raw_a["start_power"] + 0.6) > 0.05  # the control
+
+
+def test_the_schur_cohn_test_agrees_with_the_eigenvalues_away_from_the_unit_circle():
+    """Random rules over K = 1…4 lags and curvatures over six decades: stable exactly where the companion matrix's
+    largest |eigenvalue| (numpy's eigvals, the independent reference) is below one, except within 1e-9 of one."""
+    rng = np.random.default_rng(0)
+    for lags in (1, 2, 3, 4):
+        for _ in range(50):
+            a, b = rng.normal(size=lags), rng.normal(size=lags)
+            a[0], b[0] = 1 - a[1:].sum(), 1 - b[1:].sum()
+            rule = LinearRule(float(np.exp(rng.normal(-2, 1))), tuple(a), tuple(b))
+            A = linear_rules.transition(rule, np.geomspace(1e-4, 1e2, 200))[0]
+            radius = linear_rules._radius(A)
+            decided = np.abs(radius - 1) > 1e-9
+            assert np.array_equal(linear_rules._stable(A)[decided], (radius < 1)[decided])
+    momentum = LinearRule.from_method(0.1, 0.9, "heavy_ball")
+    assert linear_rules._stable(linear_rules.transition(momentum, np.array([1.0, 37.0, 38.5]))[0]).tolist() == [
+        True,
+        True,
+        False,  # heavy ball is stable for ηλ < 2(1 + β) = 3.8
+    ]
