@@ -42,6 +42,14 @@ def point_spec(tmp_path_factory, request):
 
 
 @pytest.fixture(scope="module")
+def local(point_spec, tmp_path_factory):
+    """The Hessian computed in this process, once: the reference every distributed run must equal bit for bit."""
+    target = tmp_path_factory.mktemp("local") / "local.h5"
+    _local(point_spec, target)
+    return target
+
+
+@pytest.fixture(scope="module")
 def client():
     with engine.connect("", workers=2) as dask_client:
         yield dask_client
@@ -82,14 +90,12 @@ def _same(a, b):
             assert np.array_equal(x[key][:], y[key][:]), key
 
 
-def test_the_engine_gives_the_local_hessian_bit_for_bit(point_spec, client, tmp_path):
-    _local(point_spec, tmp_path / "local.h5")
+def test_the_engine_gives_the_local_hessian_bit_for_bit(point_spec, client, local, tmp_path):
     _distributed(point_spec, client, tmp_path / "dask.h5")
-    _same(tmp_path / "local.h5", tmp_path / "dask.h5")
+    _same(local, tmp_path / "dask.h5")
 
 
-def test_a_killed_worker_loses_no_finished_block(point_spec, client, tmp_path):
-    _local(point_spec, tmp_path / "local.h5")
+def test_a_killed_worker_loses_no_finished_block(point_spec, client, local, tmp_path):
     arrived: list[int] = []
     pids = list(client.run(os.getpid).values())
 
@@ -99,14 +105,13 @@ def test_a_killed_worker_loses_no_finished_block(point_spec, client, tmp_path):
             os.kill(pids[0], signal.SIGKILL)  # mid-run: the other blocks are queued or running
 
     _distributed(point_spec, client, tmp_path / "dask.h5", on_block=kill_one_worker)
-    with h5py.File(tmp_path / "local.h5") as fh:
+    with h5py.File(local) as fh:
         P = fh["hessian"].shape[0]
     assert sorted(arrived) == block_starts(P, BLOCK)  # every block exactly once: none lost, none redone
-    _same(tmp_path / "local.h5", tmp_path / "dask.h5")
+    _same(local, tmp_path / "dask.h5")
 
 
-def test_an_interrupted_task_reruns_only_the_missing_blocks(point_spec, client, tmp_path):
-    _local(point_spec, tmp_path / "local.h5")
+def test_an_interrupted_task_reruns_only_the_missing_blocks(point_spec, client, local, tmp_path):
     target, arrived = tmp_path / "dask.h5", []
 
     def interrupt(first: int) -> None:
@@ -120,10 +125,10 @@ def test_an_interrupted_task_reruns_only_the_missing_blocks(point_spec, client, 
         assert fh["blocks_done"][:].sum() == 3
     rerun: list[int] = []
     _distributed(point_spec, client, target, on_block=rerun.append)
-    with h5py.File(tmp_path / "local.h5") as fh:
+    with h5py.File(local) as fh:
         P = fh["hessian"].shape[0]
     assert sorted(rerun + arrived) == block_starts(P, BLOCK)  # the rerun computed exactly the missing blocks
-    _same(tmp_path / "local.h5", target)
+    _same(local, target)
 
 
 def _alive(pid: int) -> bool:

@@ -182,7 +182,7 @@ from landscape.hessian import Objective, dense_hessian, write_hessian
 from landscape.models import ResNet
 from landscape.params import flatten
 torch.manual_seed(0)
-model = ResNet(1, 10, 3, 2, 1).double()
+model = ResNet(1, 10, 2, 2, 1).double()  # 400 parameters: 50 blocks of 8, killed after 12
 x, y = torch.randn(96, 1, 8, 8, dtype=torch.float64), torch.randint(0, 10, (96,))
 objective, theta, stall_after = Objective(model, x, y, 1e-3, 32), flatten(model), int(sys.argv[3])
 stored = []
