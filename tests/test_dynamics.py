@@ -52,7 +52,7 @@ def test_settle_iterations_match_the_known_relaxation():
     positions, _, _ = heavy_ball_path(curvatures, start, lr, 0.0, noise, steps)
     sigma = noise * np.sqrt(lr / (curvatures * (2 - lr * curvatures)))  # exact stationary sd of the AR(1) recursion
     expected = np.log(start / (3 * sigma)) / -np.log(1 - lr * curvatures)
-    window = 20
+    window = steps // 200  # the analysis's choice; longer than the fastest direction's correlation time (20 steps)
     settle = trajectory.settle_iterations(positions, slice(steps // 2, steps + 1), window, width=3.0)
     # Settling is read off a running mean (lag ~window/2) of a noisy path: allow 25% of the time plus the window.
     assert np.all(np.abs(settle - expected) <= 0.25 * expected + window), (settle, expected)
@@ -196,3 +196,14 @@ def test_trajectory_statistics_of_a_two_phase_noisy_quadratic_in_a_rotated_basis
     assert np.all((ratio[:, 2] > 0.5) & (ratio[:, 2] < 2.0)), ratio
     settle = stats["settle"]
     assert settle[0] >= 0 and (settle[1] == -1 or settle[0] < settle[1]), settle
+
+
+def test_a_direction_that_leaves_the_band_settles_when_it_comes_back_for_good():
+    """Inside at the start, driven away, back at iteration 1,500: it settles there, not at 0 (its first entry)."""
+    steps, window = 4000, 20
+    noise = 0.01 * np.random.default_rng(3).standard_normal((steps + 1, 2))
+    t = np.arange(steps + 1)
+    away = np.where((t > 300) & (t < 1500), 1.0, 0.0)  # a detour while the rate is high
+    paths = np.stack([away, np.zeros(steps + 1)], axis=1) + noise
+    settle = trajectory.settle_iterations(paths, slice(steps // 2, steps + 1), window)
+    assert 1500 <= settle[0] <= 1500 + window and settle[1] == 0, settle

@@ -206,3 +206,20 @@ def test_noise_law_leaves_out_eigenvalues_below_the_resolution():
     noise = np.concatenate([0.5 * np.geomspace(1e-2, 10, 200) ** 1.4, rng.uniform(1e-3, 1.0, 100)])
     assert noise_law(lam, noise, resolution=1e-6)["power"] == pytest.approx(1.4, abs=1e-9)
     assert abs(noise_law(lam, noise)["power"] - 1.4) > 0.1  # the control: without the cut the floor pulls the fit
+
+
+def test_predicted_settle_is_when_the_mean_stays_in_the_band_not_when_it_first_enters():
+    """Heavy ball at β = 0.9 overshoots: the mean crosses the band, leaves it on the other side, and comes back."""
+    from landscape.analyses.theory import SETTLE_WIDTH, predicted_settle
+
+    lrs, curvature, start, sd = np.full(400, 0.1), np.array([1.0]), np.array([1.0]), np.array([0.01])
+    settle = predicted_settle(lrs, curvature, start, sd, 0.9)[0]
+    x, v, path = 1.0, 0.0, []
+    for _ in lrs:  # the mean of heavy ball on ½λx² without noise
+        path.append(x)
+        v = 0.9 * v + x
+        x -= 0.1 * v
+    inside = np.abs(path) <= SETTLE_WIDTH * sd[0]
+    first_entry = int(np.argmax(inside))
+    assert first_entry < settle and inside[settle:].all() and not inside[settle - 1]
+    assert predicted_settle(lrs[:10], curvature, start, sd, 0.9)[0] == -1  # still outside at the end

@@ -47,32 +47,36 @@ def running_mean(series: np.ndarray, window: int) -> np.ndarray:
 
 
 def settle_iterations(coordinates: np.ndarray, stationary: slice, window: int, width: float = 3.0) -> np.ndarray:
-    """Per column, the first iteration at which the running mean enters the stationary band; -1 if it never settles.
+    """Per column, the iteration from which the running mean stays in the stationary band; -1 if it never settles.
 
     The band is mean ± ``width`` standard deviations of the coordinate over the ``stationary``
     iterations (the end of the run); the running mean is over the last ``window`` iterations.
-    First entry rather than "stays inside for ever": a stationary process leaves any band now and
-    then (a 3-sd excursion of a slow direction is likely somewhere in a long run), which would
-    date settling by its last excursion instead of by its relaxation. A direction inside the band
-    from the start settles at 0.
+    A direction settles at the first iteration after which its running mean stays inside the band
+    until the ``stationary`` window begins. First entry alone would date a direction that starts near
+    its end value, is driven away while the rate is high and comes back, as settled at iteration 0.
+    Averaging over ``window`` steps makes a stationary direction's excursions beyond the band rare; one
+    whose correlation time is not short against the window is dated by its last excursion, and is
+    usually caught by the drift test below anyway.
 
-    The band is measured at the end of the run, so every running mean reaches it there: entry alone
-    would make every direction settle by construction. A direction therefore counts as settled only
-    if it enters the band no later than the start of the ``stationary`` window, and the window
-    itself shows no drift: the means of its two halves differ by less than one of its standard
+    The band is measured at the end of the run, so every running mean reaches it there: staying inside
+    from some iteration on would hold for every direction by construction. A direction therefore counts
+    as settled only if it is inside from the start of the ``stationary`` window on (no later), and the
+    window itself shows no drift: the means of its two halves differ by less than one of its standard
     deviations (a linear drift across the window differs by 1.7). A stationary direction whose
     correlation time is 1/20 of the window fails the drift test about one time in ten: such slow
     directions are not resolved as settled by a run of this length, which is what -1 reports.
     """
     reference = coordinates[stationary]
     mean, spread = reference.mean(axis=0), reference.std(axis=0)
-    smooth = running_mean(coordinates, window)
-    inside = np.abs(smooth - mean) <= width * spread
-    entry = np.where(inside.any(axis=0), np.argmax(inside, axis=0), -1)
+    start = stationary.indices(len(coordinates))[0]
+    smooth = running_mean(coordinates[: start + 1], window)
+    outside = np.abs(smooth - mean) > width * spread
+    # One past the last iteration outside the band before the window (0 if never outside, start + 1 if outside at
+    # the window's start: not settled).
+    settle = np.where(outside.any(axis=0), start + 1 - np.argmax(outside[::-1], axis=0), 0)
     first_half, second_half = np.array_split(reference, 2)
     drifting = np.abs(first_half.mean(axis=0) - second_half.mean(axis=0)) > spread
-    start = stationary.indices(len(coordinates))[0]
-    return np.where((entry >= 0) & (entry <= start) & ~drifting, entry, -1)
+    return np.where((settle <= start) & ~drifting, settle, -1)
 
 
 def momentum_buffers(coordinates: np.ndarray, lrs: np.ndarray) -> np.ndarray:

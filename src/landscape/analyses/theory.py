@@ -105,17 +105,20 @@ def _finite_or_none(value: float) -> float | None:
 def predicted_settle(
     lrs: np.ndarray, curvature: np.ndarray, start: np.ndarray, final_sd: np.ndarray, momentum: float
 ) -> np.ndarray:
-    """First step at which the predicted mean |E x_t| falls within 3 predicted stationary sd of the last phase."""
+    """The step from which the predicted mean |E x_t| stays within 3 predicted stationary sd of the last phase.
+
+    "Stays", as the measured settle iteration (``landscape.trajectory.settle_iterations``): with momentum the mean
+    oscillates and can leave the band after entering it. -1 if it is outside at the last step.
+    """
     mean = np.stack([start, np.zeros_like(start)], -1)
-    settle = np.full(len(curvature), -1)
+    settle = np.zeros(len(curvature), dtype=int)
     cache: dict[float, np.ndarray] = {}
     for t, lr in enumerate(lrs):
         if lr not in cache:
             cache[lr] = theory.transition(lr, curvature, momentum, "heavy_ball")[0]
-        newly = (settle < 0) & (np.abs(mean[:, 0]) <= SETTLE_WIDTH * final_sd)
-        settle[newly] = t
+        settle[np.abs(mean[:, 0]) > SETTLE_WIDTH * final_sd] = t + 1
         mean = np.einsum("dij,dj->di", cache[lr], mean)
-    return settle
+    return np.where(settle < len(lrs), settle, -1)
 
 
 def scale_aware_variance(

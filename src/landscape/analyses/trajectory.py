@@ -3,8 +3,8 @@
 Every saved iterate is projected on the eigenvectors of the final Hessian (and, to show how much
 the basis matters, of earlier checkpoints' Hessians), streamed in blocks. Per direction: the
 distance from the end point at initialisation and at each checkpoint; the iteration at which it
-settles (the trailing running mean first enters mean ± 3 sd of the last phase's second half, before
-that window and without drift in it; otherwise it has not settled);
+settles (from it on, the trailing running mean stays within mean ± 3 sd of the last phase's second half
+until that window begins, and the window shows no drift; otherwise it has not settled);
 the variance in the second half of every constant-LR phase. In the last phase the
 fluctuation–dissipation ratio ⟨x g_B⟩ / ((1+β)η/2 ⟨v²⟩), which is 1 at equilibrium, is computed
 from a replay of the saved batches.
