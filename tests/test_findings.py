@@ -20,7 +20,7 @@ RESULTS = {
     "theory": {
         "phases": {
             "0": {"median_ratio": 3.0, "median_ratio_shuffled": 4.0, "lr": 0.1},
-            "1": {"median_ratio": 0.3, "median_ratio_shuffled": 1.5, "lr": 0.01},
+            "1": {"median_ratio": 0.3, "median_ratio_shuffled": 1.5, "lr": 0.01, "relaxed_share": 0.1},
         }
     },
     "curvature": {
@@ -48,6 +48,8 @@ RESULTS = {
         "worse_scales": [0.25, 1.0],
         "better_scales": [],
         "best_against_cap_control": {"better": False, "worse": False},
+        "best_bayes_arm": "bayes_x1",
+        "capped_share": {"bayes_x0.25": 0.5, "bayes_x1": 0.95},
     },
     "endgame": {
         "hmc_improves": False,
@@ -99,3 +101,11 @@ def test_a_finding_flips_with_its_evidence(path, value, name):
         target = target[key]
     target[path[-1]] = value
     assert findings.evaluate(results)[name]["holds"] != before
+
+
+def test_a_bayesian_arm_at_the_cap_for_most_directions_is_marked_hardly_tested():
+    found = findings.evaluate(RESULTS)["bayes_lr_helps"]["evidence"]
+    assert found["capped_share"] == 0.95 and found["mostly_capped"]
+    results = copy.deepcopy(RESULTS)
+    results["bayes_lr"]["best_bayes_arm"] = "bayes_x0.25"
+    assert not findings.evaluate(results)["bayes_lr_helps"]["evidence"]["mostly_capped"]
