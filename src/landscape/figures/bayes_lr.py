@@ -30,7 +30,9 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     rate_ax.loglog(eigenvalues[positive], rates[positive], ".", ms=2, label="Bayesian rate (before the cap)")
     rate_ax.axhline(summary["max_rate"], color="black", ls=":", lw=0.8, label="cap: the run's initial rate")
     rate_ax.axhline(summary["final_lr"], color=style.PALETTE[1], ls="--", lw=0.8, label="SGD: the run's final rate")
-    rate_ax.set(xlabel=r"$\lambda_i$", ylabel=r"learning rate $r_i$")
+    # Room below the final rate's line, which would otherwise lie on the frame.
+    lowest = min(summary["final_lr"], float(rates[positive].min()))
+    rate_ax.set(xlabel=r"$\lambda_i$", ylabel=r"learning rate $r_i$", ylim=(lowest / 3, None))
     rate_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28))
     positions = np.arange(len(arms))
     for ax, metric, ylabel in (
@@ -44,5 +46,19 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         ax.set(ylabel=ylabel)
     loss_ax.axhline(summary["base"]["test_loss"], color="black", ls=":", lw=0.8)
     temp_ax.axhline(1.0, color="black", ls=":", lw=0.8)
+    temp_ax.annotate(
+        "T = 1",
+        (1.0, 1.0),
+        xycoords=("axes fraction", "data"),
+        xytext=(-2, 2),
+        textcoords="offset points",
+        ha="right",
+        va="bottom",
+        fontsize="x-small",
+    )
     temp_ax.set_yscale("log")
+    highest = max(
+        summary["arms"][a]["median_temperature"]["mean"] + summary["arms"][a]["median_temperature"]["sd"] for a in arms
+    )
+    temp_ax.set_ylim(top=2 * max(1.0, highest))  # the T = 1 line inside the frame, not on it
     return style.save(fig, target, provenance, __file__)

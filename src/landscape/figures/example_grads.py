@@ -28,10 +28,13 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     cos_ax.set(xlabel=r"$|\cos(g_n, v_i)|$", ylabel="density")
     style.legend_above(cos_ax)
     positive = eigenvalues > 0
-    share_ax.semilogx(eigenvalues[positive], share[positive], "o", ms=1.5, label="top-1% share")
-    share_ax.semilogx(eigenvalues[positive], participation[positive], "o", ms=1.5, label="participation ratio")
+    # Thousands of directions: small translucent markers, so that the density shows where the points pile up.
+    share_ax.semilogx(eigenvalues[positive], share[positive], "o", ms=1.0, alpha=0.3, label="top-1% share")
+    share_ax.semilogx(
+        eigenvalues[positive], participation[positive], "o", ms=1.0, alpha=0.3, label="participation ratio"
+    )
     share_ax.set(xlabel=r"$\lambda_i$", ylabel="share / ratio", ylim=(0, 1))
-    share_ax.legend(frameon=False, fontsize="small", markerscale=3)
+    style.legend_above(share_ax, ncol=1, markerscale=4)
     # The data's directions only: weight decay's (λ ≤ 2 wd) have near-zero noise that would stretch the axis.
     summary = read_summary(results)
     data = eigenvalues > 2 * summary.get("weight_decay", 0.0)
@@ -44,7 +47,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         law["scale"] * limits ** law["power"],
         color=style.PALETTE[1],
         lw=1.0,
-        label=f"fit: $c\\propto\\lambda^{{{law['power']:.2f}}}$",
+        label=f"fit: $\\sigma_i^2\\propto\\lambda_i^{{{law['power']:.2f}}}$",
     )
     noise_ax.legend(frameon=False, fontsize="small")
     noise_ax.set(

@@ -43,24 +43,32 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             label=f"{name}, $\\lambda<0$",
         )
     density_ax.set(yscale="log", xlabel=r"$\log_{10}|\lambda|$", ylabel="count")
-    density_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
+    density_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=1)
     ratios = [summary["points"][label]["stability_ratio"] for label in main]
     colours, main_run = style.run_colours(provenance["profile"]), main[0].split("@")[0]
     stability_ax.plot(steps, ratios, "o-", color=colours[main_run], label="main run")
-    for label, point in summary["points"].items():
-        run = label.split("@")[0]
-        if label not in main:
-            replica = run != main_run and colours[run] == colours[main_run]  # a replica of the main run: hollow
-            stability_ax.plot(
-                int(label.split("@")[1]),
-                point["stability_ratio"],
-                "s",
-                color=colours[run],
-                markerfacecolor="none" if replica else colours[run],
-                label=run.replace("_", " "),
-            )
+    ends = [label for label in summary["points"] if label not in main]
+    for k, label in enumerate(ends):
+        run, point = label.split("@")[0], summary["points"][label]
+        replica = run != main_run and colours[run] == colours[main_run]  # a replica of the main run: hollow
+        # The other runs all end at the last iteration: dodged sideways (by up to 6 % of it) so none hides another.
+        dodge = 0.12 * steps[-1] * ((k + 1) / (len(ends) + 1) - 0.5)
+        stability_ax.plot(
+            int(label.split("@")[1]) + dodge,
+            point["stability_ratio"],
+            "s",
+            color=colours[run],
+            markerfacecolor="none" if replica else colours[run],
+            label=run.replace("_", " "),
+        )
     stability_ax.axhline(1.0, color="black", lw=0.8, ls=":")
-    stability_ax.set(xlabel="iteration", ylabel=r"$\lambda_{\max}\,\eta / 2(1+\beta)$", yscale="log")
+    highest = max(point["stability_ratio"] for point in summary["points"].values())
+    stability_ax.set(
+        xlabel="iteration",
+        ylabel=r"$\lambda_{\max}\,\eta / 2(1+\beta)$",
+        yscale="log",
+        ylim=(None, 2 * max(1.0, highest)),  # the stability limit inside the frame, not on it
+    )
     # Below the axes: one entry per run would cover the end-point markers.
-    stability_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3)
+    stability_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
     return style.save(fig, target, provenance, __file__)

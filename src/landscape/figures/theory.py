@@ -26,14 +26,14 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             predicted, measured = fh[f"predicted_variance_shuffled/{k}"][:], fh[f"measured_variance/{k}"][:]
             relaxed = fh[f"relaxed/{k}"][:]
             variance_ax.loglog(
-                predicted[relaxed], measured[relaxed], "o", ms=1.5, alpha=0.6, label=f"$\\eta$={phase['lr']:.2g}"
+                predicted[relaxed], measured[relaxed], "o", ms=1.0, alpha=0.3, label=f"$\\eta$={phase['lr']:.2g}"
             )
             temperature_ax.loglog(
                 eigenvalues[data],
                 fh[f"temperature/{k}"][:][data],
                 "o",
-                ms=1.5,
-                alpha=0.6,
+                ms=1.0,
+                alpha=0.3,
                 label=f"$\\eta$={phase['lr']:.2g}",
             )
         predicted, measured = fh["settle/predicted"][:], fh["settle/measured"][:]
@@ -57,7 +57,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     style.legend_above(variance_ax, ncol=2, markerscale=3)
     settle_ax.set(xlabel="predicted settle iteration + 1", ylabel="measured settle iteration + 1")
     temperature_ax.set(xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel=r"predicted $T_i$ = Var / posterior Var")
-    temperature_ax.legend(frameon=False, fontsize="small", markerscale=3)
+    temperature_ax.legend(frameon=False, fontsize="small", markerscale=4)
     star_ax.set(xlabel=r"learning rate $\eta$ (dotted: the run's phases)", ylabel=r"posterior-matching $\kappa^*$")
     style.legend_above(star_ax, ncol=1)
     return style.save(fig, target, provenance, __file__)

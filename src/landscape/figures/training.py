@@ -21,6 +21,7 @@ def make(inputs: dict[str, Any], target: Path, provenance: dict[str, Any]) -> Pa
     replica_of = config.load_profile(provenance["profile"]).replica_of()
     colours = style.run_colours(provenance["profile"])
     bases = [name for name in inputs["runs"] if name not in replica_of]
+    late_accuracy = []  # accuracy after the first fifth of training, where the runs differ
     for name in [*bases, *(n for n in inputs["runs"] if n in replica_of)]:
         base = replica_of.get(name, name)
         dashed = "--" if base.startswith("const") else (":" if base.startswith("anneal") else "-")
@@ -36,10 +37,12 @@ def make(inputs: dict[str, Any], target: Path, provenance: dict[str, Any]) -> Pa
                 label=None if name in replica_of else name.replace("_", " "),
             )
             acc_ax.plot(steps, 100 * fh["eval/test_acc"][:], dashed, color=colours[base], **faint)
+            late_accuracy.extend(100 * fh["eval/test_acc"][steps >= steps[-1] / 5])
             if name not in replica_of:  # a replica's schedule is its run's
                 lr_ax.plot(fh["lr"][:], dashed, color=colours[base])
     loss_ax.set(yscale="log", xlabel="iteration", ylabel="training loss (cross-entropy)")
-    acc_ax.set(xlabel="iteration", ylabel="test accuracy (%)")
+    # The first fifth (a rise from chance shared by every run) is cut off so that the runs' differences show.
+    acc_ax.set(xlabel="iteration", ylabel="test accuracy (%)", ylim=(min(late_accuracy) - 2, max(late_accuracy) + 2))
     lr_ax.set(yscale="log", xlabel="iteration", ylabel="learning rate")
     fig.legend(frameon=False, loc="outside upper center", ncol=min(len(bases), 5))
     return style.save(fig, target, provenance, __file__)

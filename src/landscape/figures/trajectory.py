@@ -19,9 +19,17 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     path_ax, settle_ax, variance_ax = axes[0]
     with read_h5(results) as fh:
         coordinates, traced_values = fh["traced/coordinates"][:], fh["traced/eigenvalue"][:]
-        for k in np.argsort(traced_values)[::-1][:5]:
+        order = np.argsort(traced_values)[::-1]
+        window = int(summary["window"])
+        # Three of the traced directions (the sharpest, the middle one, the flattest), each as a running RMS over the
+        # settle window: the raw coordinates of five directions overlapped into one band of noise.
+        for k in dict.fromkeys([order[0], order[len(order) // 2], order[-1]]):
             # The last iterate is the origin θ*: its distance is zero by definition and would drag the axis to 1e-12.
-            path_ax.semilogy(np.abs(coordinates[:-1, k]), lw=0.6, label=f"$\\lambda$={traced_values[k]:.2g}")
+            squares = coordinates[:-1, k] ** 2
+            rms = np.sqrt(np.convolve(squares, np.ones(window) / window, mode="valid"))
+            path_ax.semilogy(
+                np.arange(window - 1, len(squares)), rms, lw=1.0, label=f"$\\lambda$={traced_values[k]:.2g}"
+            )
         last_step = int(final.split("@")[1])
         for label in summary["labels"]:
             eigenvalues, settle = fh[f"{label}/eigenvalue"][:], fh[f"{label}/settle"][:]
@@ -33,7 +41,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
                 ms=1.5,
                 alpha=0.6,
                 color=style.checkpoint_colour(int(label.split("@")[1]), last_step),
-                label=f"basis at it. {label.split('@')[1]}",
+                label=f"it. {label.split('@')[1]}",
             )
         eigenvalues, variance = fh[f"{final}/eigenvalue"][:], fh[f"{final}/phase_variance"][:]
         phase_lr = fh[f"{final}/phase_lr"][:]
@@ -42,10 +50,10 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     data = eigenvalues > 2 * summary.get("weight_decay", 0.0)
     for k, lr in enumerate(phase_lr):
         variance_ax.loglog(eigenvalues[data], variance[k][data], "o", ms=1.5, alpha=0.6, label=f"$\\eta$={lr:.2g}")
-    path_ax.set(xlabel="iteration", ylabel=r"$|v_i^\top(\theta_t-\theta^*)|$")
+    path_ax.set(xlabel="iteration", ylabel=r"RMS of $v_i^\top(\theta_t-\theta^*)$")
     path_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
     settle_ax.set(xlabel=r"$\lambda_i$", ylabel="settle iteration + 1")
-    settle_ax.legend(frameon=False, fontsize="small", markerscale=3)
+    style.legend_above(settle_ax, ncol=3, markerscale=3, title="eigenbasis at", title_fontsize="x-small")
     variance_ax.set(xlabel=r"$\lambda_i$ ($>2\,$wd)", ylabel="variance in each phase's second half")
     style.legend_above(variance_ax, ncol=3, markerscale=3)
     return style.save(fig, target, provenance, __file__)
