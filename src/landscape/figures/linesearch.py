@@ -44,12 +44,19 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         )
         profile_ax.plot(ts / group["t_max"][i], quadratic - loss0, ":", color=colour)
     rise = summary["loss_increase"]
+    top = 2.5 * rise
     profile_ax.set(
         xlabel=r"$t / t_{\max}$",
         ylabel=r"$L(\theta+tv_i)-L(\theta)$",
-        ylim=(-0.5 * rise, 2.5 * rise),
+        ylim=(-0.5 * rise, top),
         xticks=(-1, -0.5, 0, 0.5, 1),
     )
+    for i in shown:  # a profile that leaves the window through its top gets an arrow where it leaves
+        above = np.flatnonzero(group["losses"][i] - loss0 > top)
+        for side in (above[group["ts"][i][above] < 0][-1:], above[group["ts"][i][above] > 0][:1]):
+            for j in side:
+                x = group["ts"][i][j] / group["t_max"][i]
+                profile_ax.plot(x, top, "^", color=BAND_COLOURS[bands[i]], ms=4, clip_on=False)
     # Below the axes: the profiles fill the upper corners, where a legend would cover them.
     profile_ax.legend(frameon=False, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
     for band, colour in BAND_COLOURS.items():

@@ -94,9 +94,15 @@ def apply() -> None:
 
 
 def figure(
-    ncols: int = 1, nrows: int = 1, width: float = 1.0, poster: tuple[int, ...] | None = None
+    ncols: int = 1,
+    nrows: int = 1,
+    width: float = 1.0,
+    poster: tuple[int, ...] | None = None,
+    poster_height: float = 1.0,
 ) -> tuple[Any, Any]:
     """A figure of ``nrows`` x ``ncols`` panels, ``width`` of the medium's width (the paper's; a poster's is full).
+
+    ``poster_height`` scales a poster panel's height, for a panel whose legend above it would leave a short axis.
 
     The axes come back as an ``nrows`` x ``ncols`` array whatever the medium. On a medium that holds fewer
     columns (the poster), the panels are stacked one per row, in reading order; ``poster`` names the panels
@@ -116,7 +122,11 @@ def figure(
         return fig, axes
     shown = tuple(range(nrows * ncols)) if poster is None else poster
     fig, printed = plt.subplots(
-        len(shown), 1, figsize=(m.width_in, m.row_height_in * len(shown)), squeeze=False, layout="constrained"
+        len(shown),
+        1,
+        figsize=(m.width_in, m.row_height_in * len(shown) * poster_height),
+        squeeze=False,
+        layout="constrained",
     )
     unprinted = [plt.figure().add_subplot() for _ in range(nrows * ncols - len(shown))]
     fig._unprinted = [ax.figure for ax in unprinted]  # closed with ``fig`` by :func:`save`
