@@ -216,7 +216,7 @@ def task_analysis():
 
 
 def task_figure():
-    """Figures: each reads result files only and writes figures/<profile>/<name>.pdf (+ provenance .json)."""
+    """Figures: each reads its analysis's result (or the files it declares); figures/<profile>/<name>.pdf and .json."""
     for name in FIGURES:
         target = paths.figure_file(PROFILE, name)
         yield _guarded(
