@@ -21,7 +21,10 @@ RESULTS = {
         "phases": {
             "0": {"median_ratio": 3.0, "median_ratio_shuffled": 4.0, "lr": 0.1},
             "1": {"median_ratio": 0.3, "median_ratio_shuffled": 1.5, "lr": 0.01, "relaxed_share": 0.1},
-        }
+        },
+        "settle_median_ratio": 84.0,
+        "settle_spearman": 0.29,
+        "settle_compared": 147,
     },
     "curvature": {
         "bands": {"top": {"quadratic_at_sgd_scale": False, "median_ratio_at_sgd": 1.4}},
@@ -58,9 +61,9 @@ RESULTS = {
         "batch1_lowered_improves": False,
         "batch1_lowered_worsens": True,
         "batch1_lowered": {"test_loss": {"mean": 0.58}},
-        "hmc_average": {"test_loss": {"mean": 0.57}},
+        "hmc_average": {"test_loss": {"mean": 0.57}, "test_acc": {"mean": 0.82}},
         "batch1": {"test_loss": {"mean": 0.59}},
-        "base": {"test_loss": 0.59},
+        "base": {"test_loss": 0.59, "test_acc": 0.82},
     },
 }
 
@@ -109,3 +112,11 @@ def test_a_bayesian_arm_at_the_cap_for_most_directions_is_marked_hardly_tested()
     results = copy.deepcopy(RESULTS)
     results["bayes_lr"]["best_bayes_arm"] = "bayes_x0.25"
     assert not findings.evaluate(results)["bayes_lr_helps"]["evidence"]["mostly_capped"]
+
+
+def test_settle_times_off_by_more_than_the_factor_do_not_hold():
+    found = findings.evaluate(RESULTS)["theory_predicts_settle"]
+    assert not found["holds"] and found["evidence"]["median_ratio"] == 84.0
+    results = copy.deepcopy(RESULTS)
+    results["theory"]["settle_median_ratio"] = 1.5
+    assert findings.evaluate(results)["theory_predicts_settle"]["holds"]

@@ -72,6 +72,13 @@ def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             results["overlap"]["top_more_stable_than_bulk"], top_minus_bulk=results["overlap"]["top_minus_bulk"]
         ),
         "sharp_settle_first": _finding(trajectory["sharp_settle_first"]),
+        # When each direction settles, predicted from the measured spectrum, noise and start against the measurement.
+        "theory_predicts_settle": _finding(
+            theory["settle_median_ratio"] is not None and _within_factor(theory["settle_median_ratio"]),
+            median_ratio=theory["settle_median_ratio"],
+            spearman=theory["settle_spearman"],
+            compared=theory["settle_compared"],
+        ),
         # With the prediction for the sampler the runs use (epoch-wise shuffling); the i.i.d. ratio is quoted beside.
         "theory_predicts_variance": _finding(
             _within_factor(last["median_ratio_shuffled"]),
@@ -110,11 +117,14 @@ def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             capped_share=bayes["capped_share"][bayes["best_bayes_arm"]],
             mostly_capped=bayes["capped_share"][bayes["best_bayes_arm"]] >= MOSTLY_CAPPED,
         ),
+        # Decided on test loss; the accuracy is quoted beside it, since the study plan's prediction is about both.
         "hmc_helps": _finding(
             endgame["hmc_improves"],
             worse=endgame["hmc_worsens"],
             hmc=endgame["hmc_average"]["test_loss"]["mean"],
             base=endgame["base"]["test_loss"],
+            hmc_acc=endgame["hmc_average"]["test_acc"]["mean"],
+            base_acc=endgame["base"]["test_acc"],
         ),
         # The study plan's prediction is for a rate lowered to almost nothing: the lowered arm decides it.
         "batch_one_helps": _finding(
