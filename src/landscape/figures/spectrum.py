@@ -26,7 +26,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
         rank_ax.loglog(np.arange(1, len(positive) + 1), positive, color=colour, label=f"it. {step}")
         rank_ax.loglog(np.arange(1, len(negative) + 1), negative, "--", color=colour)
     rank_ax.set(xlabel="rank", ylabel=r"$|\lambda|$ (solid $>0$, dashed $<0$)")
-    style.legend_above(rank_ax, ncol=4)
+    style.legend_above(rank_ax, ncol=2)  # two rows: a row of four runs into the y label
     magnitudes = np.log10(np.abs(np.concatenate([spectra[main[0]], spectra[main[-1]]])) + 1e-300)
     edges = np.linspace(max(magnitudes.min(), -8.0), magnitudes.max() + 0.05, 40)
     for label, step in ((main[0], steps[0]), (main[-1], steps[-1])):
@@ -59,7 +59,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             "s",
             color=colours[run],
             markerfacecolor="none" if replica else colours[run],
-            label=run.replace("_", " "),
+            label=run,
         )
     stability_ax.axhline(1.0, color="black", lw=0.8, ls=":")
     highest = max(point["stability_ratio"] for point in summary["points"].values())

@@ -34,12 +34,12 @@ def make(inputs: dict[str, Any], target: Path, provenance: dict[str, Any]) -> Pa
                 dashed,
                 color=colours[base],
                 **faint,
-                label=None if name in replica_of else name.replace("_", " "),
+                label=None if name in replica_of else name,  # the run's name as the text and tables print it
             )
             acc_ax.plot(steps, 100 * fh["eval/test_acc"][:], dashed, color=colours[base], **faint)
             late_accuracy.extend(100 * fh["eval/test_acc"][steps >= steps[-1] / 5])
-            if name not in replica_of:  # a replica's schedule is its run's
-                lr_ax.plot(fh["lr"][:], dashed, color=colours[base])
+            if name not in replica_of:  # a replica's schedule is its run's; the main run's is drawn over the others'
+                lr_ax.plot(fh["lr"][:], dashed, color=colours[base], zorder=3 if name == bases[0] else 2)
     loss_ax.set(yscale="log", xlabel="iteration", ylabel="training loss (cross-entropy)")
     # The first fifth (a rise from chance shared by every run) is cut off so that the runs' differences show.
     acc_ax.set(xlabel="iteration", ylabel="test accuracy (%)", ylim=(min(late_accuracy) - 2, max(late_accuracy) + 2))
