@@ -15,7 +15,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     """Three panels: traced |x_i(t)|, settle iteration against λ per basis, last-phase variance against λ."""
     summary = read_summary(results)
     final = summary["final_label"]
-    fig, axes = style.figure(ncols=3, poster=(1,), poster_height=1.4)
+    fig, axes = style.figure(ncols=3, poster=(1,), poster_height=1.25)
     path_ax, settle_ax, variance_ax = axes[0]
     with read_h5(results) as fh:
         coordinates, traced_values = fh["traced/coordinates"][:], fh["traced/eigenvalue"][:]
