@@ -144,6 +144,7 @@ def _figure_input_files(name):
     return files_of(figure_inputs(name, STUDY))
 
 
+@functools.cache
 def _analysis_code(name):
     """The import closure of the analysis's module (landscape.code_deps), relative to the repository."""
     return _code(closure([f"landscape.analyses.{name}"]))

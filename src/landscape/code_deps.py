@@ -33,6 +33,7 @@ EXCLUDED = frozenset(
 )
 
 
+@cache
 def module_path(module: str, package_dir: Path = PACKAGE_DIR) -> Path | None:
     """The source file of ``landscape.a.b`` (``a/b.py`` or ``a/b/__init__.py``), or None if there is none."""
     parts = module.split(".")[1:]
@@ -64,6 +65,12 @@ def _parsed(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), filename=str(path))
 
 
+@cache
+def _imports_of(path: Path, package_dir: Path) -> frozenset[str]:
+    """The ``landscape.*`` modules the file at ``path`` imports (walking its tree once per build graph)."""
+    return frozenset(imported_modules(_parsed(path), package_dir))
+
+
 def closure(modules: Iterable[str], package_dir: Path = PACKAGE_DIR, excluded: frozenset[str] = EXCLUDED) -> list[Path]:
     """Source files of ``modules`` and of every ``landscape`` module they import, transitively, sorted."""
     seen: set[str] = set()
@@ -79,7 +86,7 @@ def closure(modules: Iterable[str], package_dir: Path = PACKAGE_DIR, excluded: f
                 f"{module} is imported but no file {module.replace('.', '/')}.py exists under "
                 f"{package_dir.parent}: a renamed module, or an import of a name that is not a module"
             )
-        pending.extend(m for m in imported_modules(_parsed(path), package_dir) if m not in excluded | seen)
+        pending.extend(m for m in _imports_of(path, package_dir) if m not in excluded | seen)
     return sorted(module_path(m, package_dir) for m in seen)
 
 
