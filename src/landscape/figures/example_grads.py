@@ -33,7 +33,9 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     share_ax.semilogx(
         eigenvalues[positive], participation[positive], "o", ms=1.0, alpha=0.3, label="participation ratio"
     )
-    share_ax.set(xlabel=r"$\lambda_i$", ylabel="share / ratio", ylim=(0, 1))
+    # Log scale: the participation ratios (a few per cent) would otherwise lie on the bottom frame under the shares.
+    floor = max(float(min(share[positive].min(), participation[positive].min())), 1e-4)
+    share_ax.set(xlabel=r"$\lambda_i$", ylabel="share / ratio", yscale="log", ylim=(floor / 2, 1.5))
     style.legend_above(share_ax, ncol=1, markerscale=4)
     # The data's directions only: weight decay's (λ ≤ 2 wd) have near-zero noise that would stretch the axis.
     summary = read_summary(results)
