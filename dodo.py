@@ -119,7 +119,7 @@ def _result(name):
 @functools.cache
 def _inputs(name):
     """The files analysis ``name`` reads, by its keyword: each its declared input resolved for this profile."""
-    return {keyword: STUDY.resolve(spec) for keyword, spec in ANALYSES[name].inputs.items()}
+    return STUDY.resolve_all(ANALYSES[name].inputs)
 
 
 def _input_files(name):

@@ -123,7 +123,7 @@ def figure_inputs(name: str, study: Study) -> Path | dict[str, Path | dict[str, 
     declared = analyses()[name].figure_inputs
     if not declared:
         return paths.result_file(study.profile, name)
-    return {keyword: study.resolve(input_name) for keyword, input_name in declared.items()}
+    return study.resolve_all(declared)
 
 
 def figures() -> tuple[str, ...]:

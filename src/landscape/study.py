@@ -3,7 +3,7 @@
 An analysis declares its inputs by name (``landscape.registry``): each value is one entry of :data:`INPUTS`,
 resolved here against the profile. A run's hash names its configuration and the training code; a Hessian's
 adds the Hessian configuration and code; a mini-batch spectrum's adds its own settings. A result's hash
-(``registry.work_hash``) is built from the hashes of the inputs it reads, so every artifact's hash names
+(``_work_hash`` in ``dodo.py``) is built from the hashes of the inputs it reads, so every artifact's hash names
 everything upstream of it.
 """
 
@@ -81,7 +81,7 @@ class Study:
         return {s: paths.batch_spectrum_file(self.profile, s) for s in self.cfg.batch_spectrum_steps()}
 
     def artifact_hash(self, path: Path) -> str:
-        """The hash of a run, Hessian or mini-batch spectrum file of this profile (results: ``registry``)."""
+        """The hash of a run, Hessian or mini-batch spectrum file of this profile (a result's: dodo._work_hash)."""
         for files, hashes in (
             (self.run_files, self.run_hash),
             (self.hessian_files, self.point_hash),
@@ -120,6 +120,10 @@ class Study:
         if name not in resolved:
             raise KeyError(f"unknown input {name!r}; an analysis may name: {', '.join(INPUTS)}")
         return resolved[name]()
+
+    def resolve_all(self, named: dict[str, str]) -> dict[str, Path | dict[str, Path]]:
+        """Each keyword's input name (a declaration's ``inputs``) resolved by :meth:`resolve`."""
+        return {keyword: self.resolve(name) for keyword, name in named.items()}
 
 
 def files_of(value: Path | dict) -> list[Path]:

@@ -163,7 +163,7 @@ def analysis(name: str, profile: str, work_hash: str) -> None:
         return
     cfg = config.load_profile(profile)
     study = Study(cfg)
-    inputs = {keyword: study.resolve(input_name) for keyword, input_name in analyses()[name].inputs.items()}
+    inputs = study.resolve_all(analyses()[name].inputs)
     module = importlib.import_module(f"landscape.analyses.{name}")
     module.run(cfg, target, provenance(profile, work_hash, f"analysis:{name}"), **inputs)
 
