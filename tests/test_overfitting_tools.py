@@ -370,3 +370,33 @@ def test_endgame_on_a_toy_network(tmp_path):
     # Steps 20x the leapfrog stability bound 2/sqrt(N λ_max): the energy error explodes and proposals are rejected.
     endgame.analyse(point, path, 8, 0.9, dataclasses.replace(settings, hmc_step_fraction=20.0), tmp_path / "f.h5", {})
     assert read_summary(tmp_path / "f.h5")["hmc_acceptance"]["mean"] < 0.3
+
+
+def test_warmup_lrs_ramp_linearly_then_hold():
+    from landscape.analyses.warmup import warmup_lrs
+
+    np.testing.assert_allclose(warmup_lrs(0.1, 6, 4), [0.025, 0.05, 0.075, 0.1, 0.1, 0.1])
+    np.testing.assert_array_equal(warmup_lrs(0.1, 3, 0), [0.1, 0.1, 0.1])
+
+
+def test_warmup_probes_measure_the_dense_top_eigenvalue_against_the_stability_limit(tmp_path):
+    """B5's warm-up arms on the exact toy Hessian: the first probe (step 0, both arms at the initialisation) is the
+    dense float64 λ_max to Lanczos's tolerance, and its ratio is λ_max η_0 / 2(1+β) with each arm's first rate."""
+    from landscape.analyses import warmup
+    from landscape.config import ExperimentsConfig
+    from landscape.store import read_h5, read_summary
+
+    point = _toy_point()
+    _, eigenvalues = _toy_hessian_file(point, tmp_path / "h.h5")
+    top = eigenvalues[-1]
+    settings = ExperimentsConfig(seeds=2, warmup_iterations=8, warmup_length=4, warmup_probes=3)
+    warmup.analyse(point, 0.05, 8, 0.9, settings, tmp_path / "w.h5", {"task": "t"})
+    summary = read_summary(tmp_path / "w.h5")
+    with read_h5(tmp_path / "w.h5", ("none/lambda_max", "none/ratio", "warmup/ratio", "none/step")) as fh:
+        assert fh["none/step"][:].tolist() == [0, 4, 8]
+        # The tolerance the analysis asks of Lanczos (ARPACK's relative accuracy of the eigenvalue).
+        tolerance = warmup.LANCZOS_TOLERANCE
+        np.testing.assert_allclose(fh["none/lambda_max"][:, 0], top, rtol=tolerance)
+        np.testing.assert_allclose(fh["none/ratio"][:, 0], top * 0.05 / 3.8, rtol=tolerance)
+        np.testing.assert_allclose(fh["warmup/ratio"][:, 0], top * 0.05 / 4 / 3.8, rtol=tolerance)
+    assert summary["seeds"] == 2 and summary["warmup_length"] == 4

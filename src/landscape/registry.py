@@ -50,7 +50,8 @@ class Analysis:
         inputs: keyword of ``run`` -> the input it receives (a key of ``landscape.study.INPUTS``).
         config: names of the configuration sections (``train``, ``landscape``, ...) the result depends on
             beyond what its inputs' hashes already name.
-        figure: one line on what its figure shows; its figure module is ``landscape/figures/<name>.py``.
+        figure: one line on what its figure shows; its figure module is ``landscape/figures/<name>.py``. Empty
+            when another analysis's figure draws its result (and names it in its ``figure_inputs``).
         figure_inputs: what the figure reads when that is not the result alone (keyword -> input).
         poster: whether the poster shows the figure too, drawn again at a poster column's size.
         name: the module's name, filled in on discovery.

@@ -16,8 +16,9 @@ All of that is prediction. To measure it, the optimised heavy-ball schedule, the
 rule and the general rule are trained on the network from the main run's initialisation with the main
 run's batches, for the same number of iterations, and their final objective and test metrics are set
 against the main run's own (one seed: the same start and batches for every arm). Because λ_max rises
-early in training far above its end-point value (B5's probes), every schedule and rule is optimised
-among those stable at the largest λ_max measured along the way, not only at the end point's.
+early in training far above its end-point value (B5's warm-up probes, :mod:`landscape.analyses.warmup`), every
+schedule and rule is optimised among those stable at the largest λ_max measured along the way, not only at the end
+point's.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ ANALYSIS = Analysis(
         "run": "run:main",
         "trajectory": "result:trajectory",
         "example_grads": "result:example_grads",
-        "mysteries": "result:mysteries",
+        "warmup": "result:warmup",
     },
     config=("train",),
     figure="expected loss of the study's schedule against the measured one; optimised schedules and update rules",
@@ -250,7 +251,7 @@ def optimised_schedules(
     return summary, arrays
 
 
-def peak_curvature(trajectory_results: Path, mysteries_results: Path) -> dict[str, float]:
+def peak_curvature(trajectory_results: Path, warmup_results: Path) -> dict[str, float]:
     """The largest λ_max measured on the main run's way.
 
     It is read from the run's checkpoint Hessians and from B5's probes of the first iterations at the main run's
@@ -262,7 +263,7 @@ def peak_curvature(trajectory_results: Path, mysteries_results: Path) -> dict[st
     labels = read_summary(trajectory_results)["labels"]
     with read_h5(trajectory_results, tuple(f"{label}/eigenvalue" for label in labels)) as fh:
         checkpoints = max(float(fh[f"{label}/eigenvalue"][:].max()) for label in labels)
-    with read_h5(mysteries_results, ("none/lambda_max",)) as fh:
+    with read_h5(warmup_results, ("none/lambda_max",)) as fh:
         early = float(np.max(fh["none/lambda_max"][:]))
     return {"checkpoints": checkpoints, "early_probes": early, "peak": max(checkpoints, early)}
 
@@ -276,12 +277,12 @@ def analyse(
     out: Path,
     provenance: dict[str, Any],
     initial_point: Point | None = None,
-    mysteries_results: Path | None = None,
+    warmup_results: Path | None = None,
 ) -> Path:
     """Predicted loss curve of the study's schedule, optimised schedules, and optimised constant update rules.
 
     With ``initial_point`` (the main run's initialisation) the optimised schedule and rules are also trained on the
-    network. With ``mysteries_results`` every schedule and rule is kept stable at the largest λ_max measured on
+    network. With ``warmup_results`` every schedule and rule is kept stable at the largest λ_max measured on
     the way (:func:`peak_curvature`); otherwise at the end point's.
     """
     trajectory_summary = read_summary(trajectory_results)
@@ -289,8 +290,8 @@ def analyse(
     with read_h5(trajectory_results, (f"{final}/eigenvalue", f"{final}/start")) as fh:
         eigenvalues, start = fh[f"{final}/eigenvalue"][:], fh[f"{final}/start"][:]
     stability = (
-        peak_curvature(trajectory_results, mysteries_results)
-        if mysteries_results is not None
+        peak_curvature(trajectory_results, warmup_results)
+        if warmup_results is not None
         else {"checkpoints": None, "early_probes": None, "peak": float(eigenvalues.max())}
     )
     with read_h5(grads_results, ("noise",)) as fh:
@@ -367,9 +368,9 @@ def run(
     run: Path,
     trajectory: Path,
     example_grads: Path,
-    mysteries: Path,
+    warmup: Path,
 ) -> Path:
     """The declared entry: the main run from initialisation, its trajectory, noise and loss floor."""
     train = cfg.train
     start = load_point(cfg, run, 0)
-    return analyse(trajectory, example_grads, run, train.batch_size, train.momentum, out, provenance, start, mysteries)
+    return analyse(trajectory, example_grads, run, train.batch_size, train.momentum, out, provenance, start, warmup)

@@ -11,18 +11,22 @@ from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
 
-def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
-    """Two panels: final training loss against final LR with the line fit; λ_max η/2(1+β) with and without warm-up."""
-    summary = read_summary(results)
+def make(inputs: dict[str, Path], target: Path, provenance: dict[str, Any]) -> Path:
+    """Two panels: final training loss against final LR with the line fit; λ_max η/2(1+β) with and without warm-up.
+
+    ``inputs`` holds the results of both mysteries: ``mysteries`` (the loss floor) and ``warmup``.
+    """
+    summary, warmup = read_summary(inputs["mysteries"]), read_summary(inputs["warmup"])
     fig, axes = style.figure(ncols=2, width=0.85)
     floor_ax, warm_ax = axes[0]
-    with read_h5(results, ("floor/rates", "floor/losses", "warmup/ratio", "none/ratio")) as fh:
+    with read_h5(inputs["mysteries"], ("floor/rates", "floor/losses", "floor/predicted_floor")) as fh:
         rates, losses = fh["floor/rates"][:], fh["floor/losses"][:]
         floor_ax.plot(rates, losses, "o", label="runs")
         grid = np.linspace(0, rates.max() * 1.05, 50)
         floor_ax.plot(grid, summary["floor_intercept"] + summary["floor_slope"] * grid, "--", label="line fit")
         floor_ax.plot(rates, fh["floor/predicted_floor"][:], "s", mfc="none", label="quadratic noise floor")
-        for arm, label in (("none", "no warm-up"), ("warmup", f"warm-up over {summary['warmup_length']}")):
+    with read_h5(inputs["warmup"], ("warmup/step", "warmup/ratio", "none/step", "none/ratio")) as fh:
+        for arm, label in (("none", "no warm-up"), ("warmup", f"warm-up over {warmup['warmup_length']}")):
             steps, ratio = fh[f"{arm}/step"][:], fh[f"{arm}/ratio"][:]
             warm_ax.errorbar(
                 steps,
