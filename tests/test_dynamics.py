@@ -207,3 +207,25 @@ def test_a_direction_that_leaves_the_band_settles_when_it_comes_back_for_good():
     paths = np.stack([away, np.zeros(steps + 1)], axis=1) + noise
     settle = trajectory.settle_iterations(paths, slice(steps // 2, steps + 1), window)
     assert 1500 <= settle[0] <= 1500 + window and settle[1] == 0, settle
+
+
+def test_the_straight_path_on_a_quadratic_is_the_expansions_parabola_and_has_no_barrier():
+    """On a convex quadratic the measured path equals t gᵀδ + ½t² δᵀHδ (to rounding) and its barrier is 0; on a
+    planted double well, L = (x² − 1)², the path from one minimum to the other has the ridge's height, 1."""
+    rng = np.random.default_rng(2)
+    P = 12
+    basis, _ = np.linalg.qr(rng.standard_normal((P, P)))
+    eigenvalues = np.sort(rng.exponential(1.0, P))
+    hessian, gradient = basis @ np.diag(eigenvalues) @ basis.T, rng.standard_normal(P)
+    theta, delta = rng.standard_normal(P), rng.standard_normal(P)
+
+    def quadratic(x):
+        d = x - theta
+        return float(gradient @ d + 0.5 * d @ hessian @ d)
+
+    slope, curvature = lr_compare.expansion_along(gradient, eigenvalues, basis, delta)
+    steps, path = lr_compare.straight_path(quadratic, theta, delta)
+    np.testing.assert_allclose(path, steps * slope + 0.5 * steps**2 * curvature, rtol=1e-10, atol=1e-12)
+    assert lr_compare.barrier(path, steps) <= 1e-12
+    steps, well = lr_compare.straight_path(lambda x: float((x[0] ** 2 - 1) ** 2), np.array([-1.0]), np.array([2.0]))
+    assert lr_compare.barrier(well, steps) == pytest.approx(1.0)

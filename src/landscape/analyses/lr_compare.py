@@ -14,6 +14,11 @@ End points lie far apart, where the expansion often fails, so the bands are also
 (:func:`measured_band_gaps`): a's end point is moved by b's displacement within one band only, and the
 training objective there is evaluated. The band gaps then need no model; what they do not add up to
 is the interaction between bands, reported beside them.
+
+Why the expansion fails is measured too (:func:`straight_path`): the objective along the straight line
+from a's end point to b's, against the expansion's parabola along the same line,
+L(θ_a) + t gᵀδ + ½t² δᵀHδ. Its barrier, the largest rise above the chord between the two ends, is
+zero on any convex function; a barrier says the end points are not in one quadratic bowl.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ ANALYSIS = Analysis(
 )
 
 BANDS = 6
+PATH_POINTS = 11  # t = 0, 0.1, ..., 1 along the straight line between two end points
 # The expansion "describes" a gap when it has the gap's sign and lies within a factor of two of it; a band
 # decomposition of a gap it does not describe would attribute to bands a difference the model does not capture.
 FACTOR = 2.0
@@ -63,6 +69,28 @@ def decompose(
     by_rank = terms[::-1]
     per_band = np.array([by_rank[a:b].sum() for a, b in zip(edges, edges[1:])])
     return per_band, float(terms.sum())
+
+
+def expansion_along(
+    gradient: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray, delta: np.ndarray
+) -> tuple[float, float]:
+    r"""The expansion's slope and curvature along ``delta``: :math:`g^\top\delta` and :math:`\delta^\top H\delta`."""
+    coordinates = eigenbasis.project(eigenvectors, delta)
+    return float(eigenbasis.project(eigenvectors, gradient) @ coordinates), float(eigenvalues @ coordinates**2)
+
+
+def straight_path(
+    objective: Callable[[np.ndarray], float], theta: np.ndarray, delta: np.ndarray, points: int = PATH_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """The objective at θ + tδ for ``points`` evenly spaced t in [0, 1], minus its value at t = 0."""
+    steps = np.linspace(0.0, 1.0, points)
+    values = np.array([objective(theta + t * delta) for t in steps])
+    return steps, values - values[0]
+
+
+def barrier(path: np.ndarray, steps: np.ndarray) -> float:
+    """The largest rise of ``path`` above the chord between its ends: 0 on a convex function, > 0 across a ridge."""
+    return float(np.max(path - (path[0] + steps * (path[-1] - path[0]))))
 
 
 def measured_band_gaps(
@@ -120,6 +148,11 @@ def analyse(
         )
         if measured is not None:
             arrays[f"measured_bands/{name}"] = measured
+        slope, curvature = expansion_along(gradient, eigenvalues, eigenvectors, ends[name] - ends[reference])
+        if objective is not None and name != reference:
+            steps, path = straight_path(objective, ends[reference], ends[name] - ends[reference])
+            arrays["path/t"], arrays[f"path/{name}"] = steps, path
+            arrays[f"path_expansion/{name}"] = steps * slope + 0.5 * steps**2 * curvature
         final = training["runs"][name]["final"]
         per_run[name] = {
             "initial_lr": training["runs"][name]["initial_lr"],
@@ -142,9 +175,11 @@ def analyse(
             if measured is not None
             else None,
             "distance": float(np.linalg.norm(ends[name] - ends[reference])),
+            "path_barrier": barrier(arrays[f"path/{name}"], arrays["path/t"]) if f"path/{name}" in arrays else None,
+            "expansion_slope": slope,
+            "expansion_curvature": curvature,
         }
     anneal = sorted((r for r in per_run if per_run[r]["schedule"] == "anneal"), key=lambda r: -per_run[r]["initial_lr"])
-    lrs = np.array([per_run[r]["initial_lr"] for r in per_run])
     losses = np.array([per_run[r]["train_loss"] for r in per_run])
     others = [r for r in per_run if r != reference]
     summary = {
@@ -155,9 +190,7 @@ def analyse(
         "high_lr_lowest_loss": bool(min(per_run, key=lambda r: per_run[r]["objective"]) == anneal[0])
         if anneal
         else False,
-        "train_loss_lr_slope": float(np.polyfit(np.log(lrs), np.log(losses), 1)[0])
-        if len(set(lrs)) > 1
-        else float("nan"),
+        "lowest_train_loss_run": min(per_run, key=lambda r: per_run[r]["train_loss"]),
         "min_train_loss": float(losses.min()),
         "zero_loss_reached": bool(losses.min() < 1e-3),
         "quadratic_gap_error": float(
@@ -175,6 +208,8 @@ def analyse(
         "measured": [r for r in others if per_run[r]["measured_band_sum"] is not None],
         "bands_do_not_add_up": [r for r in others if per_run[r]["bands_add_up"] is False],
         "described": [r for r in others if per_run[r]["expansion_describes_gap"]],
+        # A barrier above the gap itself: between these end points the objective is not one quadratic bowl.
+        "barrier_above_gap": [r for r in others if (per_run[r]["path_barrier"] or 0.0) > abs(per_run[r]["gap"])],
         "not_described": [r for r in others if not per_run[r]["expansion_describes_gap"]],
     }
     return write_results(out, arrays, summary, provenance)

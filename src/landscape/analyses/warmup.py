@@ -60,9 +60,7 @@ def warmup_pair(
     for arm, length in (("warmup", settings.warmup_length), ("none", 0)):
         lrs = warmup_lrs(lr, T, length)
         probe, record = _sharpness_probe(objective, probes, lrs, momentum, seed)
-        continuation.heavy_ball(
-            point, point.theta, batches, lrs, momentum, observe=probe, label=f"mysteries:{arm}:{seed}"
-        )
+        continuation.heavy_ball(point, point.theta, batches, lrs, momentum, observe=probe, label=f"warmup:{arm}:{seed}")
         out[arm] = {k: np.array(v) for k, v in record.items()}
     return out
 

@@ -1,22 +1,24 @@
-"""Figure: end points of runs with different learning rates, and their loss gaps by eigenband (A6)."""
+"""Figure: end points of runs with different learning rates, and the objective on the straight lines between (A6)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from landscape.figures import style
 from landscape.store import read_h5, read_summary
 
 
 def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
-    """Two panels: final training loss and test loss against initial LR; per-band loss gap against the reference."""
+    """Two panels: final training and test loss against initial LR; the objective along straight lines.
+
+    The right panel follows the straight line from the reference's end point to each run's: measured (solid) and
+    the quadratic expansion at the reference (dashed).
+    """
     summary = read_summary(results)
     runs = summary["runs"]
     fig, axes = style.figure(ncols=2, width=0.85)
-    loss_ax, band_ax = axes[0]
+    loss_ax, path_ax = axes[0]
     for schedule, marker in (("anneal", "o"), ("constant", "s"), ("step", "^")):
         names = [r for r in runs if runs[r]["schedule"] == schedule]
         if names:
@@ -34,35 +36,23 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             )
     loss_ax.set(xlabel="initial learning rate", ylabel="final cross-entropy")
     loss_ax.legend(frameon=False, fontsize="x-small")
-    edges = np.asarray(summary["band_edges"])
-    labels = [f"{a + 1}–{b}" for a, b in zip(edges, edges[1:])]
-    # Band gaps measured by moving within one band; without them, the expansion's only where it describes the gap.
-    measured = summary.get("measured", [])
-    others, key = (measured, "measured_bands") if measured else (summary["described"], "bands")
-    width = 0.8 / max(len(others), 1)
     colours = style.run_colours(provenance["profile"])
+    others = [r for r in runs if runs[r]["path_barrier"] is not None]
+    lowest = highest = 0.0
     with read_h5(results) as fh:
-        for k, name in enumerate(others):
-            band_ax.bar(
-                np.arange(len(labels)) + k * width,
-                fh[f"{key}/{name}"][:],
-                width,
-                color=colours[name],
-                label=name.replace("_", " "),
-            )
-    band_ax.axhline(0, color="black", lw=0.6)
-    band_ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=45, fontsize="small")
-    band_ax.set(xlabel="eigenvalue ranks (1 = largest)", ylabel=f"loss gap vs {summary['reference'].replace('_', ' ')}")
-    band_ax.set_yscale("symlog", linthresh=1e-4)
-    band_ax.tick_params(axis="y", labelsize=5)
+        for name in others:
+            steps, path = fh["path/t"][:], fh[f"path/{name}"][:]
+            path_ax.plot(steps, path, "-o", ms=2.5, color=colours[name], label=name.replace("_", " "))
+            path_ax.plot(steps, fh[f"path_expansion/{name}"][:], "--", color=colours[name], lw=0.8)
+            lowest, highest = min(lowest, path.min()), max(highest, path.max())
+    # The frame holds the measured paths; the expansion's parabolas may leave it (their values are in the results).
+    margin = 0.15 * (highest - lowest or 1.0)
+    path_ax.set_ylim(lowest - margin, highest + margin)
+    path_ax.axhline(0, color="black", lw=0.6)
+    path_ax.set(
+        xlabel=f"t along the straight line from {summary['reference'].replace('_', ' ')}",
+        ylabel="objective minus the reference's",
+    )
     if others:
-        style.legend_above(band_ax, ncol=3)
-    else:
-        band_ax.text(
-            0.5,
-            0.5,
-            "no band gap measured, and the\nexpansion describes no run's gap",
-            transform=band_ax.transAxes,
-            ha="center",
-        )
+        style.legend_above(path_ax, ncol=3)
     return style.save(fig, target, provenance, __file__)
