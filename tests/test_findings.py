@@ -23,6 +23,9 @@ RESULTS = {
             "1": {"median_ratio": 0.3, "median_ratio_shuffled": 1.5, "lr": 0.01, "relaxed_share": 0.1},
         },
         "settle_median_ratio": 84.0,
+        "settle_measured_spearman": -0.3,
+        "settle_null": {"spearman": {"mean": -0.8, "sd": 0.05}, "interval": [-0.9, -0.7]},
+        "settle_order_as_quadratic": False,
         "settle_spearman": 0.29,
         "settle_compared": 147,
     },
@@ -94,6 +97,7 @@ def test_findings_hold_as_the_results_say():
         (("curvature", "bands", "top", "quadratic_at_sgd_scale"), True, "top_curvature_is_eigenvalue_at_sgd_scale"),
         (("endgame", "batch1_lowered_improves"), True, "batch_one_helps"),
         (("curvature", "equal_step", "first_closer"), False, "top_more_quadratic"),
+        (("theory", "settle_order_as_quadratic"), True, "settle_order_as_quadratic"),
     ],
 )
 def test_a_finding_flips_with_its_evidence(path, value, name):
@@ -120,3 +124,11 @@ def test_settle_times_off_by_more_than_the_factor_do_not_hold():
     results = copy.deepcopy(RESULTS)
     results["theory"]["settle_median_ratio"] = 1.5
     assert findings.evaluate(results)["theory_predicts_settle"]["holds"]
+
+
+def test_a_settle_order_weaker_than_the_quadratics_is_marked_so():
+    found = findings.evaluate(RESULTS)["settle_order_as_quadratic"]
+    assert not found["holds"] and found["evidence"]["weaker"] and found["evidence"]["null"] == -0.8
+    results = copy.deepcopy(RESULTS)
+    results["theory"]["settle_measured_spearman"] = -0.95
+    assert not findings.evaluate(results)["settle_order_as_quadratic"]["evidence"]["weaker"]

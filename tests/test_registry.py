@@ -30,9 +30,9 @@ def test_run_takes_exactly_the_declared_inputs_as_keywords(name):
 def test_every_analysis_has_its_figure_module_and_a_question_of_the_design_table(name):
     if analyses()[name].figure:
         assert callable(importlib.import_module(f"landscape.figures.{name}").make)
-    else:  # drawn by another analysis's figure, which must name it among what it reads
-        drawn_by = [a.name for a in analyses().values() if f"result:{name}" in a.figure_inputs.values() and a.figure]
-        assert drawn_by, f"{name} declares no figure and no other figure reads its result"
+    else:  # shown through another analysis: its figure draws the result, or its own result is built on it
+        readers = [a.name for a in analyses().values() if f"result:{name}" in {**a.inputs, **a.figure_inputs}.values()]
+        assert readers, f"{name} declares no figure and no other analysis or figure reads its result"
     design = (REPO / "docs" / "DESIGN.md").read_text()
     for question in re.split("[–,]", analyses()[name].question):
         assert re.search(rf"\|\s*{question.strip()}\s*\|", design), f"{question} is not a row of docs/DESIGN.md §5"

@@ -223,3 +223,64 @@ def test_predicted_settle_is_when_the_mean_stays_in_the_band_not_when_it_first_e
     first_entry = int(np.argmax(inside))
     assert first_entry < settle and inside[settle:].all() and not inside[settle - 1]
     assert predicted_settle(lrs[:10], curvature, start, sd, 0.9)[0] == -1  # still outside at the end
+
+
+def test_simulated_heavy_ball_has_the_closed_form_mean_and_stationary_variance():
+    """20,000 independent paths at one curvature: their mean follows A^t x_0 (the transition matrix, no noise term)
+    and their variance after 40 relaxation times is theory.stationary_variance. Monte-Carlo tolerances: the mean's
+    standard error is sd/sqrt(D) (4 se allowed); the variance's relative standard error is sqrt(2/D) = 1% (4 se)."""
+    D, lr, kappa, beta, sigma = 20_000, 0.05, 2.0, 0.9, 0.3
+    steps = int(40 * theory.relaxation_time(lr, kappa, beta, "heavy_ball"))
+    curvature, start = np.full(D, kappa), np.full(D, 1.5)
+    path = theory.simulate_heavy_ball(
+        np.full(steps, lr), curvature, np.full(D, sigma), start, beta, np.random.default_rng(0)
+    )
+    A, _ = theory.state_space(lr, kappa, beta, "heavy_ball")
+    state = np.array([1.5, 0.0])
+    for t in range(1, 30):
+        state = A @ state
+        assert abs(path[t].mean() - state[0]) <= 4 * path[t].std() / np.sqrt(D) + 1e-12
+    predicted = theory.stationary_variance(lr, kappa, sigma**2, beta, "heavy_ball")
+    assert path[-1].var() == pytest.approx(predicted, rel=4 * np.sqrt(2 / D))
+
+
+def test_the_settle_null_is_reproducible_and_orders_sharp_directions_first_on_a_wide_spectrum():
+    """On the noisy quadratic every direction relaxes in (1-β)/(ηκ): with curvatures spanning three decades, the
+    simulated settle order follows the curvature (Spearman < -0.5); the same seeds give the same values."""
+    from landscape.analyses.theory import settle_null
+
+    curvature = np.geomspace(1e-1, 1e2, 60)
+    lrs = np.concatenate([np.full(1500, 0.01), np.full(1500, 0.001)])
+    args = (lrs, curvature, 1e-4 * curvature, np.full(60, 1.0), 0.9)
+    null = settle_null(*args, seeds=3)
+    assert np.all(null["spearman"] < -0.5) and np.all(null["settled_share"] > 0.5)
+    np.testing.assert_array_equal(settle_null(*args, seeds=3)["spearman"], null["spearman"])
+    assert len(settle_null(*args, seeds=1, directions=10)["directions"]) == 10
+
+
+def test_each_phase_gets_the_latest_checkpoint_of_its_second_half_as_its_own_basis():
+    from landscape.analyses.phase_noise import own_bases
+    from landscape.trajectory import phase_bases
+
+    lrs = np.concatenate([np.full(3000, 0.1), np.full(1500, 0.01), np.full(1500, 0.001)])
+    # Phase halves (iterates): 1501..3000, 3751..4500, 5251..6000; 246 lies in no half, 4500 in the second.
+    assert phase_bases(lrs, [0, 246, 2459, 6000]) == [2459, None, 6000]
+    assert phase_bases(lrs, [0, 1200, 2000, 2900, 4500, 6000]) == [2900, 4500, 6000]
+    labels = ["main@246", "main@2459", "main@6000"]
+    assert own_bases(lrs, labels) == {"0": "main@2459", "1": None, "2": "main@6000"}
+
+
+def test_phase_ratios_are_one_where_the_measured_variance_is_the_prediction():
+    """Planted: measured = the i.i.d. prediction, so the i.i.d. ratio is 1 over the relaxed directions; directions
+    slower than half the phase are left out, and a negative curvature never enters."""
+    from landscape.analyses.theory import phase_ratios
+
+    curvature = np.concatenate([[-0.5], np.geomspace(1e-4, 10, 40)])
+    noise = 0.3 * np.abs(curvature)
+    lr, beta, B, length = 0.05, 0.9, 16, 400
+    measured = np.zeros_like(curvature)
+    measured[1:] = theory.stationary_variance(lr, curvature[1:], noise[1:] / B, beta, "heavy_ball")
+    ratios = phase_ratios(lr, curvature, noise, measured, length, B, 1000, beta)
+    assert ratios["median_ratio"] == pytest.approx(1.0, rel=1e-12)
+    relaxed = theory.relaxation_time(lr, curvature[1:], beta, "heavy_ball") < length / 2
+    assert ratios["relaxed_share"] == pytest.approx(relaxed.mean()) and 0 < relaxed.mean() < 1

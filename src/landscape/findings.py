@@ -79,6 +79,16 @@ def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             spearman=theory["settle_spearman"],
             compared=theory["settle_compared"],
         ),
+        # The measured settle order against the noisy quadratic's under the same criterion (simulated; B1's null).
+        "settle_order_as_quadratic": _finding(
+            bool(theory["settle_order_as_quadratic"]),
+            measured=theory["settle_measured_spearman"],
+            null=(theory["settle_null"]["spearman"] or {}).get("mean"),
+            interval=theory["settle_null"]["interval"],
+            weaker=theory["settle_null"]["interval"] is not None
+            and theory["settle_measured_spearman"] is not None
+            and theory["settle_measured_spearman"] > theory["settle_null"]["interval"][1],
+        ),
         # With the prediction for the sampler the runs use (epoch-wise shuffling); the i.i.d. ratio is quoted beside.
         "theory_predicts_variance": _finding(
             _within_factor(last["median_ratio_shuffled"]),

@@ -41,7 +41,7 @@ from torch import nn
 from landscape.checkpoint import Point
 from landscape.config import ExperimentsConfig, LandscapeConfig
 from landscape.data import Dataset, Split
-from landscape.hessian import write_hessian
+from landscape.hessian import StoredHessian, write_hessian
 from landscape.params import flatten
 from landscape.resources import STORAGE_BYTES
 from landscape.store import write_results
@@ -142,6 +142,15 @@ def write_inputs(folder: Path, P: int, storage: str = "float32") -> None:
     write_results(folder / "training.h5", {}, {"runs": runs}, {})
 
 
+def _phase_noise(point: Point, hessian: Path) -> np.ndarray:
+    from landscape.analyses.example_grads import gradient_noise
+
+    x, y = point.examples()
+    with StoredHessian(hessian) as stored:
+        basis = torch.as_tensor(stored.eigenvectors())
+    return gradient_noise(point.model, point.theta, x, y, basis, 50)
+
+
 def _tasks(folder: Path, point: Point) -> dict[str, Callable[[], Any]]:
     from landscape.analyses import (
         batch_spectrum,
@@ -185,6 +194,8 @@ def _tasks(folder: Path, point: Point) -> dict[str, Callable[[], Any]]:
             lambda theta: objective.loss(torch.as_tensor(theta, dtype=point.theta.dtype)),
         ),
         "noise": lambda: noise.analyse(point, hessian, SETTINGS, out / "n.h5", {}),
+        # phase_noise's core: the gradient noise in a stored basis, which it opens as example_grads does.
+        "phase_noise": lambda: _phase_noise(point, hessian),
         "random_dirs": lambda: random_dirs.analyse(line, point.theta, hessian, CLASSES, LANDSCAPE, out / "r.h5", {}),
         "threshold": lambda: threshold.analyse(point, hessian, SETTINGS.thresholds, out / "t.h5", {}),
         "hessian": lambda: write_hessian(
@@ -198,7 +209,7 @@ def _tasks(folder: Path, point: Point) -> dict[str, Callable[[], Any]]:
 
 TASKS = (
     "hessian", "spectrum_batch", "overlap", "bayes_lr", "example_grads", "fine_structure", "lr_compare", "noise",
-    "random_dirs", "threshold",
+    "random_dirs", "threshold", "phase_noise",
 )  # fmt: skip
 
 

@@ -51,7 +51,7 @@ class Analysis:
         config: names of the configuration sections (``train``, ``landscape``, ...) the result depends on
             beyond what its inputs' hashes already name.
         figure: one line on what its figure shows; its figure module is ``landscape/figures/<name>.py``. Empty
-            when another analysis's figure draws its result (and names it in its ``figure_inputs``).
+            when its result is shown through another analysis, whose figure or result reads it.
         figure_inputs: what the figure reads when that is not the result alone (keyword -> input).
         poster: whether the poster shows the figure too, drawn again at a poster column's size.
         name: the module's name, filled in on discovery.

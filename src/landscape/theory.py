@@ -279,6 +279,33 @@ def transition(lr: float, curvature: np.ndarray, momentum: float, method: str) -
     return A, b
 
 
+def simulate_heavy_ball(
+    lrs: np.ndarray,
+    curvature: np.ndarray,
+    noise_sd: np.ndarray,
+    start: np.ndarray,
+    momentum: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    r"""One sample path per direction of heavy ball on the noisy quadratic: the iterates :math:`x_0 \dots x_T`.
+
+    In PyTorch's convention, with independent Gaussian gradient noise of s.d. ``noise_sd`` per direction and step:
+
+    .. math:: v_{t+1} = \beta v_t + \kappa x_t + \sigma\,\xi_t, \qquad x_{t+1} = x_t - \eta_t v_{t+1},
+        \quad \xi_t \sim \mathcal N(0, 1).
+
+    Returns an array of shape (T + 1, D), row t the iterate after t steps (row 0 is ``start``).
+    """
+    x, velocity = np.array(start, dtype=np.float64), np.zeros(len(curvature))
+    path = np.empty((len(lrs) + 1, len(curvature)))
+    path[0] = x
+    for t, lr in enumerate(lrs):
+        velocity = momentum * velocity + curvature * x + noise_sd * rng.standard_normal(len(curvature))
+        x = x - lr * velocity
+        path[t + 1] = x
+    return path
+
+
 def initial_state(start: np.ndarray, curvature: np.ndarray, method: str) -> np.ndarray:
     """The state (D, 2) of a run at rest at x = ``start``: zero velocity, or x₋ = x for textbook Nesterov."""
     x = np.asarray(start, dtype=float) * np.ones_like(np.asarray(curvature, dtype=float))

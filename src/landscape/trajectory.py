@@ -103,6 +103,34 @@ def phases(lrs: np.ndarray) -> list[slice]:
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
+def settle_window(lrs: np.ndarray) -> tuple[slice, int]:
+    """The stationary window of :func:`settle_iterations` (the second half of the last phase) and its running window.
+
+    One definition for the measured trajectory (A5) and the simulated noisy quadratic it is compared with (B1).
+    The running mean is over 1/200 of the run, at least 10 steps.
+    """
+    return stationary_half(phases(lrs)[-1]), max(10, len(lrs) // 200)
+
+
 def long_phases(lrs: np.ndarray, minimum: int = 20) -> list[slice]:
     """The constant-rate phases of at least ``minimum`` steps: long enough to measure a variance in."""
     return [p for p in phases(lrs) if p.stop - p.start >= minimum]
+
+
+def stationary_half(phase: slice) -> slice:
+    """The iterates of a phase's second half, where its stationary variance is measured (iterate t is after t steps)."""
+    return slice(phase.start + (phase.stop - phase.start) // 2 + 1, phase.stop + 1)
+
+
+def phase_bases(lrs: np.ndarray, checkpoints: list[int]) -> list[int | None]:
+    """Per long phase, the latest checkpoint among the iterates of its second half (None if there is none).
+
+    That checkpoint's Hessian is the phase's own basis: the landscape where the phase's variance is measured,
+    rather than the end point's.
+    """
+    out: list[int | None] = []
+    for phase in long_phases(lrs):
+        half = stationary_half(phase)
+        inside = [c for c in checkpoints if half.start <= c < half.stop]
+        out.append(max(inside) if inside else None)
+    return out

@@ -63,6 +63,22 @@ def per_example_gradients(
     return vmap(grad(loss), in_dims=(None, 0, 0))(theta, x, y)
 
 
+def gradient_noise(
+    model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, basis: torch.Tensor, chunk: int
+) -> np.ndarray:
+    r"""Per column v_i of ``basis``, the variance over examples of v_iᵀ∇ℓ_n: :math:`c_i = v_i^\top C v_i`.
+
+    C is the per-example gradient covariance (divisor N); the examples are streamed in chunks of ``chunk``.
+    """
+    sums, squares = np.zeros(basis.shape[1]), np.zeros(basis.shape[1])
+    for start in tqdm(range(0, len(y), chunk), desc="gradient_noise", unit="chunk", dynamic_ncols=True, leave=False):
+        g = per_example_gradients(model, theta, x[start : start + chunk], y[start : start + chunk])
+        a = (g.to(basis.dtype) @ basis).double().cpu().numpy()
+        sums += a.sum(axis=0)
+        squares += (a**2).sum(axis=0)
+    return squares / len(y) - (sums / len(y)) ** 2
+
+
 BAND_NAMES = ("weight_decay", "bottom", "bulk", "top")  # the order of spectra.eigenbands
 
 

@@ -24,6 +24,7 @@ from landscape import theory
 from landscape import trajectory as trajectory_mod
 from landscape.config import Config
 from landscape.registry import Analysis
+from landscape.seeds import spread
 from landscape.store import read_h5, read_summary, write_results
 
 ANALYSIS = Analysis(
@@ -35,6 +36,7 @@ ANALYSIS = Analysis(
         "example_grads": "result:example_grads",
         "spectrum": "result:spectrum",
         "curvature": "result:curvature",
+        "phase_noise": "result:phase_noise",
     },
     config=("train", "data"),
     figure="predicted against measured stationary variance and settle iteration; temperature against λ",
@@ -42,6 +44,11 @@ ANALYSIS = Analysis(
 )
 
 SETTLE_WIDTH = 3.0  # as in the trajectory analysis: settled within mean ± 3 sd
+# The settle order's null: the noisy quadratic simulated with the measured spectrum, noise, start and schedule, dated
+# by the trajectory's own criterion. Twenty paths give the null's Spearman to ~1/sqrt(20) of its spread; at most
+# 4,096 directions (evenly spaced in rank) keep one path's iterates within ~200 MB on the `paper` run's length.
+SETTLE_NULL_SEEDS = 20
+SETTLE_NULL_DIRECTIONS = 4096
 RATE_POINTS = 41  # learning rates at which the posterior-matching curvature κ*(η) is drawn
 # Relaxation times (in epochs) at which the shuffling correction is simulated; between them it is interpolated in
 # log time, beyond them held at the end value. Directions counted in a phase relax within half of it.
@@ -121,6 +128,106 @@ def predicted_settle(
     return np.where(settle < len(lrs), settle, -1)
 
 
+def settle_null(
+    lrs: np.ndarray,
+    curvature: np.ndarray,
+    noise_var: np.ndarray,
+    start: np.ndarray,
+    momentum: float,
+    seeds: int = SETTLE_NULL_SEEDS,
+    directions: int = SETTLE_NULL_DIRECTIONS,
+) -> dict[str, np.ndarray]:
+    """Spearman(κ, settle iteration) and the settled share on the simulated noisy quadratic, one value per seed.
+
+    The criterion is the trajectory's (:func:`landscape.trajectory.settle_iterations` over
+    :func:`landscape.trajectory.settle_window`), so what it favours by construction is in the null too: the measured
+    order says something about the network only where it differs from this one. ``noise_var`` is the gradient
+    noise variance per step (c_i / B); directions beyond ``directions`` are thinned evenly in rank.
+    """
+    order = np.argsort(-curvature)
+    chosen = order[np.unique(np.linspace(0, len(order) - 1, min(directions, len(order))).astype(int))]
+    stationary, window = trajectory_mod.settle_window(lrs)
+    spearman, settled_share = np.empty(seeds), np.empty(seeds)
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        path = theory.simulate_heavy_ball(
+            lrs, curvature[chosen], np.sqrt(noise_var[chosen]), start[chosen], momentum, rng
+        )
+        settle = trajectory_mod.settle_iterations(path, stationary, window, SETTLE_WIDTH)
+        settled = settle >= 0
+        settled_share[seed] = settled.mean()
+        spearman[seed] = (
+            stats.spearmanr(curvature[chosen][settled], settle[settled]).statistic if settled.sum() >= 3 else np.nan
+        )
+    return {"spearman": spearman, "settled_share": settled_share, "directions": chosen}
+
+
+def phase_ratios(
+    lr: float,
+    curvature: np.ndarray,
+    noise: np.ndarray,
+    measured: np.ndarray,
+    phase_length: int,
+    batch_size: int,
+    n_examples: int,
+    momentum: float,
+) -> dict[str, Any]:
+    """Median measured/predicted stationary variance of one phase, i.i.d. and for epoch-wise shuffling.
+
+    Over the directions with κ > 0 that relax within the first half of the phase (only those can have reached their
+    stationary variance). Returns the ratios' medians, the relaxed share and the per-direction arrays.
+    """
+    positive = curvature > 0
+    kappa, c = curvature[positive], noise[positive]
+    predicted = theory.stationary_variance(lr, kappa, c / batch_size, momentum, "heavy_ball")
+    ratio = measured[positive] / predicted
+    relaxed = theory.relaxation_time(lr, kappa, momentum, "heavy_ball") < phase_length / 2
+    finite = np.isfinite(ratio) & (ratio > 0) & relaxed
+    shuffled = predicted * shuffled_prediction_factor(float(lr), kappa, momentum, batch_size, n_examples)
+    shuffled_ratio = measured[positive] / shuffled
+    return {
+        "median_ratio": float(np.median(ratio[finite])) if finite.any() else None,
+        "median_ratio_shuffled": float(np.median(shuffled_ratio[finite])) if finite.any() else None,
+        "log_ratio_spread": float(np.std(np.log(ratio[finite]))) if finite.any() else None,
+        "relaxed_share": float(np.mean(relaxed)),
+        "predicted": predicted,
+        "shuffled": shuffled,
+        "relaxed": relaxed,
+    }
+
+
+def own_basis_phases(
+    trajectory_results: Path,
+    phase_noise_results: Path,
+    grads_results: Path,
+    lrs: np.ndarray,
+    batch_size: int,
+    n_examples: int,
+    momentum: float,
+) -> dict[str, Any]:
+    """Each phase predicted and measured in the eigenbasis of the Hessian inside its second half, where there is one.
+
+    The curvatures and noise are that checkpoint's (:mod:`landscape.analyses.phase_noise`; the end point's are A10's),
+    the measured variance A5's projection on that basis. A phase without a checkpoint in its second half gets None.
+    """
+    bases = read_summary(phase_noise_results)["bases"]
+    end = read_summary(phase_noise_results)["end"]
+    lengths = [p.stop - p.start for p in trajectory_mod.long_phases(lrs)]
+    out: dict[str, Any] = {}
+    for k, label in bases.items():
+        if label is None:
+            out[k] = None
+            continue
+        source, prefix = (grads_results, "") if label == end else (phase_noise_results, f"{label}/")
+        with read_h5(source, (f"{prefix}eigenvalue", f"{prefix}noise")) as fh:
+            curvature, noise = fh[f"{prefix}eigenvalue"][:], fh[f"{prefix}noise"][:]
+        with read_h5(trajectory_results, (f"{label}/phase_variance", f"{label}/phase_lr")) as fh:
+            measured, lr = fh[f"{label}/phase_variance"][int(k)], float(fh[f"{label}/phase_lr"][int(k)])
+        ratios = phase_ratios(lr, curvature, noise, measured, lengths[int(k)], batch_size, n_examples, momentum)
+        out[k] = {"label": label, **{key: v for key, v in ratios.items() if not isinstance(v, np.ndarray)}}
+    return out
+
+
 def scale_aware_variance(
     curvature_results: Path,
     eigenvalues: np.ndarray,
@@ -171,10 +278,12 @@ def analyse(
     out: Path,
     provenance: dict[str, Any],
     curvature_results: Path | None = None,
+    phase_noise_results: Path | None = None,
 ) -> Path:
     """Confront stationary variances, settle iterations and stability with the theory; the Bayesian temperatures.
 
-    With ``curvature_results`` the last phase is also predicted with the curvature at SGD's scale along A1's directions.
+    With ``curvature_results`` the last phase is also predicted with the curvature at SGD's scale along A1's directions;
+    with ``phase_noise_results`` each phase is also predicted in its own basis (:func:`own_basis_phases`).
     """
     trajectory = read_summary(trajectory_results)
     final = trajectory["final_label"]
@@ -191,21 +300,19 @@ def analyse(
     phases = {}
     phase_lengths = [p.stop - p.start for p in trajectory_mod.long_phases(lrs)]
     for k, lr in enumerate(phase_lr):
-        predicted = theory.stationary_variance(lr, kappa, c / batch_size, momentum, "heavy_ball")
-        ratio = measured_variance[k][positive] / predicted
-        # Only directions that relax within the first half of the phase can have reached their stationary variance.
-        relaxed = theory.relaxation_time(lr, kappa, momentum, "heavy_ball") < phase_lengths[k] / 2
-        finite = np.isfinite(ratio) & (ratio > 0) & relaxed
-        shuffled = predicted * shuffled_prediction_factor(float(lr), kappa, momentum, batch_size, n_examples)
-        shuffled_ratio = measured_variance[k][positive] / shuffled
-        arrays[f"predicted_variance/{k}"], arrays[f"measured_variance/{k}"] = predicted, measured_variance[k][positive]
-        arrays[f"predicted_variance_shuffled/{k}"] = shuffled
+        ratios = phase_ratios(
+            lr, eigenvalues, example_noise, measured_variance[k], phase_lengths[k], batch_size, n_examples, momentum
+        )
+        relaxed = ratios["relaxed"]
+        arrays[f"predicted_variance/{k}"] = ratios["predicted"]
+        arrays[f"measured_variance/{k}"] = measured_variance[k][positive]
+        arrays[f"predicted_variance_shuffled/{k}"] = ratios["shuffled"]
         arrays[f"temperature/{k}"] = theory.temperature(lr, kappa, c, batch_size, n_examples, momentum)
         phases[str(k)] = {
             "lr": float(lr),
-            "median_ratio": float(np.median(ratio[finite])) if finite.any() else None,
-            "median_ratio_shuffled": float(np.median(shuffled_ratio[finite])) if finite.any() else None,
-            "log_ratio_spread": float(np.std(np.log(ratio[finite]))) if finite.any() else None,
+            "median_ratio": ratios["median_ratio"],
+            "median_ratio_shuffled": ratios["median_ratio_shuffled"],
+            "log_ratio_spread": ratios["log_ratio_spread"],
             "kappa_star_fisher": theory.posterior_matching_curvature(lr, batch_size, n_examples, momentum),
             "kappa_star_measured": _finite_or_none(
                 theory.posterior_matching_curvature_measured(
@@ -216,7 +323,7 @@ def analyse(
             "hot_share": float(
                 np.mean(arrays[f"temperature/{k}"][kappa > 2 * trajectory.get("weight_decay", 0.0)] > 1)
             ),
-            "relaxed_share": float(np.mean(relaxed)),
+            "relaxed_share": ratios["relaxed_share"],
         }
         arrays[f"relaxed/{k}"] = relaxed
     rates = np.geomspace(phase_lr.min() / 10, phase_lr.max() * 10, RATE_POINTS)
@@ -234,6 +341,18 @@ def analyse(
     settle_pred = predicted_settle(lrs, kappa, start[positive], final_sd, momentum)
     both = (settle_pred >= 0) & (measured_settle[positive] >= 0)
     arrays["settle/predicted"], arrays["settle/measured"] = settle_pred, measured_settle[positive]
+    null = settle_null(lrs, kappa, c / batch_size, start[positive], momentum)
+    arrays["settle_null/spearman"], arrays["settle_null/settled_share"] = null["spearman"], null["settled_share"]
+    measured_spearman = trajectory["bases"][final]["settle_spearman"]
+    null_spearman = null["spearman"][np.isfinite(null["spearman"])]
+    null_interval = (
+        [
+            float(np.mean(null_spearman) - 2 * np.std(null_spearman, ddof=1)),
+            float(np.mean(null_spearman) + 2 * np.std(null_spearman, ddof=1)),
+        ]
+        if len(null_spearman) > 1
+        else None
+    )
     spectrum = read_summary(spectrum_results)
     stability = {
         label: p["stability_ratio"] for label, p in spectrum["points"].items() if label in spectrum["main_points"]
@@ -258,6 +377,19 @@ def analyse(
         if both.any()
         else None,
         "settle_compared": int(both.sum()),
+        # The measured settle order against the simulated quadratic's under the same criterion (mean ± 2 sd of seeds).
+        "settle_null": {
+            "spearman": spread(null_spearman) if len(null_spearman) else None,
+            "interval": null_interval,
+            "settled_share": spread(null["settled_share"]),
+            "seeds": len(null["spearman"]),
+            "directions": len(null["directions"]),
+        },
+        "settle_measured_spearman": measured_spearman,
+        "settle_measured_share": trajectory["bases"][final]["settled_share"],
+        "settle_order_as_quadratic": None
+        if measured_spearman is None or null_interval is None
+        else bool(null_interval[0] <= measured_spearman <= null_interval[1]),
         "stability": stability,
         "shuffling_correction": corrections,
         "correction_epochs": [float(CORRECTION_EPOCHS[0]), float(CORRECTION_EPOCHS[-1])],
@@ -279,6 +411,11 @@ def analyse(
             batch_size,
             momentum,
         ),
+        "own_basis": None
+        if phase_noise_results is None
+        else own_basis_phases(
+            trajectory_results, phase_noise_results, grads_results, lrs, batch_size, n_examples, momentum
+        ),
     }
     return write_results(out, arrays, summary, provenance)
 
@@ -293,6 +430,7 @@ def run(
     example_grads: Path,
     spectrum: Path,
     curvature: Path,
+    phase_noise: Path,
 ) -> Path:
     """The declared entry: the main run's schedule and the measurements the theory is confronted with."""
     with read_h5(run, ("lr",)) as fh:
@@ -309,4 +447,5 @@ def run(
         out,
         provenance,
         curvature,
+        phase_noise,
     )

@@ -49,8 +49,7 @@ def basis_statistics(
 ) -> dict[str, np.ndarray]:
     """Start distance, checkpoint distances, settle iteration and per-phase variances for every direction of a basis."""
     P = vectors.shape[1]
-    last = trajectory.phases(lrs)[-1]
-    stationary = slice(last.start + (last.stop - last.start) // 2 + 1, last.stop + 1)
+    stationary, _ = trajectory.settle_window(lrs)
     long_phases = trajectory.long_phases(lrs)
     out = {
         "start": np.empty(P),
@@ -63,8 +62,7 @@ def basis_statistics(
         out["checkpoints"][:, directions] = np.abs(coordinates[checkpoints])
         out["settle"][directions] = trajectory.settle_iterations(coordinates, stationary, window, SETTLE_WIDTH)
         for k, phase in enumerate(long_phases):
-            half = slice(phase.start + (phase.stop - phase.start) // 2 + 1, phase.stop + 1)
-            out["phase_variance"][k, directions] = coordinates[half].var(axis=0)
+            out["phase_variance"][k, directions] = coordinates[trajectory.stationary_half(phase)].var(axis=0)
     out["phase_lr"] = np.array([lrs[p.start] for p in long_phases])
     return out
 
@@ -109,7 +107,7 @@ def analyse(
         params, lrs = run["params"], run["lr"][:]
         origin = params[-1].astype(np.float64)
         T = len(lrs)
-        window = max(10, T // 200)
+        window = trajectory.settle_window(lrs)[1]
         checkpoints = [int(c) for c in sorted({0, *[int(label.split("@")[1]) for label in labels]})]
         tracemalloc.start()
         for label, path in hessian_files.items():
