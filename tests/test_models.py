@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -78,3 +79,50 @@ def test_a_smooth_activation_has_no_kinks_where_relu_has_them():
     # GELU's curvature changes by O(h²) relative over these steps (measured 2e-5); ReLU units switching on and
     # off inside the step move it by far more (here it even changes sign).
     assert spread["gelu"] < 0.01 < spread["relu"], spread
+
+
+def test_the_scale_invariant_groups_are_exact_symmetries_with_curvature_wd():
+    """Scaling one group's weights leaves the data loss unchanged (to rounding, float64), and the dense
+    torch.func Hessian of the objective has u_gᵀ H u_g = wd along every group; scaling rows that straddle two groups
+    (the control) does change the loss. A model without normalisation has no such group.
+
+    Exact with GroupNorm's ε set to 0; PyTorch's ε = 1e-5, added to each group's variance, breaks the symmetry by
+    ~ε/variance, which the last assertion bounds (measured here: a relative change of 4e-7 for a scale of 1.7)."""
+    from landscape.hessian import Objective, dense_hessian
+    from landscape.models import ResNet
+    from landscape.params import flatten
+    from landscape.symmetries import scale_invariant_groups
+
+    torch.manual_seed(0)
+    model = ResNet(1, 3, 4, 2, 1, norm="group", groups=2).double()
+    with_epsilon = ResNet(1, 3, 4, 2, 1, norm="group", groups=2).double()
+    with_epsilon.load_state_dict(model.state_dict())
+    for module in model.modules():
+        if isinstance(module, torch.nn.GroupNorm):
+            module.eps = 0.0
+    x, y = torch.randn(12, 1, 6, 6, dtype=torch.float64), torch.randint(0, 3, (12,))
+    theta, wd = flatten(model), 0.01
+    objective = Objective(model, x, y, weight_decay=0.0)
+    groups = scale_invariant_groups(model)
+    # The stem, two convs in each of the two blocks and the second block's projection: six convs, two groups each.
+    assert len(groups) == 12
+    for indices in groups.values():
+        scaled = theta.clone()
+        scaled[indices] *= 1.7
+        assert objective.loss(scaled) == pytest.approx(objective.loss(theta), rel=1e-12)
+    straddling = np.concatenate([groups["stem.0[0]"][-3:], groups["stem.0[1]"][:3]])
+    scaled = theta.clone()
+    scaled[straddling] *= 1.7
+    assert abs(objective.loss(scaled) - objective.loss(theta)) > 1e-6
+    hessian = dense_hessian(Objective(model, x, y, weight_decay=wd), theta)
+    for indices in groups.values():
+        u = np.zeros(len(theta))
+        u[indices] = theta[indices].numpy()
+        u /= np.linalg.norm(u)
+        # The data part vanishes exactly along u_g; what is left is rounding of a float64 Hessian (entries ~1).
+        assert u @ hessian @ u == pytest.approx(wd, abs=1e-10)
+    assert scale_invariant_groups(ResNet(1, 3, 4, 2, 1, norm="none")) == {}
+    nearly = Objective(with_epsilon, x, y, weight_decay=0.0)
+    scaled = theta.clone()
+    scaled[groups["stem.0[0]"]] *= 1.7
+    assert nearly.loss(scaled) == pytest.approx(nearly.loss(theta), rel=1e-5)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from landscape.checkpoint import load_point
 from landscape.config import Config
 from landscape.data import CLASSES
 from landscape.hessian import StoredHessian
@@ -15,6 +16,7 @@ from landscape.registry import Analysis
 from landscape.seeds import interval
 from landscape.spectra import MIN_GAP, outlier_count, stability_ratio
 from landscape.store import read_h5, write_results
+from landscape.symmetries import scale_invariant_groups
 
 ANALYSIS = Analysis(
     question="A3",
@@ -37,6 +39,39 @@ def weight_decay_share(eigenvalues: np.ndarray, weight_decay: float) -> dict[str
         "n_positive": int(positive.sum()),
         "n_below_2wd": int(np.sum(positive & (eigenvalues <= 2 * weight_decay))),
         "n_at_wd": int(np.sum(np.abs(eigenvalues - weight_decay) <= AT_WD * weight_decay)),
+    }
+
+
+SYMMETRY_BLOCK = 512  # eigenvector columns read at a time: the basis is never held whole
+
+
+def symmetry_curvature(
+    stored: StoredHessian, theta: np.ndarray, groups: dict[str, np.ndarray], weight_decay: float
+) -> dict[str, Any]:
+    r"""The curvature along each scale symmetry :math:`u_g=\theta_g/\|\theta_g\|` and its share in the wd eigenspace.
+
+    :math:`u_g^\top H u_g=\sum_i\lambda_i (v_i^\top u_g)^2` from the stored eigendecomposition: wd for an exact Hessian
+    up to GroupNorm's ε (:func:`landscape.symmetries.scale_invariant_groups`), so its deviation bounds the assembly's.
+    The share :math:`\sum_{|\lambda_i-\mathrm{wd}|\le 1\%\,\mathrm{wd}}(v_i^\top u_g)^2`
+    is how much of the symmetry lies among the eigenvalues that equal wd.
+    """
+    eigenvalues = stored.eigenvalues
+    directions = np.zeros((len(theta), len(groups)))
+    for k, indices in enumerate(groups.values()):
+        directions[indices, k] = theta[indices] / np.linalg.norm(theta[indices])
+    at_wd = (np.abs(eigenvalues - weight_decay) <= AT_WD * weight_decay).astype(float)
+    rayleigh, share = np.zeros(len(groups)), np.zeros(len(groups))
+    vectors = stored.eigenvector_dataset
+    for start in range(0, len(eigenvalues), SYMMETRY_BLOCK):
+        block = slice(start, min(start + SYMMETRY_BLOCK, len(eigenvalues)))
+        coefficients = (vectors[:, block].astype(np.float64).T @ directions) ** 2
+        rayleigh += eigenvalues[block] @ coefficients
+        share += at_wd[block] @ coefficients
+    return {
+        "groups": len(groups),
+        "curvature_over_wd": {"min": float(rayleigh.min() / weight_decay), "max": float(rayleigh.max() / weight_decay)},
+        "median_wd_share": float(np.median(share)),
+        "weight_norms": {name: float(np.linalg.norm(theta[indices])) for name, indices in groups.items()},
     }
 
 
@@ -68,11 +103,13 @@ def analyse(
     provenance: dict[str, Any],
     weight_decay: float = 0.0,
     replica_ends: list[str] | None = None,
+    symmetries: tuple[np.ndarray, dict[str, np.ndarray]] | None = None,
 ) -> Path:
     """Spectra of every Hessian point ``"<run>@<step>"``; ``main_points`` are the main run's checkpoints in order.
 
     ``replica_ends`` are the end points of the main run and of its replicas with other training seeds
-    (the main run's first): the headline numbers of the final spectrum get an interval over them.
+    (the main run's first): the headline numbers of the final spectrum get an interval over them. ``symmetries``, the
+    final main point's parameters and the model's scale-invariant groups, adds :func:`symmetry_curvature` there.
     """
     arrays, per_point = {}, {}
     for label, path in points.items():
@@ -87,6 +124,10 @@ def analyse(
             per_point[label]["parameters"] = int(len(eigenvalues))
         arrays[f"eigenvalues/{label}"] = eigenvalues
     final = per_point[main_points[-1]]
+    scale_symmetries = None
+    if symmetries is not None and symmetries[1] and weight_decay > 0:
+        with StoredHessian(points[main_points[-1]]) as stored:
+            scale_symmetries = symmetry_curvature(stored, symmetries[0], symmetries[1], weight_decay)
     replica_ends = replica_ends or [main_points[-1]]
     summary = {
         "replica_ends": replica_ends,
@@ -119,6 +160,7 @@ def analyse(
         "max_asymmetry": max(p["asymmetry"] for p in per_point.values()),
         "total_assembly_seconds": sum(p["assembly_seconds"] for p in per_point.values()),
         "hessians": len(per_point),
+        "scale_symmetries": scale_symmetries,
     }
     return write_results(out, arrays, summary, provenance)
 
@@ -135,4 +177,8 @@ def run(
     main = [point_label(cfg.main_run.name, s) for s in cfg.train.checkpoints]
     ends = [point_label(r.name, cfg.train.iterations) for r in cfg.main_replicas()]
     classes = len(CLASSES[cfg.data.name])
-    return analyse(hessians, lrs, cfg.train.momentum, classes, main, out, provenance, cfg.train.weight_decay, ends)
+    end = load_point(cfg, runs[cfg.main_run.name], cfg.train.iterations)
+    symmetries = (end.theta.double().cpu().numpy(), scale_invariant_groups(end.model))
+    return analyse(
+        hessians, lrs, cfg.train.momentum, classes, main, out, provenance, cfg.train.weight_decay, ends, symmetries
+    )
