@@ -367,6 +367,9 @@ def test_endgame_on_a_toy_network(tmp_path):
     assert summary["hmc_acceptance"]["mean"] == 1.0
     assert summary["hmc_average"]["test_loss"]["mean"] == pytest.approx(summary["base"]["test_loss"], rel=1e-6)
     assert summary["hmc_distance"]["mean"] < 1e-3
+    # The random control at HMC's (vanishing) rise is the end point's own average; no run file, no iterate control.
+    assert summary["random_average"]["test_loss"]["mean"] == pytest.approx(summary["base"]["test_loss"], rel=1e-5)
+    assert summary["iterate_average"] is None and summary["hmc_stationary"] in (True, False)
     # Steps 20x the leapfrog stability bound 2/sqrt(N λ_max): the energy error explodes and proposals are rejected.
     endgame.analyse(point, path, 8, 0.9, dataclasses.replace(settings, hmc_step_fraction=20.0), tmp_path / "f.h5", {})
     assert read_summary(tmp_path / "f.h5")["hmc_acceptance"]["mean"] < 0.3
@@ -400,3 +403,34 @@ def test_warmup_probes_measure_the_dense_top_eigenvalue_against_the_stability_li
         np.testing.assert_allclose(fh["none/ratio"][:, 0], top * 0.05 / 3.8, rtol=tolerance)
         np.testing.assert_allclose(fh["warmup/ratio"][:, 0], top * 0.05 / 4 / 3.8, rtol=tolerance)
     assert summary["seeds"] == 2 and summary["warmup_length"] == 4
+
+
+def test_hmc_controls_perturbation_scale_drift_and_last_phase_iterates(tmp_path):
+    """σ from ½σ² tr H = ΔL (closed form); a trending potential drifts, white noise does not; the iterate control
+    reads evenly spaced iterates of the second half of the last constant-rate phase."""
+    import h5py
+
+    from landscape.analyses.endgame import last_phase_iterates, perturbation_scale, potential_drift
+
+    assert perturbation_scale(0.02, 4.0) == pytest.approx(0.1) and perturbation_scale(-1.0, 4.0) == 0.0
+    rng = np.random.default_rng(0)
+    assert abs(potential_drift(rng.standard_normal(400))) < 0.3
+    # A linear trend L with noise of s.d. s: (L/2) / sqrt(L²/12 + s²) = 5 / sqrt(8.33 + 1) = 1.64.
+    assert potential_drift(np.linspace(0, 10, 400) + rng.standard_normal(400)) == pytest.approx(1.64, abs=0.1)
+    lrs = np.concatenate([np.full(60, 0.1), np.full(40, 0.01)])
+    with h5py.File(tmp_path / "run.h5", "w") as fh:
+        fh["lr"], fh["params"] = lrs, np.arange(101, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    steps = [float(t[0]) for t in last_phase_iterates(tmp_path / "run.h5", 5, torch.float64)]
+    assert steps == [81.0, 85.0, 90.0, 95.0, 100.0]  # the phase is steps 60..99, its second half iterates 81..100
+
+
+def test_the_random_control_is_rescaled_to_the_measured_rise():
+    """On the toy network a start half the right σ reaches the training-loss rise of σ = 0.2 within 5% after the
+    rescalings (the rise is not exactly quadratic in σ, which is why the control is rescaled on the measurement; the
+    toy is an initialisation, not a minimum, so small σ would probe its non-convex neighbourhood)."""
+    from landscape.analyses.endgame import matched_perturbations
+
+    point = _toy_point()
+    _, target, _ = matched_perturbations(point, 0.2, 0.0, 6, 0)
+    _, rise, sigma = matched_perturbations(point, 0.1, target, 6, 0)
+    assert rise == pytest.approx(target, rel=0.05) and sigma == pytest.approx(0.2, rel=0.1)

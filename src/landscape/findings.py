@@ -135,6 +135,16 @@ def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             base=endgame["base"]["test_loss"],
             hmc_acc=endgame["hmc_average"]["test_acc"]["mean"],
             base_acc=endgame["base"]["test_acc"],
+            # Controls: random perturbations at HMC's training-loss rise (paired by seed), and chain stationarity.
+            random=endgame["random_average"]["test_loss"]["mean"],
+            beats_random=endgame["hmc_against_random"]["lower"],
+            stationary=endgame["hmc_stationary"],
+        ),
+        # HMC's control: its average against random perturbations of the end point at the same training-loss rise.
+        "hmc_beats_random": _finding(
+            endgame["hmc_against_random"]["lower"],
+            hmc=endgame["hmc_average"]["test_loss"]["mean"],
+            random=endgame["random_average"]["test_loss"]["mean"],
         ),
         # The study plan's prediction is for a rate lowered to almost nothing: the lowered arm decides it.
         "batch_one_helps": _finding(
