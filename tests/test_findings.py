@@ -135,3 +135,12 @@ def test_a_settle_order_weaker_than_the_quadratics_is_marked_so():
     results = copy.deepcopy(RESULTS)
     results["theory"]["settle_measured_spearman"] = -0.95
     assert not findings.evaluate(results)["settle_order_as_quadratic"]["evidence"]["weaker"]
+
+
+def test_hmc_helps_only_beyond_random_perturbations_at_the_same_rise():
+    results = copy.deepcopy(RESULTS)
+    results["endgame"]["hmc_improves"] = True
+    found = findings.evaluate(results)["hmc_helps"]
+    assert not found["holds"] and found["evidence"]["lowers_loss"] and not found["evidence"]["beats_random"]
+    results["endgame"]["hmc_against_random"]["lower"] = True
+    assert findings.evaluate(results)["hmc_helps"]["holds"]

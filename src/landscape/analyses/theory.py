@@ -148,6 +148,8 @@ def settle_null(
     chosen = order[np.unique(np.linspace(0, len(order) - 1, min(directions, len(order))).astype(int))]
     stationary, window = trajectory_mod.settle_window(lrs)
     spearman, settled_share = np.empty(seeds), np.empty(seeds)
+    sharp = curvature[chosen] >= np.median(curvature[chosen])
+    by_half = np.empty((seeds, 2))
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
         path = theory.simulate_heavy_ball(
@@ -156,10 +158,11 @@ def settle_null(
         settle = trajectory_mod.settle_iterations(path, stationary, window, SETTLE_WIDTH)
         settled = settle >= 0
         settled_share[seed] = settled.mean()
+        by_half[seed] = settled[sharp].mean(), settled[~sharp].mean()
         spearman[seed] = (
             stats.spearmanr(curvature[chosen][settled], settle[settled]).statistic if settled.sum() >= 3 else np.nan
         )
-    return {"spearman": spearman, "settled_share": settled_share, "directions": chosen}
+    return {"spearman": spearman, "settled_share": settled_share, "by_half": by_half, "directions": chosen}
 
 
 def phase_ratios(
@@ -189,6 +192,11 @@ def phase_ratios(
         "median_ratio": float(np.median(ratio[finite])) if finite.any() else None,
         "median_ratio_shuffled": float(np.median(shuffled_ratio[finite])) if finite.any() else None,
         "log_ratio_spread": float(np.std(np.log(ratio[finite]))) if finite.any() else None,
+        # The medians rest on this many directions; the quartiles of the shuffled ratio give their spread.
+        "compared": int(finite.sum()),
+        "shuffled_quartiles": [float(q) for q in np.percentile(shuffled_ratio[finite], [25, 75])]
+        if finite.any()
+        else None,
         "relaxed_share": float(np.mean(relaxed)),
         "predicted": predicted,
         "shuffled": shuffled,
@@ -313,6 +321,8 @@ def analyse(
             "median_ratio": ratios["median_ratio"],
             "median_ratio_shuffled": ratios["median_ratio_shuffled"],
             "log_ratio_spread": ratios["log_ratio_spread"],
+            "compared": ratios["compared"],
+            "shuffled_quartiles": ratios["shuffled_quartiles"],
             "kappa_star_fisher": theory.posterior_matching_curvature(lr, batch_size, n_examples, momentum),
             "kappa_star_measured": _finite_or_none(
                 theory.posterior_matching_curvature_measured(
@@ -382,11 +392,16 @@ def analyse(
             "spearman": spread(null_spearman) if len(null_spearman) else None,
             "interval": null_interval,
             "settled_share": spread(null["settled_share"]),
+            "settled_share_sharp_half": spread(null["by_half"][:, 0]),
+            "settled_share_flat_half": spread(null["by_half"][:, 1]),
             "seeds": len(null["spearman"]),
             "directions": len(null["directions"]),
         },
         "settle_measured_spearman": measured_spearman,
         "settle_measured_share": trajectory["bases"][final]["settled_share"],
+        # The network's settled share in the sharp and the flat half of the positive spectrum, as the null's.
+        "settle_measured_share_sharp_half": float(np.mean(measured_settle[positive][kappa >= np.median(kappa)] >= 0)),
+        "settle_measured_share_flat_half": float(np.mean(measured_settle[positive][kappa < np.median(kappa)] >= 0)),
         "settle_order_as_quadratic": None
         if measured_spearman is None or null_interval is None
         else bool(null_interval[0] <= measured_spearman <= null_interval[1]),
