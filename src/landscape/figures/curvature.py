@@ -24,12 +24,18 @@ def _band_quantiles(ratio: np.ndarray, usable: np.ndarray) -> np.ndarray:
     return out
 
 
+def _symmetric_log(ax: Any) -> None:
+    """A y axis logarithmic beyond ±1 and linear inside, so a curvature of the opposite sign to λ stays in view."""
+    ax.set_yscale("symlog", linthresh=1.0, linscale=0.5)
+    ax.axhline(0, color="black", lw=0.5)
+
+
 def _read(fh: Any, prefix: str) -> dict[str, np.ndarray]:
     keys = ("scales", "eigenvalue", "second_difference", "resolved", "sgd_scale", "band")
     out = {key: fh[f"{prefix}{key}"][:] for key in keys}
     out["band"] = out["band"].astype(str)
     out["ratio"] = out["second_difference"] / out["eigenvalue"][:, None]
-    out["usable"] = out["resolved"] & (out["ratio"] > 0)  # log axes: sign changes are not drawn
+    out["usable"] = out["resolved"]  # every resolved step: a symmetric-log axis shows a ratio that changes sign
     return out
 
 
@@ -43,9 +49,9 @@ def _against_scale(ax: Any, data: dict[str, np.ndarray], title: str, tolerance: 
             ax.fill_between(data["scales"], low, high, color=colour, alpha=0.2, lw=0)
             ax.axvline(np.median(data["sgd_scale"][rows]), color=colour, ls="--", lw=0.8)
     ax.axhspan(1 - tolerance, 1 + tolerance, color="black", alpha=0.08, lw=0)
+    _symmetric_log(ax)
     ax.set(
         xscale="log",
-        yscale="log",
         title=title,
         xlabel=r"step $h/\|\theta\|$ (dashed: SGD's spread)",
         ylabel=r"$c_i(h)/\lambda_i$",
@@ -73,9 +79,9 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
             rise_ax.plot(typical_rise, mid, color=colour)
             rise_ax.fill_between(typical_rise, low, high, color=colour, alpha=0.2, lw=0)
     rise_ax.axhspan(1 - summary["tolerance"], 1 + summary["tolerance"], color="black", alpha=0.08, lw=0)
+    _symmetric_log(rise_ax)
     rise_ax.set(
         xscale="log",
-        yscale="log",
         title="ReLU, against the quadratic rise",
         xlabel=r"quadratic rise $\frac{1}{2}|\lambda_i|h^2$ (band median)",
         ylabel=r"$c_i(h)/\lambda_i$",
