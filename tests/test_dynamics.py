@@ -223,7 +223,7 @@ def test_the_straight_path_on_a_quadratic_is_the_expansions_parabola_and_has_no_
         d = x - theta
         return float(gradient @ d + 0.5 * d @ hessian @ d)
 
-    slope, curvature = lr_compare.expansion_along(gradient, eigenvalues, basis, delta)
+    slope, curvature = lr_compare.expansion_along(basis.T @ gradient, eigenvalues, basis.T @ delta)
     steps, path = lr_compare.straight_path(quadratic, theta, delta)
     np.testing.assert_allclose(path, steps * slope + 0.5 * steps**2 * curvature, rtol=1e-10, atol=1e-12)
     assert lr_compare.barrier(path, steps) <= 1e-12

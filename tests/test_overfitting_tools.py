@@ -431,6 +431,7 @@ def test_the_random_control_is_rescaled_to_the_measured_rise():
     from landscape.analyses.endgame import matched_perturbations
 
     point = _toy_point()
-    _, target, _ = matched_perturbations(point, 0.2, 0.0, 6, 0)
-    _, rise, sigma = matched_perturbations(point, 0.1, target, 6, 0)
+    base = point.metrics(point.theta, ("train",))["train_loss"]
+    _, target, _ = matched_perturbations(point, 0.2, 0.0, 6, 0, base)
+    _, rise, sigma = matched_perturbations(point, 0.1, target, 6, 0, base)
     assert rise == pytest.approx(target, rel=0.05) and sigma == pytest.approx(0.2, rel=0.1)

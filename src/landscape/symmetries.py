@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from torch import nn
 
-from landscape.models import BasicBlock, ResNet
+from landscape.models import BasicBlock, ResNet, count_parameters
+from landscape.params import unflatten
 
 
 def scale_invariant_groups(model: nn.Module) -> dict[str, np.ndarray]:
@@ -21,10 +23,8 @@ def scale_invariant_groups(model: nn.Module) -> dict[str, np.ndarray]:
     Returns, per group (named ``<conv>[<group>]``), the indices of its weights in the flat parameter vector
     (:func:`landscape.params.flatten`'s order). A model without GroupNorm has none.
     """
-    offsets, offset = {}, 0
-    for name, parameter in model.named_parameters():
-        offsets[name] = offset
-        offset += parameter.numel()
+    # The flat index of every weight, shaped as the parameters: the one map from modules to θ (landscape.params).
+    index = unflatten(model, torch.arange(count_parameters(model)))
     modules = dict(model.named_modules())
     pairs = []
     for name, module in modules.items():
@@ -39,10 +39,8 @@ def scale_invariant_groups(model: nn.Module) -> dict[str, np.ndarray]:
         conv, norm = modules[conv_name], modules[norm_name]
         if not isinstance(norm, nn.GroupNorm) or conv.bias is not None:
             continue
-        per_channel = conv.weight[0].numel()
         channels = norm.num_channels // norm.num_groups
-        start = offsets[f"{conv_name}.weight"]
+        rows = index[f"{conv_name}.weight"]  # (out channels, in channels, kernel, kernel)
         for g in range(norm.num_groups):
-            first = start + g * channels * per_channel
-            groups[f"{conv_name}[{g}]"] = np.arange(first, first + channels * per_channel)
+            groups[f"{conv_name}[{g}]"] = rows[g * channels : (g + 1) * channels].reshape(-1).numpy()
     return groups

@@ -94,9 +94,11 @@ def perturbation_scale(rise: float, data_trace: float) -> float:
 
 
 def matched_perturbations(
-    point: Point, sigma: float, target: float, samples: int, seed: int
+    point: Point, sigma: float, target: float, samples: int, seed: int, base: float
 ) -> tuple[dict[str, float], float, float]:
     """The model average of ``samples`` end points perturbed by N(0, σ²I) at the measured training-loss rise ``target``.
+
+    ``base`` is the end point's own training loss, from which the rise is measured.
 
     ``sigma`` (the quadratic model's scale, :func:`perturbation_scale`) starts the search; with the noise draws fixed
     and antithetic, the mean rise grows about as σ², so ``CALIBRATION_STEPS`` rescalings σ ← σ (target / rise)^½
@@ -109,7 +111,6 @@ def matched_perturbations(
         torch.randn(point.theta.shape, generator=generator, dtype=torch.float64) for _ in range((samples + 1) // 2)
     ]
     noise = [sign * n for n in draws for sign in (1.0, -1.0)][:samples]
-    base = point.metrics(point.theta, ("train",))["train_loss"]
 
     def states(scale: float) -> tuple[list[torch.Tensor], float]:
         thetas = [point.theta + (scale * n).to(point.theta.dtype) for n in noise]
@@ -208,7 +209,8 @@ def analyse(
     hmc_rise = float(np.mean(arrays["hmc_single/train_loss"])) - base["train_loss"]
     start = perturbation_scale(hmc_rise, data_trace)
     perturbed = [
-        matched_perturbations(point, start, hmc_rise, settings.hmc_samples, seed) for seed in range(settings.seeds)
+        matched_perturbations(point, start, hmc_rise, settings.hmc_samples, seed, base["train_loss"])
+        for seed in range(settings.seeds)
     ]
     for m in METRICS:
         arrays[f"random_average/{m}"] = np.array([r[0][m] for r in perturbed])

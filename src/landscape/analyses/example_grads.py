@@ -11,6 +11,7 @@ c_i = v_iᵀ C v_i with C the per-example gradient covariance, set against λ_i 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,25 @@ def per_example_gradients(
     return vmap(grad(loss), in_dims=(None, 0, 0))(theta, x, y)
 
 
+def projected_gradients(
+    model: torch.nn.Module,
+    theta: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    basis: torch.Tensor,
+    chunk: int,
+    desc: str,
+) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
+    """Per chunk of ``chunk`` examples, their gradients (float64) and their coordinates a_{ni} = v_iᵀ g_n in ``basis``.
+
+    The projection is done in the basis's stored precision (a float64 copy of a float32 basis would triple the memory
+    at the ``paper`` profile's P); the coordinates come back in float64.
+    """
+    for start in tqdm(range(0, len(y), chunk), desc=desc, unit="chunk", dynamic_ncols=True, leave=False):
+        g = per_example_gradients(model, theta, x[start : start + chunk], y[start : start + chunk]).double()
+        yield g, (g.to(basis.dtype) @ basis).double().cpu().numpy()
+
+
 def gradient_noise(
     model: torch.nn.Module, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, basis: torch.Tensor, chunk: int
 ) -> np.ndarray:
@@ -71,9 +91,7 @@ def gradient_noise(
     C is the per-example gradient covariance (divisor N); the examples are streamed in chunks of ``chunk``.
     """
     sums, squares = np.zeros(basis.shape[1]), np.zeros(basis.shape[1])
-    for start in tqdm(range(0, len(y), chunk), desc="gradient_noise", unit="chunk", dynamic_ncols=True, leave=False):
-        g = per_example_gradients(model, theta, x[start : start + chunk], y[start : start + chunk])
-        a = (g.to(basis.dtype) @ basis).double().cpu().numpy()
+    for _, a in projected_gradients(model, theta, x, y, basis, chunk, "gradient_noise"):
         sums += a.sum(axis=0)
         squares += (a**2).sum(axis=0)
     return squares / len(y) - (sums / len(y)) ** 2
@@ -107,19 +125,15 @@ def analyse(
         eigenvalues, eigenvectors, full_gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
         resolution = stored_resolution(eigenvalues, stored.attrs)
     N, P = len(y), len(eigenvalues)
-    # The basis in its stored precision (shared with the array on a CPU): a float64 copy of a float32 basis would
-    # triple the task's memory at the `paper` profile's P (issue 16). Coordinates are accumulated in float64.
-    basis = torch.as_tensor(eigenvectors, device=theta.device)
+    basis = torch.as_tensor(eigenvectors, device=theta.device)  # shared with the array on a CPU: no copy
     keep = max(int(np.ceil(TOP_SHARE * N)), 1)
     sums = {k: np.zeros(P) for k in ("a", "a2", "a4")}
     largest = np.zeros((0, P))
     bands = band_of(eigenvalues, classes, weight_decay)
     histograms = np.zeros((len(BAND_NAMES), len(COS_BINS) - 1))
     gradient_sum = np.zeros(P)
-    for start in tqdm(range(0, N, chunk), desc="example_grads", unit="chunk", dynamic_ncols=True, leave=False):
-        g = per_example_gradients(model, theta, x[start : start + chunk], y[start : start + chunk]).double()
+    for g, a in projected_gradients(model, theta, x, y, basis, chunk, "example_grads"):
         gradient_sum += g.sum(dim=0).cpu().numpy()
-        a = (g.to(basis.dtype) @ basis).double().cpu().numpy()
         norms = np.linalg.norm(g.cpu().numpy(), axis=1, keepdims=True)
         cosines = np.abs(a) / np.maximum(norms, 1e-300)
         for band in range(len(BAND_NAMES)):

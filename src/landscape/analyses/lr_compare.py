@@ -60,23 +60,35 @@ def band_edges(P: int, bands: int = BANDS) -> np.ndarray:
     return np.unique(np.concatenate([[0], np.geomspace(1, P, bands).astype(int)]))
 
 
+def expansion_terms(projected_gradient: np.ndarray, eigenvalues: np.ndarray, coordinates: np.ndarray) -> np.ndarray:
+    """Per direction, g_i δ_i + ½ λ_i δ_i² from the gradient's and δ's coordinates in the eigenbasis."""
+    return projected_gradient * coordinates + 0.5 * eigenvalues * coordinates**2
+
+
+def band_sums(terms: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Sums of per-direction ``terms`` (ascending eigenvalue order) over bands of ranks from the top."""
+    by_rank = terms[::-1]
+    return np.array([by_rank[a:b].sum() for a, b in zip(edges, edges[1:])])
+
+
 def decompose(
     gradient: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray, delta: np.ndarray, edges: np.ndarray
 ) -> tuple[np.ndarray, float]:
     """Per-band sums of g_i δ_i + ½ λ_i δ_i² (bands by rank from the top), and their total."""
-    coordinates = eigenbasis.project(eigenvectors, delta)
-    terms = eigenbasis.project(eigenvectors, gradient) * coordinates + 0.5 * eigenvalues * coordinates**2
-    by_rank = terms[::-1]
-    per_band = np.array([by_rank[a:b].sum() for a, b in zip(edges, edges[1:])])
-    return per_band, float(terms.sum())
+    terms = expansion_terms(
+        eigenbasis.project(eigenvectors, gradient), eigenvalues, eigenbasis.project(eigenvectors, delta)
+    )
+    return band_sums(terms, edges), float(terms.sum())
 
 
 def expansion_along(
-    gradient: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray, delta: np.ndarray
+    projected_gradient: np.ndarray, eigenvalues: np.ndarray, coordinates: np.ndarray
 ) -> tuple[float, float]:
-    r"""The expansion's slope and curvature along ``delta``: :math:`g^\top\delta` and :math:`\delta^\top H\delta`."""
-    coordinates = eigenbasis.project(eigenvectors, delta)
-    return float(eigenbasis.project(eigenvectors, gradient) @ coordinates), float(eigenvalues @ coordinates**2)
+    r"""The expansion's slope and curvature along δ: :math:`g^\top\delta` and :math:`\delta^\top H\delta`.
+
+    From the gradient's and δ's coordinates in the eigenbasis (:func:`landscape.eigenbasis.project`).
+    """
+    return float(projected_gradient @ coordinates), float(eigenvalues @ coordinates**2)
 
 
 def straight_path(
@@ -130,6 +142,7 @@ def analyse(
         eigenvalues, eigenvectors, gradient = stored.eigenvalues, stored.eigenvectors(), stored.gradient
         loss_a = stored.loss
     edges = band_edges(len(eigenvalues))
+    projected_gradient = eigenbasis.project(eigenvectors, gradient)  # the reference's, the same for every run
     ends = {}
     for name, path in run_files.items():
         with read_h5(path, ("params",)) as fh:
@@ -139,7 +152,9 @@ def analyse(
     for name, path in hessian_files.items():
         with StoredHessian(path) as stored:
             loss_b = stored.loss
-        per_band, predicted = decompose(gradient, eigenvalues, eigenvectors, ends[name] - ends[reference], edges)
+        coordinates = eigenbasis.project(eigenvectors, ends[name] - ends[reference])
+        terms = expansion_terms(projected_gradient, eigenvalues, coordinates)
+        per_band, predicted = band_sums(terms, edges), float(terms.sum())
         arrays[f"bands/{name}"] = per_band
         measured = (
             measured_band_gaps(objective, ends[reference], eigenvectors, ends[name] - ends[reference], edges)
@@ -148,7 +163,7 @@ def analyse(
         )
         if measured is not None:
             arrays[f"measured_bands/{name}"] = measured
-        slope, curvature = expansion_along(gradient, eigenvalues, eigenvectors, ends[name] - ends[reference])
+        slope, curvature = expansion_along(projected_gradient, eigenvalues, coordinates)
         if objective is not None and name != reference:
             steps, path = straight_path(objective, ends[reference], ends[name] - ends[reference])
             arrays["path/t"], arrays[f"path/{name}"] = steps, path

@@ -218,8 +218,8 @@ def own_basis_phases(
     The curvatures and noise are that checkpoint's (:mod:`landscape.analyses.phase_noise`; the end point's are A10's),
     the measured variance A5's projection on that basis. A phase without a checkpoint in its second half gets None.
     """
-    bases = read_summary(phase_noise_results)["bases"]
-    end = read_summary(phase_noise_results)["end"]
+    noise_summary = read_summary(phase_noise_results)
+    bases, end = noise_summary["bases"], noise_summary["end"]
     lengths = [p.stop - p.start for p in trajectory_mod.long_phases(lrs)]
     out: dict[str, Any] = {}
     for k, label in bases.items():
@@ -355,14 +355,13 @@ def analyse(
     arrays["settle_null/spearman"], arrays["settle_null/settled_share"] = null["spearman"], null["settled_share"]
     measured_spearman = trajectory["bases"][final]["settle_spearman"]
     null_spearman = null["spearman"][np.isfinite(null["spearman"])]
+    null_spread = spread(null_spearman) if len(null_spearman) else None
     null_interval = (
-        [
-            float(np.mean(null_spearman) - 2 * np.std(null_spearman, ddof=1)),
-            float(np.mean(null_spearman) + 2 * np.std(null_spearman, ddof=1)),
-        ]
+        [null_spread["mean"] - 2 * null_spread["sd"], null_spread["mean"] + 2 * null_spread["sd"]]
         if len(null_spearman) > 1
         else None
     )
+    sharp = kappa >= np.median(kappa)  # the sharper half of the positive spectrum, as the null's halves
     spectrum = read_summary(spectrum_results)
     stability = {
         label: p["stability_ratio"] for label, p in spectrum["points"].items() if label in spectrum["main_points"]
@@ -389,7 +388,7 @@ def analyse(
         "settle_compared": int(both.sum()),
         # The measured settle order against the simulated quadratic's under the same criterion (mean ± 2 sd of seeds).
         "settle_null": {
-            "spearman": spread(null_spearman) if len(null_spearman) else None,
+            "spearman": null_spread,
             "interval": null_interval,
             "settled_share": spread(null["settled_share"]),
             "settled_share_sharp_half": spread(null["by_half"][:, 0]),
@@ -400,8 +399,8 @@ def analyse(
         "settle_measured_spearman": measured_spearman,
         "settle_measured_share": trajectory["bases"][final]["settled_share"],
         # The network's settled share in the sharp and the flat half of the positive spectrum, as the null's.
-        "settle_measured_share_sharp_half": float(np.mean(measured_settle[positive][kappa >= np.median(kappa)] >= 0)),
-        "settle_measured_share_flat_half": float(np.mean(measured_settle[positive][kappa < np.median(kappa)] >= 0)),
+        "settle_measured_share_sharp_half": float(np.mean(measured_settle[positive][sharp] >= 0)),
+        "settle_measured_share_flat_half": float(np.mean(measured_settle[positive][~sharp] >= 0)),
         "settle_order_as_quadratic": None
         if measured_spearman is None or null_interval is None
         else bool(null_interval[0] <= measured_spearman <= null_interval[1]),
