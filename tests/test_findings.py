@@ -15,7 +15,8 @@ RESULTS = {
         "max_stability_ratio": 0.4,
     },
     "linesearch": {"top_more_quadratic_than_bulk": True},
-    "overlap": {"top_more_stable_than_bulk": True, "top_minus_bulk": 0.5},
+    "training": {"main_over_seeds": {"objective": {"sd": 0.01, "n": 3}}},
+    "overlap": {"top_more_stable": True, "stability_control": "bottom", "top_minus_control": 0.5},
     "trajectory": {"sharp_settle_first": True},
     "theory": {
         "phases": {
@@ -35,7 +36,12 @@ RESULTS = {
     },
     "schedule": {
         "gain_heavy_ball": 2.0,
-        "trained_schedule_beats_study": True,
+        "trained": {
+            "study": {"objective": 0.31},
+            "optimised_schedule": {"objective": 0.25},
+            "best_momentum_rule": {"objective": 0.30},
+            "general_rule": {"objective": 0.29},
+        },
         "general_gain_transfers": True,
         "general_gain_over_best_momentum": 5.0,
         "general_started_from": "nesterov",
@@ -96,7 +102,8 @@ def test_findings_hold_as_the_results_say():
         (("theory", "phases", "1", "median_ratio_shuffled"), None, "theory_predicts_variance"),
         (("spectrum", "any_beyond_stability"), True, "below_edge_of_stability"),
         (("noise", "high_hurts_more_at_measured_rise"), False, "sharp_noise_hurts_more"),
-        (("schedule", "trained_schedule_beats_study"), False, "optimised_schedule_gains"),
+        (("schedule", "trained", "optimised_schedule", "objective"), 0.29, "optimised_schedule_gains"),
+        (("training", "main_over_seeds", "objective", "n"), 1, "optimised_schedule_gains"),
         (("curvature", "bands", "top", "quadratic_at_sgd_scale"), True, "top_curvature_is_eigenvalue_at_sgd_scale"),
         (("endgame", "batch1_lowered_improves"), True, "batch_one_helps"),
         (("curvature", "equal_step", "first_closer"), False, "top_more_quadratic"),
@@ -144,3 +151,12 @@ def test_hmc_helps_only_beyond_random_perturbations_at_the_same_rise():
     assert not found["holds"] and found["evidence"]["lowers_loss"] and not found["evidence"]["beats_random"]
     results["endgame"]["hmc_against_random"]["lower"] = True
     assert findings.evaluate(results)["hmc_helps"]["holds"]
+
+
+def test_a_one_seed_difference_between_trained_rules_counts_only_beyond_the_seeds_spread():
+    """0.31 - 0.25 = 0.06 > 1.96·√2·0.01 = 0.028 counts; 0.30 - 0.29 = 0.01 does not, though it is lower."""
+    found = findings.evaluate(RESULTS)
+    assert found["optimised_schedule_gains"]["holds"]
+    trained = found["general_rule_transfers"]["evidence"]["trained"]
+    assert trained["difference"] == pytest.approx(-0.01) and not trained["lower"]
+    assert trained["margin"] == pytest.approx(1.96 * 2**0.5 * 0.01)

@@ -135,8 +135,11 @@ def test_batch_noise_recovers_the_planted_stochasticity(tmp_path):
     )
     summary = read_summary(tmp_path / "bn.h5")
     assert summary["spread_falls_with_eigenvalue"]
-    # 24 batches per size: the log-variance slope is estimated to about +-0.15; the planted value is -1.
+    # 24 batches per size: the log-variance slope is estimated to about +-0.15; the planted value is -1, and the
+    # bootstrap interval over directions must cover it.
     assert summary["variance_slope_largest_batch"] == pytest.approx(-1.0, abs=0.3)
+    largest = summary["per_size"][str(SETTINGS.batch_sizes[-1])]
+    assert largest["variance_slope_low"] < -1.0 < largest["variance_slope_high"]
     with read_h5(tmp_path / "bn.h5", ("curvatures", "eigenvalue")) as fh:
         positive = fh["eigenvalue"][:] > 0
         ratio = fh["curvatures"][:][positive] / fh["eigenvalue"][:][positive, None, None]

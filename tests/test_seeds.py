@@ -42,3 +42,21 @@ def test_the_decision_rule_is_a_paired_t_interval_that_excludes_zero():
         "lower": False,
         "higher": False,
     }  # one seed decides nothing
+
+
+def test_a_family_of_corrected_comparisons_keeps_the_chance_of_any_false_difference_at_five_percent():
+    """Monte Carlo: 6 arms with no true difference, 3 seeds each; with the corrected level the chance that any of
+    them is called different stays below 5 %, without it it is about 1 - 0.95^6 = 26 %."""
+    from landscape.seeds import compare, corrected
+
+    assert corrected(1) == pytest.approx(0.95) and corrected(4) == pytest.approx(0.9875)
+    rng = np.random.default_rng(1)
+    trials = 2000
+    draws = rng.standard_normal((trials, 6, 3))
+
+    def any_differs(level: float) -> float:
+        decided = [[compare(arm, 0.0, level) for arm in trial] for trial in draws]
+        return np.mean([any(d["lower"] or d["higher"] for d in trial) for trial in decided])
+
+    assert any_differs(corrected(6)) <= 0.05 + 0.015  # 3 binomial s.d. of 2,000 trials at 0.05
+    assert any_differs(0.95) > 0.2

@@ -86,6 +86,8 @@ def test_spectrum_and_overlap_analyses_on_a_known_spectrum(tmp_path):
     result = read_summary(tmp_path / "overlap.h5")
     assert result["pairs"]["main@5->main@10"]["top"] == pytest.approx(1.0)
     assert result["pairs"]["main@5->main@10"]["top_subspace"] == pytest.approx(1.0)
+    # Eigenvalues scaled, eigenvectors fixed: every band keeps its subspace, so the top is not "more stable" by 2x.
+    assert result["stability_control"] in ("bulk", "bottom") and not result["top_more_stable"]
 
 
 def test_overlaps_read_block_by_block_from_a_file_equal_those_of_the_whole_matrices(tmp_path):
@@ -133,6 +135,18 @@ def test_davis_kahan_bounds_a_planted_rotation_and_measures_it_exactly():
     same = overlap.davis_kahan(degenerate, basis, degenerate, basis @ spin, slice(P - 4, P - 1))
     assert same["subspace_overlap"] == pytest.approx(1.0) and same["rotation"] == pytest.approx(0.0, abs=1e-6)
     assert row_max_overlap(basis[:, P - 4 : P - 1], (basis @ spin)[:, P - 4 : P - 1]).mean() < 0.99
+
+
+def test_the_stability_control_is_the_band_its_gap_pins_down_best():
+    """A band with no gap (any rotation allowed) is never the control; among the rest the smallest bound wins."""
+    bands = {
+        "top": {"bound": 50.0},
+        "bulk": {"bound": None},
+        "bottom": {"bound": 3.0},
+    }
+    assert overlap.stability_control(bands) == "bottom"
+    assert overlap.stability_control({**bands, "bottom": {"bound": 1e6}}) == "bottom"
+    assert overlap.stability_control({**bands, "bulk": {"bound": 2.0}}) == "bulk"
 
 
 def test_batch_spectrum_summary_checks_the_trace(tmp_path):

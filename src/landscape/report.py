@@ -80,7 +80,8 @@ def fmt_num(value: Any, digits: int = 3) -> Latex:
     value = _finite(value)
     if value == 0:
         return Latex(r"\ensuremath{0}")
-    exponent = math.floor(math.log10(abs(value)))
+    # The exponent of the value as rounded: 0.9996 to 3 digits is 1.00, not 1.000.
+    exponent = math.floor(math.log10(abs(float(f"{value:.{digits - 1}e}"))))
     if -3 <= exponent < 5:
         decimals = max(digits - 1 - exponent, 0)
         return Latex(r"\ensuremath{" + f"{value:,.{decimals}f}".replace(",", "{,}") + "}")
@@ -139,6 +140,11 @@ def fmt_seconds(value: Any) -> Latex:
     return Latex(f"{seconds / 3600:.1f}\\,h")
 
 
+def fmt_minutes(value: Any) -> Latex:
+    """A duration in minutes, 3 significant digits, no unit: one unit for a whole table column (stated in its head)."""
+    return fmt_num(_finite(value) / 60)
+
+
 def environment(folder: Path) -> jinja2.Environment:
     """Jinja environment with LaTeX-safe delimiters, StrictUndefined, escaping and number filters."""
     env = jinja2.Environment(
@@ -163,6 +169,7 @@ def environment(folder: Path) -> jinja2.Environment:
         points=fmt_points,
         int=fmt_int,
         seconds=fmt_seconds,
+        minutes=fmt_minutes,
         count_word=fmt_count_word,
         activation_name=lambda name: ACTIVATION_NAMES[name],
         rate=fmt_rate,

@@ -11,6 +11,15 @@ import numpy as np
 LEVEL = 0.95
 
 
+def corrected(family: int, level: float = LEVEL) -> float:
+    r"""The level of each interval in a family of ``family`` comparisons (Bonferroni): :math:`1-(1-\mathrm{level})/m`.
+
+    The study corrects wherever a claim rests on the best of several arms or on any member of a family; a single,
+    pre-declared comparison keeps ``level``. Claims that require two intervals to agree (an intersection) need none.
+    """
+    return 1 - (1 - level) / max(family, 1)
+
+
 def spread(values: Iterable[float]) -> dict[str, float]:
     r"""``{"mean": x̄, "sd": s}`` with the sample s.d. :math:`s^2 = \sum_i (x_i - \bar x)^2 / (n - 1)`.
 

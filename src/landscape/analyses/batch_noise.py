@@ -17,6 +17,7 @@ import torch
 from scipy import stats
 from tqdm import tqdm
 
+from landscape import theory
 from landscape.checkpoint import load_point
 from landscape.config import Config, LandscapeConfig
 from landscape.hessian import StoredHessian
@@ -50,12 +51,17 @@ def spread_of_minima(minima: np.ndarray) -> np.ndarray:
     return out
 
 
-def log_slope(x: np.ndarray, y: np.ndarray) -> float:
-    """Slope of log y against log x over the finite, positive pairs (NaN if fewer than 3)."""
-    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    if keep.sum() < 3:
-        return float("nan")
-    return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
+def variance_law(eigenvalues: np.ndarray, spread: np.ndarray, weight_decay: float) -> dict[str, float]:
+    r"""The exponent p of :math:`\mathrm{Var}(t^*_i)\propto\lambda_i^p` with its bootstrap interval over directions.
+
+    The same fit and the same domain (λ > 2 wd) as the study's noise law (:func:`landscape.theory.noise_law`), so the
+    measured exponent can be set against the one that law predicts; NaN with fewer than three directions.
+    """
+    usable = (eigenvalues > 2 * weight_decay) & np.isfinite(spread) & (spread > 0)
+    if usable.sum() < 3:
+        return {"power": float("nan"), "power_low": float("nan"), "power_high": float("nan"), "directions": 0}
+    fit = theory.noise_law(eigenvalues[usable], spread[usable] ** 2, weight_decay)
+    return {key: fit[key] for key in ("power", "power_low", "power_high", "directions")}
 
 
 def analyse(
@@ -68,10 +74,12 @@ def analyse(
     settings: LandscapeConfig,
     out: Path,
     provenance: dict[str, Any],
+    weight_decay: float = 0.0,
 ) -> Path:
     """Mini-batch line searches from ``theta`` along A1's directions at ``label`` (whose Hessian is ``hessian_file``).
 
-    ``batch_line(indices)`` gives the line function of the mini-batch objective of those examples.
+    ``batch_line(indices)`` gives the line function of the mini-batch objective of those examples; the variance law
+    leaves out directions whose curvature is ``weight_decay``'s (λ ≤ 2 wd), as the noise law does.
     """
     with read_h5(linesearch_results, (f"{label}/index", f"{label}/ts")) as fh:
         indices, grids = fh[f"{label}/index"][:], fh[f"{label}/ts"][:]
@@ -105,9 +113,13 @@ def analyse(
         rho = (
             stats.spearmanr(eigenvalues[positive], spread[positive]).statistic if positive.sum() >= 3 else float("nan")
         )
+        law = variance_law(eigenvalues, spread, weight_decay)
         per_size[str(size)] = {
             "spearman_spread_vs_eigenvalue": float(rho),
-            "variance_slope": log_slope(eigenvalues[positive], spread[positive] ** 2),
+            "variance_slope": law["power"],
+            "variance_slope_low": law["power_low"],
+            "variance_slope_high": law["power_high"],
+            "variance_slope_directions": law["directions"],
             "median_curvature_ratio_top": float(
                 np.nanmedian(curvatures[bands == "top", s] / eigenvalues[bands == "top", None])
             ),
@@ -143,4 +155,15 @@ def run(cfg: Config, out: Path, provenance: dict[str, Any], *, run: Path, hessia
 
     label = point_label(cfg.main_run.name, cfg.train.iterations)
     n_examples = len(point.data.train)
-    return analyse(batch_line, n_examples, point.theta, hessian, linesearch, label, cfg.landscape, out, provenance)
+    return analyse(
+        batch_line,
+        n_examples,
+        point.theta,
+        hessian,
+        linesearch,
+        label,
+        cfg.landscape,
+        out,
+        provenance,
+        weight_decay=point.weight_decay,
+    )

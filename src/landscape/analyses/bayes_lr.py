@@ -32,7 +32,7 @@ from landscape.data import CLASSES, batch_order
 from landscape.effective import measured_effective_curvature
 from landscape.hessian import StoredHessian
 from landscape.registry import Analysis
-from landscape.seeds import compare, spread
+from landscape.seeds import LEVEL, compare, corrected, spread
 from landscape.store import read_h5, write_results
 
 ANALYSIS = Analysis(
@@ -173,9 +173,13 @@ def analyse(
     bayes = [a for a in plan if a.startswith("bayes_x")]
     best = min(bayes, key=lambda a: summaries[a]["test_loss"]["mean"])
 
-    def gain(control: str, arm: str) -> dict[str, Any]:
+    # The best of the scales is chosen by its test loss and any scale may be reported as differing, so comparisons
+    # of scales are corrected for their number; the top-k and effective-curvature arms are single, declared controls.
+    family = corrected(len(bayes))
+
+    def gain(control: str, arm: str, level: float = LEVEL) -> dict[str, Any]:
         """Test-loss gain of ``arm`` over ``control``, decided by the paired t-interval over seeds (same batches)."""
-        decided = compare(results[arm]["test_loss"], results[control]["test_loss"])
+        decided = compare(results[arm]["test_loss"], results[control]["test_loss"], level)
         return {
             "gain": -decided["difference"],
             "low": -decided["high"],
@@ -184,15 +188,16 @@ def analyse(
             "worse": decided["higher"],
         }
 
-    by_scale = {arm: gain("sgd", arm) for arm in bayes}
+    by_scale = {arm: gain("sgd", arm, family) for arm in bayes}
     against_sgd = by_scale[best]
-    against_cap = gain("sgd_at_cap", best)
+    against_cap = gain("sgd_at_cap", best, family)
 
     summary = {
         "base": base,
         "arms": summaries,
         "scales": list(settings.lr_scales),
         "best_bayes_arm": best,
+        "scale_level": family,
         "best_bayes_scale": float(best.removeprefix("bayes_x")),
         "test_loss_gain": against_sgd["gain"],
         "best_against_sgd": against_sgd,

@@ -242,6 +242,8 @@ def analyse(
         "batch1": batch1,
         "batch1_lr": point.lr / batch_size,
         "batch1_improves": decided["batch1"]["lower"] and over_examples["batch1"]["lower"],
+        "batch1_over_seeds": decided["batch1"],
+        "batch1_lowered_over_seeds": decided["batch1_lowered"],
         "batch1_over_examples": over_examples["batch1"],
         "batch1_lowered_over_examples": over_examples["batch1_lowered"],
         "batch1_lowered_improves_over_seeds": decided["batch1_lowered"]["lower"],

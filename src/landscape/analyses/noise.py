@@ -33,7 +33,7 @@ from landscape.config import Config, ExperimentsConfig
 from landscape.hessian import StoredHessian
 from landscape.params import data_loss_at
 from landscape.registry import Analysis
-from landscape.seeds import compare, spread
+from landscape.seeds import compare, corrected, spread
 from landscape.store import write_results
 
 ANALYSIS = Analysis(
@@ -240,7 +240,7 @@ def analyse(
         "noise_helps": compare(
             arrays[f"{best}/test_loss"][:, best_level],
             base["test_loss"],
-            level=1 - 0.05 / (len(VARIANTS) * settings.noise_scales),
+            level=corrected(len(VARIANTS) * settings.noise_scales),
         )["lower"],
         "arms_searched": len(VARIANTS) * settings.noise_scales,
         "high_hurts_more": at_max["high"]["test_loss"]["mean"] > at_max["low"]["test_loss"]["mean"],

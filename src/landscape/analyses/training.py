@@ -10,7 +10,7 @@ import numpy as np
 
 from landscape.config import Config, as_dict
 from landscape.registry import Analysis
-from landscape.seeds import compare, interval
+from landscape.seeds import compare, corrected, interval
 from landscape.store import read_h5, write_results
 from landscape.train import EVAL_METRICS
 
@@ -97,7 +97,7 @@ def schedules_over_seeds(cfg: Config, runs: dict[str, dict[str, Any]]) -> dict[s
                 for m in COMPARED
             }
             block["versus_main"] = {m: compare(*pairs[m]) for m in COMPARED}
-            block["versus_main_corrected"] = {m: compare(*pairs[m], level=1 - 0.05 / family) for m in COMPARED}
+            block["versus_main_corrected"] = {m: compare(*pairs[m], level=corrected(family)) for m in COMPARED}
             block["family_size"] = family
         out[name] = block
     return out
