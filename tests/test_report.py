@@ -48,7 +48,11 @@ def test_values_are_escaped_and_formatted(tmp_path):
 
 
 def test_number_formats():
-    assert report.fmt_num(0.99996) == r"\ensuremath{1.00}" and report.fmt_num(-9.9996e-4) == r"\ensuremath{-0.00100}"
+    assert (
+        report.fmt_num(96.5, 0) == r"\ensuremath{96}"
+        and report.fmt_num(0.99996) == r"\ensuremath{1.00}"
+        and report.fmt_num(-9.9996e-4) == r"\ensuremath{-0.00100}"
+    )
     assert report.fmt_num(0.5) == r"\ensuremath{0.500}"
     assert report.fmt_pct(-0.068) == r"\ensuremath{-6.8\%}" and report.fmt_points(0.027) == r"\ensuremath{2.7}"
     assert report.fmt_num(1234.5, 2) == r"\ensuremath{1{,}234}"

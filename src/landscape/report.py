@@ -81,7 +81,7 @@ def fmt_num(value: Any, digits: int = 3) -> Latex:
     if value == 0:
         return Latex(r"\ensuremath{0}")
     # The exponent of the value as rounded: 0.9996 to 3 digits is 1.00, not 1.000.
-    exponent = math.floor(math.log10(abs(float(f"{value:.{digits - 1}e}"))))
+    exponent = math.floor(math.log10(abs(float(f"{value:.{max(digits - 1, 0)}e}"))))
     if -3 <= exponent < 5:
         decimals = max(digits - 1 - exponent, 0)
         return Latex(r"\ensuremath{" + f"{value:,.{decimals}f}".replace(",", "{,}") + "}")

@@ -14,7 +14,9 @@ for large networks, Bayesian rates in a few top directions only, is the arm ``ba
 rate (capped) in the top ``top_k`` eigendirections and the run's final rate in all others. Every arm sees
 the same batches. Reported per arm and seed: the final metrics, and the
 measured temperature — the variance of each direction over the second half against 1/(Nκ_i), for
-the directions that relax within the first half at that arm's rates.
+the directions that relax within the first half at that arm's rates, and the ratio of that variance to the
+noisy quadratic's i.i.d. prediction (plain SGD at the final rate is thereby the with-replacement control of B1's
+last phase).
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def analyse(
     base = point.metrics(point.theta)
     arrays: dict[str, Any] = {"eigenvalue": eigenvalues, "bayes_rates": rates}
     results: dict[str, dict[str, list[float]]] = {
-        arm: {m: [] for m in (*METRICS, "median_temperature", "relaxed_share")} for arm in plan
+        arm: {m: [] for m in (*METRICS, "median_temperature", "relaxed_share", "iid_ratio")} for arm in plan
     }
     # P x P on the point's device once, not once per arm and seed, in the stored precision (shared with the array on a
     # CPU); a second copy in θ's dtype only where that differs (float64 storage, small P), never a float64 copy of a
@@ -159,6 +161,18 @@ def analyse(
                 )
                 < T / 2
             )
+            # With batches drawn with replacement the noisy quadratic's i.i.d. variance is the exact prediction: at the
+            # run's final rate this arm is the control for B1's last phase, whose batches are shuffled epochs.
+            predicted = theory.stationary_variance(
+                np.broadcast_to(arm_rates, eigenvalues.shape)[positive],
+                eigenvalues[positive],
+                noise[positive] / batch_size,
+                momentum,
+                "heavy_ball",
+            )
+            ratio = tracker.variance()[positive] / predicted
+            usable = relaxed & np.isfinite(ratio) & (ratio > 0)
+            results[arm]["iid_ratio"].append(float(np.median(ratio[usable])) if usable.any() else float("nan"))
             for m in METRICS:
                 results[arm][m].append(metrics[m])
             results[arm]["median_temperature"].append(
