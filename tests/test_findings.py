@@ -16,6 +16,9 @@ RESULTS = {
     },
     "linesearch": {"top_more_quadratic_than_bulk": True},
     "training": {"main_over_seeds": {"objective": {"sd": 0.01, "n": 3}}},
+    "shuffle_control": {
+        "controls": {"sgd": {"directions": 10, "correction_overshoot": 3.6, "control_iid_ratio": {"mean": 0.25}}}
+    },
     "overlap": {"top_more_stable": True, "stability_control": "bottom", "top_minus_control": 0.5},
     "trajectory": {"sharp_settle_first": True},
     "theory": {
@@ -108,6 +111,7 @@ def test_findings_hold_as_the_results_say():
         (("endgame", "batch1_lowered_improves"), True, "batch_one_helps"),
         (("curvature", "equal_step", "first_closer"), False, "top_more_quadratic"),
         (("theory", "settle_order_as_quadratic"), True, "settle_order_as_quadratic"),
+        (("shuffle_control", "controls", "sgd", "correction_overshoot"), 1.5, "shuffle_correction_measured"),
     ],
 )
 def test_a_finding_flips_with_its_evidence(path, value, name):

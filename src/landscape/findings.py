@@ -70,6 +70,7 @@ def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     schedule, noise, bayes, endgame = results["schedule"], results["noise"], results["bayes_lr"], results["endgame"]
     phases = [theory["phases"][str(k)] for k in range(len(theory["phases"]))]
     trained_schedule = trained_lower(schedule, results["training"], "optimised_schedule", "study")
+    last_control = results["shuffle_control"]["controls"].get("sgd", {"directions": 0})
     last = phases[-1]
     return {
         "outliers_match_classes": _finding(
@@ -125,6 +126,12 @@ def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             compared=last.get("compared"),
             lr=last["lr"],
             relaxed_share=last["relaxed_share"],
+        ),
+        # The correction's predicted effect of shuffling against the one measured with B2's i.i.d. control at the
+        # last phase's rate, on the directions both resolve.
+        "shuffle_correction_measured": _finding(
+            last_control.get("directions", 0) > 0 and _within_factor(last_control["correction_overshoot"]),
+            **{k: v for k, v in last_control.items() if k != "common"},
         ),
         # Decided by the network: the optimised schedule trained from the same start and batches ends lower.
         "optimised_schedule_gains": _finding(
