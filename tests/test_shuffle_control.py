@@ -47,7 +47,9 @@ def test_the_analysis_pairs_each_control_with_the_phase_at_its_rate(tmp_path):
             f"relaxed/{k}": np.ones(P, bool),
         }
     write_results(tmp_path / "theory.h5", phases, {}, {"task": "t"})
-    controls = {f"{arm}/iid_ratio/{seed}": np.ones(P) for arm in ("sgd", "sgd_at_cap") for seed in range(2)}
+    controls = {
+        f"{arm}/iid_ratio_by_direction/{seed}": np.ones(P) for arm in ("sgd", "sgd_at_cap") for seed in range(2)
+    }
     write_results(
         tmp_path / "bayes.h5",
         controls,

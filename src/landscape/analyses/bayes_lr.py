@@ -173,7 +173,7 @@ def analyse(
             ratio = tracker.variance()[positive] / predicted
             usable = relaxed & np.isfinite(ratio) & (ratio > 0)
             results[arm]["iid_ratio"].append(float(np.median(ratio[usable])) if usable.any() else float("nan"))
-            arrays[f"{arm}/iid_ratio/{seed}"] = np.where(usable, ratio, np.nan)
+            arrays[f"{arm}/iid_ratio_by_direction/{seed}"] = np.where(usable, ratio, np.nan)
             for m in METRICS:
                 results[arm][m].append(metrics[m])
             results[arm]["median_temperature"].append(

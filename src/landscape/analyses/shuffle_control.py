@@ -82,7 +82,7 @@ def analyse(theory_results: Path, bayes_results: Path, out: Path, provenance: di
         }
     arrays: dict[str, Any] = {"eigenvalue": eigenvalues}
     controls: dict[str, Any] = {}
-    required = [f"{arm}/iid_ratio/{seed}" for arm in CONTROLS for seed in range(bayes["seeds"])]
+    required = [f"{arm}/iid_ratio_by_direction/{seed}" for arm in CONTROLS for seed in range(bayes["seeds"])]
     with read_h5(bayes_results, required) as fh:
         for arm in CONTROLS:
             rate = _control_rate(bayes, arm)
@@ -90,11 +90,12 @@ def analyse(theory_results: Path, bayes_results: Path, out: Path, provenance: di
             if not matching:
                 continue
             k = matching[-1]
-            ratios = np.stack([fh[f"{arm}/iid_ratio/{seed}"][:] for seed in range(bayes["seeds"])])
+            ratios = np.stack([fh[f"{arm}/iid_ratio_by_direction/{seed}"][:] for seed in range(bayes["seeds"])])
             if ratios.shape[1] != len(eigenvalues):
                 raise ValueError(
-                    f"{bayes_results}: {arm}/iid_ratio has {ratios.shape[1]} directions, {theory_results} has "
-                    f"{len(eigenvalues)}: the two results come from different Hessians; rebuild both (doit profile=...)"
+                    f"{bayes_results}: {arm}/iid_ratio_by_direction has {ratios.shape[1]} directions, "
+                    f"{theory_results} has {len(eigenvalues)}: the two results come from different Hessians; "
+                    "rebuild both (doit profile=...)"
                 )
             phase = phases[k]
             measured = np.where(phase["relaxed"].astype(bool), phase["measured_variance"], np.nan)
