@@ -99,8 +99,17 @@ def fmt_rate(value: Any) -> Latex:
 
 
 def fmt_pm(spread: dict[str, Any], digits: int = 3) -> Latex:
-    """A spread across seeds, ``{"mean": m, "sd": s}``, as ``m ± s`` with ``digits`` significant digits each."""
-    return Latex(r"\ensuremath{" + fmt_num(spread["mean"], digits) + r"\pm" + fmt_num(spread["sd"], digits) + "}")
+    """A spread across seeds, ``{"mean": m, "sd": s}``, as ``m ± s``: s to two significant digits and m to the same
+    decimal place (0.6003 ± 0.0014, not 0.600 ± 0.00140). Without a spread, or where that would need more than six
+    decimals or a number beyond 10^5, each to ``digits`` significant digits.
+    """
+    mean, sd = _finite(spread["mean"]), _finite(spread["sd"])
+    if sd > 0 and abs(mean) < 1e5:
+        decimals = max(1 - math.floor(math.log10(float(f"{sd:.1e}"))), 0)
+        if decimals <= 6:
+            text = f"{mean:,.{decimals}f}\\pm{sd:,.{decimals}f}".replace(",", "{,}")
+            return Latex(r"\ensuremath{" + text + "}")
+    return Latex(r"\ensuremath{" + fmt_num(mean, digits) + r"\pm" + fmt_num(sd, digits) + "}")
 
 
 def fmt_pct(value: Any, decimals: int = 1) -> Latex:
