@@ -48,6 +48,7 @@ def test_values_are_escaped_and_formatted(tmp_path):
 
 
 def test_number_formats():
+    assert report.fmt_pm_pct({"mean": 0.8206667, "sd": 0.000577}) == r"\ensuremath{82.067\pm0.058\%}"
     assert report.fmt_pm({"mean": 0.6003127, "sd": 0.0013973}) == r"\ensuremath{0.6003\pm0.0014}"
     assert report.fmt_pm({"mean": -0.38, "sd": 0.042}) == r"\ensuremath{-0.380\pm0.042}"
     assert report.fmt_pm({"mean": 0.5, "sd": 0.0}) == r"\ensuremath{\ensuremath{0.500}\pm\ensuremath{0}}"

@@ -19,6 +19,13 @@ def test_a_correction_that_is_right_and_one_that_overshoots():
     # Shuffling changes nothing in truth: the phase varies as the control, and the correction overshoots by 1/FACTOR.
     none = shuffle_control.compare_phase(control, IID, IID, IID * FACTOR)
     assert none["correction_overshoot"] == pytest.approx(1 / np.median(FACTOR))
+    assert right["correction_within"] and not right["correction_off"]
+    assert none["correction_off"] and not none["correction_within"]
+    # Seeds that disagree widely leave the verdict open either way.
+    scattered = shuffle_control.compare_phase(
+        np.array([[0.2] * P, [1.0] * P, [5.0] * P]), IID * FACTOR, IID, IID * FACTOR
+    )
+    assert not scattered["correction_within"] and not scattered["correction_off"]
     # A theory 4x too high under both samplers leaves the measured factor right: the control separates the two errors.
     both = shuffle_control.compare_phase(control / 4, IID * FACTOR / 4, IID, IID * FACTOR)
     assert both["control_iid_ratio"]["mean"] == pytest.approx(0.25) and both["correction_overshoot"] == pytest.approx(1)

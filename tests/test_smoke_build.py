@@ -380,7 +380,8 @@ def test_config_change_reruns_exactly_its_dependents(built):
     # numbers, and changing back would retrain, reassemble and recompile the same tasks again for nothing.
     config.write_text(original.replace("lr = 0.03\n", "lr = 0.02\n", 1))
     executed, *_ = _doit(built, "profile=smoke")
-    # theory reads the spectrum results, which hold const_a's end point: a file-level dependency; the
+    # theory reads the spectrum results, which hold const_a's end point: a file-level dependency (and B1's shuffling
+    # control reads theory's phases); the
     # loss-floor fit of mysteries reads every run's final loss. B5's warm-up probes and schedule (which reads
     # them) read only the main run and its Hessians, so they stay.
     # const_a's replica repeats its schedule, so it retrains too; replicas of other schedules get no Hessian.
@@ -393,11 +394,13 @@ def test_config_change_reruns_exactly_its_dependents(built):
         "analysis:lr_compare",
         "analysis:theory",
         "analysis:mysteries",
+        "analysis:shuffle_control",
         "figure:training",
         "figure:spectrum",
         "figure:lr_compare",
         "figure:theory",
         "figure:mysteries",
+        "figure:shuffle_control",
         "poster_figure:spectrum",
         "poster_figure:theory",
         "values",

@@ -99,9 +99,10 @@ def fmt_rate(value: Any) -> Latex:
 
 
 def fmt_pm(spread: dict[str, Any], digits: int = 3) -> Latex:
-    """A spread across seeds, ``{"mean": m, "sd": s}``, as ``m ± s``: s to two significant digits and m to the same
-    decimal place (0.6003 ± 0.0014, not 0.600 ± 0.00140). Without a spread, or where that would need more than six
-    decimals or a number beyond 10^5, each to ``digits`` significant digits.
+    """A spread across seeds, ``{"mean": m, "sd": s}``, as ``m ± s``, s to two significant digits.
+
+    m is given to the same decimal place (0.6003 ± 0.0014, not 0.600 ± 0.00140). Without a spread, or where that
+    would need more than six decimals or a number beyond 10^5, each to ``digits`` significant digits.
     """
     mean, sd = _finite(spread["mean"]), _finite(spread["sd"])
     if sd > 0 and abs(mean) < 1e5:
@@ -110,6 +111,12 @@ def fmt_pm(spread: dict[str, Any], digits: int = 3) -> Latex:
             text = f"{mean:,.{decimals}f}\\pm{sd:,.{decimals}f}".replace(",", "{,}")
             return Latex(r"\ensuremath{" + text + "}")
     return Latex(r"\ensuremath{" + fmt_num(mean, digits) + r"\pm" + fmt_num(sd, digits) + "}")
+
+
+def fmt_pm_pct(spread: dict[str, Any]) -> Latex:
+    r"""A spread of fractions as percentages, by :func:`fmt_pm`'s rule: 0.8207 ± 0.0006 -> ``82.07 \pm 0.06\%``."""
+    text = str(fmt_pm({"mean": 100 * _finite(spread["mean"]), "sd": 100 * _finite(spread["sd"])}))
+    return Latex(text.removesuffix("}") + r"\%}")
 
 
 def fmt_pct(value: Any, decimals: int = 1) -> Latex:
@@ -174,6 +181,7 @@ def environment(folder: Path) -> jinja2.Environment:
     env.filters.update(
         num=fmt_num,
         pm=fmt_pm,
+        pm_pct=fmt_pm_pct,
         pct=fmt_pct,
         points=fmt_points,
         int=fmt_int,

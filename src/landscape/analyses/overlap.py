@@ -150,10 +150,15 @@ def analyse(points: dict[str, Path], classes: int, out: Path, provenance: dict[s
         "random_subspace": classes / P,
         "stability_control": control,
         "control_as_determined": _bound(reference) <= _bound(top),
+        # A control whose bound exceeds √k (the largest rotation there is) may rotate whatever the landscape does:
+        # then no band pins its subspace down, and the comparison cannot be made.
+        "stability_testable": bool(_bound(reference) < np.sqrt(classes)),
         # Decided on band subspaces, which rotations inside a dense band do not move, against the band whose gap pins
-        # it down best: a band its gap leaves free rotates whatever the landscape does (the row maxima are drawn).
+        # it down best (the row maxima are drawn).
         "top_more_stable": bool(
-            _bound(reference) <= _bound(top) and top["subspace_overlap"] > STABLER * reference["subspace_overlap"]
+            _bound(reference) < np.sqrt(classes)
+            and _bound(reference) <= _bound(top)
+            and top["subspace_overlap"] > STABLER * reference["subspace_overlap"]
         ),
         "top_minus_control": top["subspace_overlap"] - reference["subspace_overlap"],
         "top_minus_bulk": top["subspace_overlap"] - final["bands"]["bulk"]["subspace_overlap"],

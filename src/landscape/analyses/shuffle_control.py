@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from landscape.config import Config
+from landscape.findings import FACTOR
 from landscape.registry import Analysis
-from landscape.seeds import spread
+from landscape.seeds import interval
 from landscape.store import read_h5, read_summary, write_results
 
 ANALYSIS = Analysis(
@@ -55,15 +56,25 @@ def compare_phase(
     measured_factor = phase_ratio[None, :] / control_ratios[:, common]
     predicted_factor = phase_shuffled[common] / phase_iid[common]
     per_seed = np.median(measured_factor, axis=1)
+    predicted = float(np.median(predicted_factor))
+    measured = interval(per_seed)
     return {
         "directions": int(common.sum()),
-        "control_iid_ratio": spread(np.median(control_ratios[:, common], axis=1)),
+        "control_iid_ratio": interval(np.median(control_ratios[:, common], axis=1)),
         "phase_iid_ratio": float(np.median(phase_ratio)),
         "phase_shuffled_ratio": float(np.median(phase_measured[common] / phase_shuffled[common])),
-        "measured_shuffle_factor": spread(per_seed),
-        "predicted_shuffle_factor": float(np.median(predicted_factor)),
+        "measured_shuffle_factor": measured,
+        "predicted_shuffle_factor": predicted,
         # > 1: the correction predicts more reduction by shuffling than the control measures.
-        "correction_overshoot": float(np.median(per_seed) / np.median(predicted_factor)),
+        "correction_overshoot": float(np.median(per_seed) / predicted),
+        # Decided over seeds: the measured factor's t-interval inside, or wholly outside, a factor of two of the
+        # prediction; anything else is not established (with one seed, always).
+        "correction_within": bool(
+            measured["n"] > 1 and predicted / FACTOR <= measured["low"] <= measured["high"] <= FACTOR * predicted
+        ),
+        "correction_off": bool(
+            measured["n"] > 1 and (measured["low"] > FACTOR * predicted or measured["high"] < predicted / FACTOR)
+        ),
         "common": common,
     }
 

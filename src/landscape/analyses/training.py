@@ -113,7 +113,8 @@ def ranking_over_seeds(schedules: dict[str, dict[str, Any]], metric: str, highes
     shared = sorted(set(schedules[best]["seeds"]) & set(schedules[runner_up]["seeds"]))
     values = dict(zip(schedules[best]["seeds"], schedules[best]["values"][metric]))
     others = dict(zip(schedules[runner_up]["seeds"], schedules[runner_up]["values"][metric]))
-    decision = compare([values[s] for s in shared], [others[s] for s in shared])
+    # The best was picked among all schedules, so the comparison is corrected for the others it was picked from.
+    decision = compare([values[s] for s in shared], [others[s] for s in shared], level=corrected(len(order) - 1))
     return {
         "best": best,
         "runner_up": runner_up,

@@ -44,6 +44,7 @@ def make(results: Path, target: Path, provenance: dict[str, Any]) -> Path:
     if not controls:
         axes[0, 0].text(0.5, 0.5, "no control shares a phase's rate", ha="center", va="center")
         axes[0, 0].set_axis_off()
-    else:
-        style.legend_above(axes[0, 0], ncol=1)
+    else:  # below the panels: above them it would cover the titles
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False, fontsize="x-small")
     return style.save(fig, target, provenance, __file__)
