@@ -99,6 +99,14 @@ def arms(
     return plan
 
 
+def _median_ratio_over_seeds(arrays: dict[str, Any], arm: str, seeds: int) -> dict[str, float] | None:
+    """Mean and s.d. over seeds of each seed's median i.i.d. ratio; None if some seed resolves no direction."""
+    ratios = [arrays[f"{arm}/iid_ratio_by_direction/{seed}"] for seed in range(seeds)]
+    if not all(np.isfinite(r).any() for r in ratios):
+        return None
+    return spread([float(np.nanmedian(r)) for r in ratios])
+
+
 def analyse(
     point: Point,
     hessian_file: Path,
@@ -132,7 +140,7 @@ def analyse(
     base = point.metrics(point.theta)
     arrays: dict[str, Any] = {"eigenvalue": eigenvalues, "bayes_rates": rates}
     results: dict[str, dict[str, list[float]]] = {
-        arm: {m: [] for m in (*METRICS, "median_temperature", "relaxed_share", "iid_ratio")} for arm in plan
+        arm: {m: [] for m in (*METRICS, "median_temperature", "relaxed_share")} for arm in plan
     }
     # P x P on the point's device once, not once per arm and seed, in the stored precision (shared with the array on a
     # CPU); a second copy in θ's dtype only where that differs (float64 storage, small P), never a float64 copy of a
@@ -170,7 +178,6 @@ def analyse(
             )
             ratio = tracker.variance()[positive] / predicted
             usable = resolved & np.isfinite(ratio) & (ratio > 0)
-            results[arm]["iid_ratio"].append(float(np.median(ratio[usable])) if usable.any() else float("nan"))
             arrays[f"{arm}/iid_ratio_by_direction/{seed}"] = np.where(usable, ratio, np.nan)
             for m in METRICS:
                 results[arm][m].append(metrics[m])
@@ -227,6 +234,8 @@ def analyse(
         "rate_range": [float(rates.min()), float(rates.max())],
         "max_rate": max_rate,
         "capped_share": {arm: float(np.mean(plan[arm] >= max_rate)) for arm in bayes},
+        # Per arm, the median i.i.d. ratio over the resolved directions, over the seeds (None where none resolve).
+        "iid_ratio": {arm: _median_ratio_over_seeds(arrays, arm, settings.seeds) for arm in plan},
         "best_against_cap_control": against_cap,
         "top_k": top_k,
         "top_against_sgd": gain("sgd", "bayes_top") if "bayes_top" in plan else None,
