@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from landscape.seeds import LEVEL
+from landscape.seeds import t_quantile
 
 # Two numbers agree "within a factor of two" when their ratio lies in [1/2, 2].
 FACTOR = 2.0
@@ -37,8 +37,6 @@ def _measured_gain(schedule: dict[str, Any]) -> float | None:
 
 def trained_lower(schedule: dict[str, Any], training: dict[str, Any], arm: str, than: str) -> dict[str, Any]:
     """Whether B3's ``arm``, trained on the network for one seed, ends below ``than`` beyond the seeds' spread."""
-    from scipy import stats
-
     spread = training["main_over_seeds"]["objective"]
     trained = schedule.get("trained") or {}
     ends = [trained.get(name, {}).get("objective") for name in (arm, than)]
@@ -46,7 +44,7 @@ def trained_lower(schedule: dict[str, Any], training: dict[str, Any], arm: str, 
     # The 95 % range of the difference of two independent runs of the study's schedule, t_{n-1}·√2·s (s: its final
     # objective's s.d. over its n seeds). Runs that share a start and a batch order vary less, so the rule errs
     # towards "not established".
-    margin = float(stats.t.ppf((1 + LEVEL) / 2, spread["n"] - 1)) * 2**0.5 * spread["sd"] if spread["n"] > 1 else None
+    margin = t_quantile(spread["n"]) * 2**0.5 * spread["sd"] if spread["n"] > 1 else None
     return {
         "lower": difference is not None and margin is not None and difference < -margin,
         "difference": difference,
@@ -72,7 +70,9 @@ def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     phases = [theory["phases"][str(k)] for k in range(len(theory["phases"]))]
     trained_schedule = trained_lower(schedule, results["training"], "optimised_schedule", "study")
     last_control = results["shuffle_control"]["controls"].get("sgd", {"directions": 0})
+    correction_off = last_control.get("correction_off", False)
     last = phases[-1]
+    last_within = _within_factor(last["median_ratio_shuffled"])
     return {
         "outliers_match_classes": _finding(
             spectrum["outliers_match_classes"], outliers=spectrum["final_outliers"], classes=spectrum["classes"]
@@ -120,9 +120,9 @@ def evaluate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         # With the prediction for the sampler the runs use (epoch-wise shuffling); the i.i.d. ratio is quoted beside.
         # An agreement the shuffling control shows to rest on a wrong correction is not a prediction.
         "theory_predicts_variance": _finding(
-            _within_factor(last["median_ratio_shuffled"]) and not last_control.get("correction_off", False),
-            within_factor=_within_factor(last["median_ratio_shuffled"]),
-            correction_off=last_control.get("correction_off", False),
+            last_within and not correction_off,
+            within_factor=last_within,
+            correction_off=correction_off,
             median_ratio=last["median_ratio_shuffled"],
             within_rates=[p["lr"] for p in phases if _within_factor(p["median_ratio_shuffled"])],
             off_rates=[p["lr"] for p in phases if not _within_factor(p["median_ratio_shuffled"])],

@@ -98,25 +98,28 @@ def fmt_rate(value: Any) -> Latex:
     return Latex(r"\ensuremath{" + body.rstrip("0").rstrip(".") + "}")
 
 
+def _pm(mean: float, sd: float, digits: int, unit: str = "") -> Latex:
+    """``mean ± sd`` in math mode, by :func:`fmt_pm`'s rule, with ``unit`` after the spread."""
+    if sd > 0 and abs(mean) < 1e5:
+        decimals = max(1 - math.floor(math.log10(float(f"{sd:.1e}"))), 0)
+        if decimals <= 6:
+            text = f"{mean:,.{decimals}f}\\pm{sd:,.{decimals}f}".replace(",", "{,}")
+            return Latex(r"\ensuremath{" + text + unit + "}")
+    return Latex(r"\ensuremath{" + fmt_num(mean, digits) + r"\pm" + fmt_num(sd, digits) + unit + "}")
+
+
 def fmt_pm(spread: dict[str, Any], digits: int = 3) -> Latex:
     """A spread across seeds, ``{"mean": m, "sd": s}``, as ``m ± s``, s to two significant digits.
 
     m is given to the same decimal place (0.6003 ± 0.0014, not 0.600 ± 0.00140). Without a spread, or where that
     would need more than six decimals or a number beyond 10^5, each to ``digits`` significant digits.
     """
-    mean, sd = _finite(spread["mean"]), _finite(spread["sd"])
-    if sd > 0 and abs(mean) < 1e5:
-        decimals = max(1 - math.floor(math.log10(float(f"{sd:.1e}"))), 0)
-        if decimals <= 6:
-            text = f"{mean:,.{decimals}f}\\pm{sd:,.{decimals}f}".replace(",", "{,}")
-            return Latex(r"\ensuremath{" + text + "}")
-    return Latex(r"\ensuremath{" + fmt_num(mean, digits) + r"\pm" + fmt_num(sd, digits) + "}")
+    return _pm(_finite(spread["mean"]), _finite(spread["sd"]), digits)
 
 
 def fmt_pm_pct(spread: dict[str, Any]) -> Latex:
     r"""A spread of fractions as percentages, by :func:`fmt_pm`'s rule: 0.8207 ± 0.0006 -> ``82.07 \pm 0.06\%``."""
-    text = str(fmt_pm({"mean": 100 * _finite(spread["mean"]), "sd": 100 * _finite(spread["sd"])}))
-    return Latex(text.removesuffix("}") + r"\%}")
+    return _pm(100 * _finite(spread["mean"]), 100 * _finite(spread["sd"]), 3, r"\%")
 
 
 def fmt_pct(value: Any, decimals: int = 1) -> Latex:

@@ -29,6 +29,13 @@ def spread(values: Iterable[float]) -> dict[str, float]:
     return {"mean": float(x.mean()), "sd": float(x.std(ddof=1)) if len(x) > 1 else 0.0}
 
 
+def t_quantile(n: int, level: float = LEVEL) -> float:
+    r"""The two-sided Student-t quantile :math:`t_{n-1,(1+\mathrm{level})/2}` for a spread from ``n`` values."""
+    from scipy import stats
+
+    return float(stats.t.ppf((1 + level) / 2, n - 1))
+
+
 def interval(values: Iterable[float], level: float = LEVEL) -> dict[str, float]:
     r"""Mean, sample s.d., n and the two-sided Student-t interval of the mean at ``level``.
 
@@ -36,11 +43,9 @@ def interval(values: Iterable[float], level: float = LEVEL) -> dict[str, float]:
 
     with one value the interval is that value (no spread can be measured, and the paper says so).
     """
-    from scipy import stats
-
     x = np.asarray(list(values), dtype=np.float64)
     out = {**spread(x), "n": int(len(x)), "level": level}
-    half = float(stats.t.ppf((1 + level) / 2, len(x) - 1) * out["sd"] / np.sqrt(len(x))) if len(x) > 1 else 0.0
+    half = t_quantile(len(x), level) * out["sd"] / float(np.sqrt(len(x))) if len(x) > 1 else 0.0
     return {**out, "low": out["mean"] - half, "high": out["mean"] + half}
 
 

@@ -147,6 +147,18 @@ def analyse(
     # float32 basis (issue 16's memory budget).
     stored_basis = torch.as_tensor(eigenvectors, device=point.theta.device)
     basis = stored_basis.to(point.theta.dtype)
+    # Per arm, over the directions with κ > 0: relaxation times, and the noisy quadratic's i.i.d. stationary variance,
+    # the exact prediction for batches drawn with replacement (at the run's final rate this arm is thereby the control
+    # for B1's last phase, whose batches are shuffled epochs).
+    positive_rates = {arm: np.broadcast_to(planned, eigenvalues.shape)[positive] for arm, planned in plan.items()}
+    relaxation = {
+        arm: theory.relaxation_time(r, eigenvalues[positive], momentum, "heavy_ball")
+        for arm, r in positive_rates.items()
+    }
+    iid_variance = {
+        arm: theory.stationary_variance(r, eigenvalues[positive], noise[positive] / batch_size, momentum, "heavy_ball")
+        for arm, r in positive_rates.items()
+    }
     for seed in range(settings.seeds):
         batches = batch_order(n, batch_size, T, seed=10_000 + seed, replacement=True)
         for arm, arm_rates in plan.items():
@@ -158,26 +170,14 @@ def analyse(
                 point, point.theta, batches, lrs, momentum, precondition, tracker, label=f"bayes_lr:{arm}:{seed}"
             )
             metrics = point.metrics(final)
-            temperature = tracker.variance()[positive] / posterior
+            variance = tracker.variance()[positive]
+            temperature = variance / posterior
             # Only directions that relax within the first half can have reached their stationary variance.
-            relaxation = theory.relaxation_time(
-                np.broadcast_to(arm_rates, eigenvalues.shape)[positive], eigenvalues[positive], momentum, "heavy_ball"
-            )
-            relaxed = relaxation < T / 2
+            relaxed = relaxation[arm] < T / 2
             # A variance over a window of T/2 iterations is biased low by about twice the correlation time over the
             # window: the i.i.d. ratio, a control for B1, keeps the directions whose relaxation time is a tenth of it.
-            resolved = relaxation < T / 20
-            # With batches drawn with replacement the noisy quadratic's i.i.d. variance is the exact prediction: at the
-            # run's final rate this arm is the control for B1's last phase, whose batches are shuffled epochs.
-            predicted = theory.stationary_variance(
-                np.broadcast_to(arm_rates, eigenvalues.shape)[positive],
-                eigenvalues[positive],
-                noise[positive] / batch_size,
-                momentum,
-                "heavy_ball",
-            )
-            ratio = tracker.variance()[positive] / predicted
-            usable = resolved & np.isfinite(ratio) & (ratio > 0)
+            ratio = variance / iid_variance[arm]
+            usable = (relaxation[arm] < T / 20) & np.isfinite(ratio) & (ratio > 0)
             arrays[f"{arm}/iid_ratio_by_direction/{seed}"] = np.where(usable, ratio, np.nan)
             for m in METRICS:
                 results[arm][m].append(metrics[m])
@@ -194,7 +194,7 @@ def analyse(
     # Chosen on the validation set, so the test set decides the comparison it was not used to select.
     best = min(bayes, key=lambda a: summaries[a]["val_loss"]["mean"])
 
-    # The best of the scales is chosen by its test loss and any scale may be reported as differing, so comparisons
+    # The best of the scales is chosen by its validation loss and any scale may be reported as differing, so comparisons
     # of scales are corrected for their number; the top-k and effective-curvature arms are single, declared controls.
     family = corrected(len(bayes))
 

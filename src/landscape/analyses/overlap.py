@@ -141,6 +141,9 @@ def analyse(points: dict[str, Path], classes: int, out: Path, provenance: dict[s
     final = per_pair[last_pair]
     control = stability_control(final["bands"])
     top, reference = final["bands"]["top"], final["bands"][control]
+    # A control whose bound exceeds √k (the largest rotation there is) may rotate whatever the landscape does: then
+    # no band pins its subspace down, and the comparison cannot be made.
+    testable = bool(_bound(reference) < np.sqrt(classes))
     summary = {
         "pairs": per_pair,
         "last_pair": last_pair,
@@ -149,14 +152,11 @@ def analyse(points: dict[str, Path], classes: int, out: Path, provenance: dict[s
         "random_row_max": random_row_max(P, seed=1),
         "random_subspace": classes / P,
         "stability_control": control,
-        "control_as_determined": _bound(reference) <= _bound(top),
-        # A control whose bound exceeds √k (the largest rotation there is) may rotate whatever the landscape does:
-        # then no band pins its subspace down, and the comparison cannot be made.
-        "stability_testable": bool(_bound(reference) < np.sqrt(classes)),
+        "stability_testable": testable,
         # Decided on band subspaces, which rotations inside a dense band do not move, against the band whose gap pins
-        # it down best (the row maxima are drawn).
+        # it down best, when it pins it down at least as well as the top's (the row maxima are drawn).
         "top_more_stable": bool(
-            _bound(reference) < np.sqrt(classes)
+            testable
             and _bound(reference) <= _bound(top)
             and top["subspace_overlap"] > STABLER * reference["subspace_overlap"]
         ),

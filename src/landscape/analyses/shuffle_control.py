@@ -58,6 +58,7 @@ def compare_phase(
     per_seed = np.median(measured_factor, axis=1)
     predicted = float(np.median(predicted_factor))
     measured = interval(per_seed)
+    decided = measured["n"] > 1
     return {
         "directions": int(common.sum()),
         "control_iid_ratio": interval(np.median(control_ratios[:, common], axis=1)),
@@ -70,10 +71,10 @@ def compare_phase(
         # Decided over seeds: the measured factor's t-interval inside, or wholly outside, a factor of two of the
         # prediction; anything else is not established (with one seed, always).
         "correction_within": bool(
-            measured["n"] > 1 and predicted / FACTOR <= measured["low"] <= measured["high"] <= FACTOR * predicted
+            decided and predicted / FACTOR <= measured["low"] <= measured["high"] <= FACTOR * predicted
         ),
         "correction_off": bool(
-            measured["n"] > 1 and (measured["low"] > FACTOR * predicted or measured["high"] < predicted / FACTOR)
+            decided and (measured["low"] > FACTOR * predicted or measured["high"] < predicted / FACTOR)
         ),
         "common": common,
     }
